@@ -1,0 +1,573 @@
+//! The domain vocabulary of a hook call: which hook, and its typed arguments.
+//!
+//! These are plain Rust types, free of protobuf, JSON and HTTP: a front door
+//! converts its wire format into a [`HookCall`] once, and a back door turns a
+//! [`HookCall`] into whatever its endpoints speak. The 22 hooks are
+//! vmq_webhooks' hooks; [`Hook::style`] says whether a hook's answer decides
+//! anything (a chain) or is a notification.
+
+use std::fmt;
+
+use bytes::Bytes;
+use serde::Deserialize;
+
+/// One of the 22 hooks, named as in vmq_webhooks (`vernemq-hook` header).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[allow(missing_docs)]
+pub enum Hook {
+    AuthOnRegister,
+    AuthOnRegisterM5,
+    AuthOnPublish,
+    AuthOnPublishM5,
+    AuthOnSubscribe,
+    AuthOnSubscribeM5,
+    OnRegister,
+    OnRegisterM5,
+    OnPublish,
+    OnPublishM5,
+    OnSubscribe,
+    OnSubscribeM5,
+    OnUnsubscribe,
+    OnUnsubscribeM5,
+    OnDeliver,
+    OnDeliverM5,
+    OnAuthM5,
+    OnOfflineMessage,
+    OnClientWakeup,
+    OnClientOffline,
+    OnClientGone,
+    OnSessionExpired,
+}
+
+/// How a hook's endpoints are called and their answers combined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HookStyle {
+    /// vmq's `all_till_ok`: endpoints in order, first `ok` wins, `next`
+    /// passes on, an error stops the chain.
+    Chain,
+    /// vmq's `all`: every endpoint is told, answers are ignored, and the
+    /// broker never waits.
+    Notify,
+}
+
+/// A hook call: the hook and its arguments, whose shape matches the hook.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct HookCall {
+    hook: Hook,
+    args: HookArgs,
+}
+
+/// The arguments of a hook call, one variant per argument shape.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum HookArgs {
+    /// `auth_on_register`, `auth_on_register_m5`.
+    Register(Register),
+    /// `on_register`, `on_register_m5`.
+    Registered(Registered),
+    /// `auth_on_publish*`, `on_publish*`, `on_deliver*`, `on_offline_message`.
+    Publish(Publish),
+    /// `auth_on_subscribe*`, `on_subscribe*`.
+    Subscribe(Subscribe),
+    /// `on_unsubscribe*`.
+    Unsubscribe(Unsubscribe),
+    /// `on_auth_m5`.
+    Auth(Auth),
+    /// `on_client_wakeup`, `on_client_offline`, `on_client_gone`,
+    /// `on_session_expired`.
+    Session(SubscriberId),
+}
+
+/// VerneMQ's subscriber id: a mountpoint (`""` by default) and a client id.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct SubscriberId {
+    /// The mountpoint; empty for the default one.
+    pub mountpoint: String,
+    /// The MQTT client identifier.
+    pub client_id: String,
+}
+
+/// The network peer of a client.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Peer {
+    /// The textual IP address.
+    pub addr: String,
+    /// The TCP port.
+    pub port: u16,
+}
+
+/// The broker listener a client came in through.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Listener {
+    /// The listener's address as text (`"local"` for a unix socket).
+    pub addr: Option<String>,
+    /// The listener's port.
+    pub port: Option<u16>,
+    /// The listener type, e.g. `mqtt`.
+    pub kind: Option<String>,
+    /// The client's certificate, when it presented one.
+    pub client_cert: Option<Bytes>,
+}
+
+/// Arguments of `auth_on_register` and `auth_on_register_m5`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Register {
+    /// Where the client connects from.
+    pub peer: Peer,
+    /// Who the client is.
+    pub subscriber: SubscriberId,
+    /// The CONNECT username; `None` when absent (not the same as empty).
+    pub username: Option<String>,
+    /// The CONNECT password; `None` when absent. Never logged.
+    pub password: Option<Bytes>,
+    /// `clean_session` (v3) or `clean_start` (MQTT 5).
+    pub clean: bool,
+    /// The listener, when the broker reports it.
+    pub listener: Option<Listener>,
+    /// MQTT 5 CONNECT properties; `None` for v3.
+    pub properties: Option<Properties>,
+}
+
+/// Arguments of `on_register` and `on_register_m5`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Registered {
+    /// Where the client connected from.
+    pub peer: Peer,
+    /// Who the client is.
+    pub subscriber: SubscriberId,
+    /// The username, if any.
+    pub username: Option<String>,
+    /// MQTT 5 CONNECT properties; `None` for v3.
+    pub properties: Option<Properties>,
+}
+
+/// Arguments of the message hooks: publish, deliver, offline message.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Publish {
+    /// The publisher (or, for `on_deliver`, the receiver).
+    pub subscriber: SubscriberId,
+    /// The username, if any (not sent for `on_offline_message`).
+    pub username: Option<String>,
+    /// QoS 0..=2.
+    pub qos: u8,
+    /// The topic name.
+    pub topic: String,
+    /// The message payload.
+    pub payload: Bytes,
+    /// The retain flag.
+    pub retain: bool,
+    /// MQTT 5 PUBLISH properties; `None` for v3.
+    pub properties: Option<Properties>,
+}
+
+/// Arguments of the subscribe hooks.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Subscribe {
+    /// The subscriber.
+    pub subscriber: SubscriberId,
+    /// The username, if any.
+    pub username: Option<String>,
+    /// The requested topic filters.
+    pub topics: Vec<Subscription>,
+    /// MQTT 5 SUBSCRIBE properties; `None` for v3.
+    pub properties: Option<Properties>,
+}
+
+/// Arguments of the unsubscribe hooks.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Unsubscribe {
+    /// The subscriber.
+    pub subscriber: SubscriberId,
+    /// The username, if any.
+    pub username: Option<String>,
+    /// The topic filters to unsubscribe from.
+    pub topics: Vec<String>,
+    /// MQTT 5 UNSUBSCRIBE properties; `None` for v3.
+    pub properties: Option<Properties>,
+}
+
+/// Arguments of `on_auth_m5`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Auth {
+    /// The client.
+    pub subscriber: SubscriberId,
+    /// The username, if any.
+    pub username: Option<String>,
+    /// The AUTH packet's properties.
+    pub properties: Properties,
+}
+
+/// One topic filter of a SUBSCRIBE with its options.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Subscription {
+    /// The topic filter.
+    pub topic: String,
+    /// Requested QoS 0..=2, or 128 for a topic already rejected.
+    pub qos: u8,
+    /// MQTT 5 no-local option.
+    pub no_local: Option<bool>,
+    /// MQTT 5 retain-as-published option (`rap` in vmq's JSON).
+    pub retain_as_published: Option<bool>,
+    /// MQTT 5 retain handling.
+    pub retain_handling: Option<RetainHandling>,
+}
+
+/// MQTT 5 retain handling of a subscription.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RetainHandling {
+    /// Send retained messages on subscribe.
+    SendRetain,
+    /// Send retained messages only if the subscription is new.
+    SendIfNewSub,
+    /// Do not send retained messages.
+    DontSend,
+}
+
+/// The MQTT 5 payload format indicator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PayloadFormat {
+    /// Unspecified bytes.
+    Undefined,
+    /// UTF-8 text.
+    Utf8,
+}
+
+/// An MQTT 5 user property.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct UserProperty {
+    /// The key.
+    pub key: String,
+    /// The value.
+    pub value: String,
+}
+
+/// MQTT 5 properties; `None` means the packet did not carry that property.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+#[allow(missing_docs)]
+pub struct Properties {
+    pub session_expiry_interval: Option<u32>,
+    pub receive_max: Option<u32>,
+    pub topic_alias_max: Option<u32>,
+    pub request_response_info: Option<bool>,
+    pub request_problem_info: Option<bool>,
+    pub user_property: Vec<UserProperty>,
+    pub correlation_data: Option<Bytes>,
+    pub response_topic: Option<String>,
+    pub payload_format_indicator: Option<PayloadFormat>,
+    pub content_type: Option<String>,
+    pub subscription_id: Vec<u32>,
+    pub message_expiry_interval: Option<u32>,
+    pub authentication_method: Option<String>,
+    pub authentication_data: Option<Bytes>,
+    pub will_delay_interval: Option<u32>,
+    pub maximum_packet_size: Option<u32>,
+}
+
+/// Why a call was refused before any endpoint saw it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidCall {
+    /// The call named no hook.
+    #[error("the call names no hook")]
+    NoHook,
+    /// An argument is missing or out of range.
+    #[error("{hook}: {message}")]
+    Argument {
+        /// The hook the call was for.
+        hook: Hook,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl Hook {
+    /// All 22 hooks, in the order of vmq_webhooks' documentation.
+    pub const ALL: [Hook; 22] = [
+        Hook::AuthOnRegister,
+        Hook::AuthOnRegisterM5,
+        Hook::AuthOnPublish,
+        Hook::AuthOnPublishM5,
+        Hook::AuthOnSubscribe,
+        Hook::AuthOnSubscribeM5,
+        Hook::OnRegister,
+        Hook::OnRegisterM5,
+        Hook::OnPublish,
+        Hook::OnPublishM5,
+        Hook::OnSubscribe,
+        Hook::OnSubscribeM5,
+        Hook::OnUnsubscribe,
+        Hook::OnUnsubscribeM5,
+        Hook::OnDeliver,
+        Hook::OnDeliverM5,
+        Hook::OnAuthM5,
+        Hook::OnOfflineMessage,
+        Hook::OnClientWakeup,
+        Hook::OnClientOffline,
+        Hook::OnClientGone,
+        Hook::OnSessionExpired,
+    ];
+
+    /// The vmq_webhooks name, as sent in the `vernemq-hook` header.
+    pub fn name(self) -> &'static str {
+        match self {
+            Hook::AuthOnRegister => "auth_on_register",
+            Hook::AuthOnRegisterM5 => "auth_on_register_m5",
+            Hook::AuthOnPublish => "auth_on_publish",
+            Hook::AuthOnPublishM5 => "auth_on_publish_m5",
+            Hook::AuthOnSubscribe => "auth_on_subscribe",
+            Hook::AuthOnSubscribeM5 => "auth_on_subscribe_m5",
+            Hook::OnRegister => "on_register",
+            Hook::OnRegisterM5 => "on_register_m5",
+            Hook::OnPublish => "on_publish",
+            Hook::OnPublishM5 => "on_publish_m5",
+            Hook::OnSubscribe => "on_subscribe",
+            Hook::OnSubscribeM5 => "on_subscribe_m5",
+            Hook::OnUnsubscribe => "on_unsubscribe",
+            Hook::OnUnsubscribeM5 => "on_unsubscribe_m5",
+            Hook::OnDeliver => "on_deliver",
+            Hook::OnDeliverM5 => "on_deliver_m5",
+            Hook::OnAuthM5 => "on_auth_m5",
+            Hook::OnOfflineMessage => "on_offline_message",
+            Hook::OnClientWakeup => "on_client_wakeup",
+            Hook::OnClientOffline => "on_client_offline",
+            Hook::OnClientGone => "on_client_gone",
+            Hook::OnSessionExpired => "on_session_expired",
+        }
+    }
+
+    /// Whether the broker waits for a decision (chain) or only tells (notify).
+    pub fn style(self) -> HookStyle {
+        match self {
+            Hook::AuthOnRegister
+            | Hook::AuthOnRegisterM5
+            | Hook::AuthOnPublish
+            | Hook::AuthOnPublishM5
+            | Hook::AuthOnSubscribe
+            | Hook::AuthOnSubscribeM5
+            | Hook::OnUnsubscribe
+            | Hook::OnUnsubscribeM5
+            | Hook::OnDeliver
+            | Hook::OnDeliverM5
+            | Hook::OnAuthM5 => HookStyle::Chain,
+            _ => HookStyle::Notify,
+        }
+    }
+
+    /// Whether `cache-control: max-age` answers to this hook are cached
+    /// (the three auth hooks and their `_m5` variants, as in vmq_webhooks).
+    pub fn is_cacheable(self) -> bool {
+        matches!(
+            self,
+            Hook::AuthOnRegister
+                | Hook::AuthOnRegisterM5
+                | Hook::AuthOnPublish
+                | Hook::AuthOnPublishM5
+                | Hook::AuthOnSubscribe
+                | Hook::AuthOnSubscribeM5
+        )
+    }
+
+    /// Whether this is an MQTT 5 (`_m5`) hook.
+    pub fn is_m5(self) -> bool {
+        self.name().ends_with("_m5")
+    }
+}
+
+impl fmt::Display for Hook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl HookCall {
+    /// Builds a call after checking that `args` has the shape `hook` takes
+    /// and that the arguments are in range: a client id is present, QoS is
+    /// 0..=2, topics are not empty, MQTT 5 hooks carry properties.
+    pub fn new(hook: Hook, args: HookArgs) -> Result<Self, InvalidCall> {
+        let bad = |message: &str| InvalidCall::Argument {
+            hook,
+            message: message.to_owned(),
+        };
+        let shape_fits = match (&args, hook) {
+            (HookArgs::Register(_), Hook::AuthOnRegister | Hook::AuthOnRegisterM5) => true,
+            (HookArgs::Registered(_), Hook::OnRegister | Hook::OnRegisterM5) => true,
+            (
+                HookArgs::Publish(_),
+                Hook::AuthOnPublish
+                | Hook::AuthOnPublishM5
+                | Hook::OnPublish
+                | Hook::OnPublishM5
+                | Hook::OnDeliver
+                | Hook::OnDeliverM5
+                | Hook::OnOfflineMessage,
+            ) => true,
+            (
+                HookArgs::Subscribe(_),
+                Hook::AuthOnSubscribe | Hook::AuthOnSubscribeM5 | Hook::OnSubscribe | Hook::OnSubscribeM5,
+            ) => true,
+            (HookArgs::Unsubscribe(_), Hook::OnUnsubscribe | Hook::OnUnsubscribeM5) => true,
+            (HookArgs::Auth(_), Hook::OnAuthM5) => true,
+            (
+                HookArgs::Session(_),
+                Hook::OnClientWakeup | Hook::OnClientOffline | Hook::OnClientGone | Hook::OnSessionExpired,
+            ) => true,
+            _ => false,
+        };
+        if !shape_fits {
+            return Err(bad("arguments do not fit this hook"));
+        }
+        if args.subscriber().client_id.is_empty() {
+            return Err(bad("client_id is missing"));
+        }
+        match &args {
+            HookArgs::Publish(p) => {
+                if p.qos > 2 {
+                    return Err(bad("qos must be 0, 1 or 2"));
+                }
+                if p.topic.is_empty() {
+                    return Err(bad("topic is missing"));
+                }
+            }
+            HookArgs::Subscribe(s) => {
+                if s.topics.is_empty() {
+                    return Err(bad("topics is empty"));
+                }
+                if s.topics.iter().any(|t| t.topic.is_empty()) {
+                    return Err(bad("a topic filter is empty"));
+                }
+                let rejected_ok = matches!(hook, Hook::OnSubscribe | Hook::OnSubscribeM5);
+                if s.topics
+                    .iter()
+                    .any(|t| t.qos > 2 && !(rejected_ok && t.qos == 128))
+                {
+                    return Err(bad("a topic's qos must be 0, 1 or 2"));
+                }
+            }
+            HookArgs::Unsubscribe(u) => {
+                if u.topics.is_empty() || u.topics.iter().any(String::is_empty) {
+                    return Err(bad("topics is empty or holds an empty filter"));
+                }
+            }
+            _ => {}
+        }
+        if hook.is_m5() && !args.has_properties() {
+            return Err(bad("MQTT 5 hooks need properties (may be empty)"));
+        }
+        Ok(Self { hook, args })
+    }
+
+    /// The hook this call is for.
+    pub fn hook(&self) -> Hook {
+        self.hook
+    }
+
+    /// The call's arguments.
+    pub fn args(&self) -> &HookArgs {
+        &self.args
+    }
+
+    /// The identity the verdict cache keys on: the call without its payload
+    /// and peer port, as in vmq_webhooks (everything else, the password
+    /// included, must match for a hit).
+    pub fn cache_identity(&self) -> HookCall {
+        let mut call = self.clone();
+        match &mut call.args {
+            HookArgs::Register(r) => r.peer.port = 0,
+            HookArgs::Registered(r) => r.peer.port = 0,
+            HookArgs::Publish(p) => p.payload = Bytes::new(),
+            _ => {}
+        }
+        call
+    }
+}
+
+impl HookArgs {
+    /// The client the call is about.
+    pub fn subscriber(&self) -> &SubscriberId {
+        match self {
+            HookArgs::Register(a) => &a.subscriber,
+            HookArgs::Registered(a) => &a.subscriber,
+            HookArgs::Publish(a) => &a.subscriber,
+            HookArgs::Subscribe(a) => &a.subscriber,
+            HookArgs::Unsubscribe(a) => &a.subscriber,
+            HookArgs::Auth(a) => &a.subscriber,
+            HookArgs::Session(a) => a,
+        }
+    }
+
+    fn has_properties(&self) -> bool {
+        match self {
+            HookArgs::Register(a) => a.properties.is_some(),
+            HookArgs::Registered(a) => a.properties.is_some(),
+            HookArgs::Publish(a) => a.properties.is_some(),
+            HookArgs::Subscribe(a) => a.properties.is_some(),
+            HookArgs::Unsubscribe(a) => a.properties.is_some(),
+            HookArgs::Auth(_) => true,
+            HookArgs::Session(_) => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn publish(qos: u8) -> HookArgs {
+        HookArgs::Publish(Publish {
+            subscriber: SubscriberId {
+                mountpoint: String::new(),
+                client_id: "c".into(),
+            },
+            qos,
+            topic: "a/b".into(),
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn there_are_22_distinct_hooks_with_11_chains() {
+        let names: std::collections::HashSet<_> = Hook::ALL.iter().map(|h| h.name()).collect();
+        assert_eq!(names.len(), 22);
+        assert_eq!(
+            Hook::ALL.iter().filter(|h| h.style() == HookStyle::Chain).count(),
+            11
+        );
+        assert_eq!(Hook::ALL.iter().filter(|h| h.is_m5()).count(), 9);
+    }
+
+    #[test]
+    fn arguments_of_another_shape_are_refused() {
+        let err = HookCall::new(Hook::AuthOnRegister, publish(0)).expect_err("wrong shape");
+        assert!(err.to_string().contains("auth_on_register"));
+    }
+
+    #[test]
+    fn qos_above_two_is_refused() {
+        assert!(HookCall::new(Hook::AuthOnPublish, publish(3)).is_err());
+        assert!(HookCall::new(Hook::AuthOnPublish, publish(2)).is_ok());
+    }
+
+    #[test]
+    fn m5_hooks_need_properties() {
+        assert!(HookCall::new(Hook::AuthOnPublishM5, publish(1)).is_err());
+    }
+
+    #[test]
+    fn cache_identity_ignores_payload_only() {
+        let mut a = Publish {
+            subscriber: SubscriberId {
+                mountpoint: String::new(),
+                client_id: "c".into(),
+            },
+            topic: "t".into(),
+            payload: Bytes::from_static(b"one"),
+            ..Default::default()
+        };
+        let first = HookCall::new(Hook::AuthOnPublish, HookArgs::Publish(a.clone())).expect("valid");
+        a.payload = Bytes::from_static(b"two");
+        let second = HookCall::new(Hook::AuthOnPublish, HookArgs::Publish(a.clone())).expect("valid");
+        assert_eq!(first.cache_identity(), second.cache_identity());
+        a.qos = 1;
+        let third = HookCall::new(Hook::AuthOnPublish, HookArgs::Publish(a)).expect("valid");
+        assert_ne!(first.cache_identity(), third.cache_identity());
+    }
+}
