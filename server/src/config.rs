@@ -25,6 +25,8 @@ pub struct Config {
     pub cache: CacheConfig,
     /// The notification path (hooks whose answer the broker never waits for).
     pub notifications: NotificationConfig,
+    /// The Prometheus metrics endpoint.
+    pub metrics: MetricsConfig,
     /// The registered webhooks, in registration (= chain) order.
     pub webhooks: Vec<WebhookConfig>,
 }
@@ -74,6 +76,15 @@ pub struct NotificationConfig {
     /// past it new notifications are dropped and counted rather than
     /// letting memory grow. Default 10000.
     pub max_in_flight: usize,
+}
+
+/// Settings of the metrics endpoint.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Where `GET /metrics` is served (Prometheus text format); not served
+    /// when absent. Default: absent.
+    pub listen: Option<SocketAddr>,
 }
 
 /// One registered webhook: a hook and the endpoint that answers it.
