@@ -22,8 +22,8 @@ use crate::{
 };
 
 /// Converts the hook and arguments of a `Call` into a checked [`HookCall`].
-pub fn call_from_proto(hook: Option<pb::call::Hook>) -> Result<HookCall, InvalidCall> {
-    use pb::call::Hook as H;
+pub fn call_from_proto(hook: Option<pb::hook_call::Hook>) -> Result<HookCall, InvalidCall> {
+    use pb::hook_call::Hook as H;
     let hook = hook.ok_or(InvalidCall::NoHook)?;
     let (kind, args) = match hook {
         H::AuthOnRegister(a) => (
@@ -666,7 +666,7 @@ mod tests {
     #[test]
     fn a_call_without_hook_or_peer_is_invalid() {
         assert_eq!(call_from_proto(None), Err(InvalidCall::NoHook));
-        let no_peer = pb::call::Hook::AuthOnRegister(pb::AuthOnRegister {
+        let no_peer = pb::hook_call::Hook::AuthOnRegister(pb::AuthOnRegister {
             client_id: "c".into(),
             ..Default::default()
         });
@@ -676,7 +676,7 @@ mod tests {
     #[test]
     fn out_of_range_values_are_invalid_not_truncated() {
         let publish = |qos| {
-            pb::call::Hook::AuthOnPublish(pb::AuthOnPublish {
+            pb::hook_call::Hook::AuthOnPublish(pb::AuthOnPublish {
                 client_id: "c".into(),
                 topic: "t".into(),
                 qos,
@@ -685,7 +685,7 @@ mod tests {
         };
         assert!(call_from_proto(Some(publish(258))).is_err());
         assert!(call_from_proto(Some(publish(1))).is_ok());
-        let bad_peer = pb::call::Hook::OnRegister(pb::OnRegister {
+        let bad_peer = pb::hook_call::Hook::OnRegister(pb::OnRegister {
             client_id: "c".into(),
             peer: Some(pb::Peer {
                 addr: "::1".into(),

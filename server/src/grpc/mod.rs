@@ -67,7 +67,7 @@ impl hook_service_server::HookService for HookService {
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
-    async fn call(&self, request: Request<pb::Call>) -> Result<Response<pb::Verdict>, Status> {
+    async fn call(&self, request: Request<pb::HookCall>) -> Result<Response<pb::Verdict>, Status> {
         let grpc_timeout = request
             .metadata()
             .get("grpc-timeout")
