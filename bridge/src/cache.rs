@@ -18,6 +18,7 @@ pub struct LocalCache {
 struct Entry {
     outcome: Outcome,
     ttl: Duration,
+    expires: Instant,
 }
 
 struct PerEntryTtl;
@@ -49,9 +50,14 @@ impl LocalCache {
         }
     }
 
-    /// The cached outcome for a call like `args`.
-    pub async fn get(&self, args: &Args) -> Option<Outcome> {
-        self.entries.get(&key(args)).await.map(|entry| entry.outcome)
+    /// The cached outcome for a call like `args`, with the time it has left.
+    pub async fn get(&self, args: &Args) -> Option<(Outcome, Duration)> {
+        self.entries.get(&key(args)).await.map(|entry| {
+            (
+                entry.outcome,
+                entry.expires.saturating_duration_since(Instant::now()),
+            )
+        })
     }
 
     /// Keeps `outcome` for calls like `args` for `ttl`, without a payload
@@ -65,7 +71,17 @@ impl LocalCache {
             Outcome::Ok(Some(Modifiers::Deliver(d))) => d.payload = None,
             _ => {}
         }
-        self.entries.insert(key(args), Entry { outcome, ttl }).await;
+        let expires = Instant::now() + ttl;
+        self.entries
+            .insert(
+                key(args),
+                Entry {
+                    outcome,
+                    ttl,
+                    expires,
+                },
+            )
+            .await;
     }
 }
 

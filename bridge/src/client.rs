@@ -166,14 +166,16 @@ impl Client {
             return Verdict {
                 outcome: Outcome::Next,
                 source: Source::NoEndpoints,
+                cache_ttl: None,
             };
         }
         if let Some(cache) = &self.inner.cache
-            && let Some(outcome) = cache.get(&args).await
+            && let Some((outcome, remaining)) = cache.get(&args).await
         {
             return Verdict {
                 outcome,
                 source: Source::LocalCache,
+                cache_ttl: Some(remaining),
             };
         }
         let _permit = match self.inner.options.overload {
@@ -299,6 +301,7 @@ impl Client {
         Verdict {
             outcome,
             source: Source::Policy(kind),
+            cache_ttl: None,
         }
     }
 }

@@ -54,7 +54,9 @@
 //! Layout: [`options`] (configuration and policies), [`client`] (the call
 //! path), `connection` (one address: stream, reconnect, multiplexing),
 //! `cache` (local verdict cache), [`verdict`] (what a call returns),
-//! [`hooks`] (facts about hooks), [`blocking`] (the synchronous façade).
+//! [`hooks`] (facts about hooks), [`blocking`] (the synchronous façade),
+//! `sidecar` (feature `sidecar`, on by default: a vmq_webhooks-compatible
+//! HTTP front for VerneMQ, and the `hookd-sidecar` binary).
 
 #![forbid(unsafe_code)]
 
@@ -64,6 +66,8 @@ pub mod client;
 mod connection;
 pub mod hooks;
 pub mod options;
+#[cfg(feature = "sidecar")]
+pub mod sidecar;
 pub mod verdict;
 
 /// The `hookd.v1` messages: the typed arguments of every hook and the modifiers.

@@ -1,5 +1,7 @@
 //! What a broker gets back from a call: the outcome, and where it came from.
 
+use std::time::Duration;
+
 use hookd_proto::v1::{self as pb, ok::Modifiers};
 
 /// A verdict as the broker should apply it.
@@ -9,6 +11,11 @@ pub struct Verdict {
     pub outcome: Outcome,
     /// Who decided.
     pub source: Source,
+    /// How much longer this verdict may be reused for identical calls: the
+    /// TTL hookd reported (`cache_ttl_secs`), or what is left of it for a
+    /// local cache hit. `None` when the verdict must not be reused (local
+    /// and policy verdicts, or hookd did not mark it cacheable).
+    pub cache_ttl: Option<Duration>,
 }
 
 /// What the broker should do.
@@ -92,6 +99,9 @@ impl Verdict {
             source: Source::Hookd {
                 cached: verdict.cached,
             },
+            cache_ttl: verdict
+                .cache_ttl_secs
+                .map(|secs| Duration::from_secs(u64::from(secs))),
         }
     }
 }

@@ -1,0 +1,158 @@
+//! `hookd-sidecar`: runs next to a VerneMQ node, takes the calls of VerneMQ's
+//! own `vmq_webhooks` plugin on localhost, forwards them to a central hookd
+//! over one gRPC stream, and answers in vmq_webhooks' format.
+//!
+//! Every option has an environment variable (`HOOKD_SIDECAR_…`); logging
+//! follows `RUST_LOG` (default `info`). Ctrl-C or SIGTERM stops it after the
+//! calls in progress are answered.
+
+use std::{net::SocketAddr, time::Duration};
+
+use anyhow::Context;
+use clap::{Parser, ValueEnum};
+use hookd_bridge::{
+    FailurePolicy, NodeIdentity, Options,
+    pb::Hook,
+    sidecar::{self, SidecarOptions},
+};
+use tracing::info;
+use tracing_subscriber::EnvFilter;
+
+/// A vmq_webhooks-compatible sidecar for hookd.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    /// Where VerneMQ's webhooks POST to (keep it on localhost).
+    #[arg(long, env = "HOOKD_SIDECAR_LISTEN", default_value = "127.0.0.1:8888")]
+    listen: SocketAddr,
+    /// hookd address(es), `host:port`; repeat the flag or separate with commas.
+    #[arg(
+        long,
+        env = "HOOKD_SIDECAR_HOOKD",
+        value_delimiter = ',',
+        num_args = 1..,
+        default_value = "127.0.0.1:50051"
+    )]
+    hookd: Vec<String>,
+    /// This node's name in hookd's logs and metrics (default: the host name,
+    /// else "vernemq").
+    #[arg(long, env = "HOOKD_SIDECAR_NODE_ID")]
+    node_id: Option<String>,
+    /// Deadline of each call to hookd, in ms. Keep it below the webhooks'
+    /// `response_timeout` in VerneMQ (5000 by default).
+    #[arg(long, env = "HOOKD_SIDECAR_TIMEOUT_MS", default_value_t = 4000)]
+    timeout_ms: u64,
+    /// Payloads arrive (and payload modifiers are answered) base64-encoded,
+    /// as with vmq_webhooks' default `base64encode = on`.
+    #[arg(
+        long,
+        env = "HOOKD_SIDECAR_BASE64_PAYLOAD",
+        default_value_t = true,
+        action = clap::ArgAction::Set
+    )]
+    base64_payload: bool,
+    /// What auth and other chain hooks answer when hookd cannot answer in
+    /// time. Notification hooks are always accepted.
+    #[arg(long, env = "HOOKD_SIDECAR_FAILURE_POLICY", value_enum, default_value_t = Policy::Deny)]
+    failure_policy: Policy,
+    /// The largest request body accepted, in bytes.
+    #[arg(long, env = "HOOKD_SIDECAR_MAX_BODY_BYTES", default_value_t = 64 * 1024 * 1024)]
+    max_body_bytes: usize,
+}
+
+/// `--failure-policy` values.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Policy {
+    /// Reject (`{"result":{"error":"unavailable: …"}}`).
+    Deny,
+    /// Allow (`{"result":"ok"}`).
+    Allow,
+    /// No opinion (`{"result":"next"}`): VerneMQ's other plugins decide.
+    Next,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .init();
+    let cli = Cli::parse();
+
+    let identity = NodeIdentity {
+        node_id: cli.node_id.clone().unwrap_or_else(default_node_id),
+        broker_kind: "vernemq".to_owned(),
+        broker_version: format!("vmq_webhooks via hookd-sidecar {}", env!("CARGO_PKG_VERSION")),
+    };
+    let timeout = Duration::from_millis(cli.timeout_ms);
+    let mut options = Options::new(cli.hookd.clone(), identity);
+    options.default_timeout = timeout;
+    let policy = match cli.failure_policy {
+        Policy::Deny => FailurePolicy::Deny,
+        Policy::Allow => FailurePolicy::Allow,
+        Policy::Next => FailurePolicy::Next,
+    };
+    for value in 1..=22 {
+        if let Ok(hook) = Hook::try_from(value)
+            && !hookd_bridge::hooks::is_notification(hook)
+        {
+            options.policies.insert(hook, policy);
+        }
+    }
+    let client = hookd_bridge::connect(options).context("starting the hookd client")?;
+
+    let listener = tokio::net::TcpListener::bind(cli.listen)
+        .await
+        .with_context(|| format!("listening on {}", cli.listen))?;
+    info!(
+        listen = %listener.local_addr().context("reading the bound address")?,
+        hookd = ?cli.hookd,
+        base64_payload = cli.base64_payload,
+        timeout_ms = cli.timeout_ms,
+        "hookd-sidecar listening"
+    );
+    let sidecar_options = SidecarOptions {
+        base64_payload: cli.base64_payload,
+        timeout,
+        max_body_bytes: cli.max_body_bytes,
+    };
+    sidecar::serve(listener, client, sidecar_options, shutdown_signal())
+        .await
+        .context("serving")?;
+    info!("hookd-sidecar stopped");
+    Ok(())
+}
+
+/// The host name, else "vernemq".
+fn default_node_id() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "vernemq".to_owned())
+}
+
+/// Completes on Ctrl-C or (on Unix) SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            // No Ctrl-C handler: wait for SIGTERM alone.
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => info!("Ctrl-C: shutting down"),
+        () = terminate => info!("SIGTERM: shutting down"),
+    }
+}
