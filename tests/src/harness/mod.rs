@@ -12,7 +12,7 @@ pub mod webhook;
 use std::{future::Future, future::IntoFuture, time::Duration};
 
 use base64::Engine;
-use hookd::config::WebhookConfig;
+use hookd::{Config, config::WebhookConfig};
 pub use hookd::hook::Hook;
 use hookd_proto::v1 as pb;
 use pb::{ErrorKind, Verdict, ok, verdict::Outcome};
@@ -54,10 +54,23 @@ impl Rig {
     /// Like [`Rig::start`], with the webhook's registration adjusted by `tweak`
     /// (e.g. `base64_payload = false`, a short `response_timeout`).
     pub async fn start_with(hook: Hook, reply: Reply, tweak: impl FnOnce(&mut WebhookConfig)) -> Self {
+        Self::start_configured(hook, reply, tweak, |_| {}).await
+    }
+
+    /// Like [`Rig::start_with`], with hookd's whole configuration adjusted by
+    /// `configure` after the webhook is registered (e.g. `http.max_response_bytes`).
+    pub async fn start_configured(
+        hook: Hook,
+        reply: Reply,
+        tweak: impl FnOnce(&mut WebhookConfig),
+        configure: impl FnOnce(&mut Config),
+    ) -> Self {
         let webhook = Webhook::start(reply).await;
         let mut registration = WebhookConfig::new(hook, webhook.url());
         tweak(&mut registration);
-        let hookd = Hookd::start(service::config([registration])).await;
+        let mut config = service::config([registration]);
+        configure(&mut config);
+        let hookd = Hookd::start(config).await;
         let broker = hookd.broker().await;
         Self {
             broker,
