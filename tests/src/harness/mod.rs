@@ -12,8 +12,8 @@ pub mod webhook;
 use std::{future::Future, future::IntoFuture, time::Duration};
 
 use base64::Engine;
-use hookd::{Config, config::WebhookConfig};
 pub use hookd::hook::Hook;
+use hookd::{Config, config::WebhookConfig};
 use hookd_proto::v1 as pb;
 use pb::{ErrorKind, Verdict, ok, verdict::Outcome};
 

@@ -17,22 +17,36 @@ use crate::harness::{
 /// Asserts `verdict` came fresh from the endpoint, cacheable for `max_age` s.
 #[track_caller]
 fn assert_fresh(verdict: &Verdict, max_age: u32) {
-    assert!(!verdict.cached, "call {} should not come from the cache", verdict.id);
-    assert_eq!(verdict.cache_ttl_secs, Some(max_age), "a fresh verdict carries the full max-age");
+    assert!(
+        !verdict.cached,
+        "call {} should not come from the cache",
+        verdict.id
+    );
+    assert_eq!(
+        verdict.cache_ttl_secs,
+        Some(max_age),
+        "a fresh verdict carries the full max-age"
+    );
 }
 
 /// Asserts `verdict` came from the cache with a ttl no longer than `max_age` s.
 #[track_caller]
 fn assert_cached(verdict: &Verdict, max_age: u32) {
     assert!(verdict.cached, "call {} should come from the cache", verdict.id);
-    let ttl = verdict.cache_ttl_secs.expect("a cached verdict says how long it stays valid");
+    let ttl = verdict
+        .cache_ttl_secs
+        .expect("a cached verdict says how long it stays valid");
     assert!(ttl <= max_age, "ttl {ttl} exceeds max-age {max_age}");
 }
 
 /// Asserts `verdict` was neither served from nor offered to the cache.
 #[track_caller]
 fn assert_uncached(verdict: &Verdict) {
-    assert!(!verdict.cached, "call {} should not come from the cache", verdict.id);
+    assert!(
+        !verdict.cached,
+        "call {} should not come from the cache",
+        verdict.id
+    );
     assert_eq!(verdict.cache_ttl_secs, None, "an uncacheable verdict has no ttl");
 }
 
@@ -45,7 +59,11 @@ async fn an_ok_with_max_age_is_answered_from_the_cache_the_second_time() {
     let second = rig.broker.call(calls::auth_on_register("c1")).await;
     assert_cached(&second, 60);
     assert_eq!(register_modifiers(&second), register_modifiers(&first));
-    assert_eq!(rig.webhook.hits(), 1, "the second call never reached the endpoint");
+    assert_eq!(
+        rig.webhook.hits(),
+        1,
+        "the second call never reached the endpoint"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -77,7 +95,8 @@ async fn a_cached_verdict_expires_after_max_age() {
 async fn max_age_zero_no_cache_and_no_store_are_never_cached() {
     let rig = Rig::start(Hook::AuthOnRegister, Reply::ok()).await;
     for (i, directive) in ["max-age=0", "no-cache", "no-store"].into_iter().enumerate() {
-        rig.webhook.set_reply(Reply::ok().header("cache-control", directive));
+        rig.webhook
+            .set_reply(Reply::ok().header("cache-control", directive));
         let client = format!("client-{i}");
         assert!(!rig.broker.call(calls::auth_on_register(&client)).await.cached);
         assert!(!rig.broker.call(calls::auth_on_register(&client)).await.cached);
@@ -162,7 +181,11 @@ async fn a_different_password_misses_the_cache_but_a_different_peer_port_hits_it
         ..calls::auth_on_register("c1")
     };
     assert_cached(&rig.broker.call(reconnect_from_other_port).await, 60);
-    assert_eq!(rig.webhook.hits(), 2, "the peer port is not part of the cache key");
+    assert_eq!(
+        rig.webhook.hits(),
+        2,
+        "the peer port is not part of the cache key"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -172,7 +195,10 @@ async fn auth_on_subscribe_answers_are_cached_too() {
     assert_fresh(&rig.broker.call(calls::auth_on_subscribe("c1")).await, 30);
     let cached = rig.broker.call(calls::auth_on_subscribe("c1")).await;
     assert_cached(&cached, 30);
-    assert!(assert_ok(&cached).is_some(), "the cached verdict keeps its modifiers");
+    assert!(
+        assert_ok(&cached).is_some(),
+        "the cached verdict keeps its modifiers"
+    );
     assert_eq!(rig.webhook.hits(), 1);
 }
 

@@ -21,7 +21,11 @@ struct Chain {
 impl Chain {
     async fn of(replies: [Reply; 3]) -> Self {
         let [a, b, c] = replies;
-        let endpoints = [Webhook::start(a).await, Webhook::start(b).await, Webhook::start(c).await];
+        let endpoints = [
+            Webhook::start(a).await,
+            Webhook::start(b).await,
+            Webhook::start(c).await,
+        ];
         let registrations = endpoints
             .iter()
             .map(|w| WebhookConfig::new(Hook::AuthOnRegister, w.url()));
@@ -55,8 +59,14 @@ async fn next_passes_the_call_to_the_next_endpoint() {
     let verdict = broker.call(calls::auth_on_register("c1")).await;
     assert_eq!(register_modifiers(&verdict).username.as_deref(), Some("second"));
     assert_eq!(chain.hits(), [1, 1, 0]);
-    let bodies: Vec<_> = chain.endpoints[..2].iter().map(|w| w.last_request().body).collect();
-    assert_eq!(bodies[0], bodies[1], "every endpoint in the chain gets the same call");
+    let bodies: Vec<_> = chain.endpoints[..2]
+        .iter()
+        .map(|w| w.last_request().body)
+        .collect();
+    assert_eq!(
+        bodies[0], bodies[1],
+        "every endpoint in the chain gets the same call"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -24,7 +24,7 @@ fn allow_even(request: &Recorded) -> Reply {
         .next()
         .and_then(|n| n.parse().ok())
         .unwrap_or(1);
-    if number % 2 == 0 {
+    if number.is_multiple_of(2) {
         Reply::ok_with(json!({"username": client_id}))
     } else {
         Reply::error(&format!("odd-{client_id}"))
@@ -50,10 +50,13 @@ async fn call_many(broker: &Broker, prefix: &str, first_id: u64, count: u64) {
     for (n, verdict) in (0..count).zip(verdicts) {
         let client_id = format!("{prefix}-{n}");
         assert_eq!(verdict.id, first_id + n);
-        if n % 2 == 0 {
+        if n.is_multiple_of(2) {
             assert_eq!(register_modifiers(&verdict).username, Some(client_id));
         } else {
-            assert_eq!(assert_error(&verdict, ErrorKind::Denied), format!("odd-{client_id}"));
+            assert_eq!(
+                assert_error(&verdict, ErrorKind::Denied),
+                format!("odd-{client_id}")
+            );
         }
     }
 }
@@ -64,7 +67,11 @@ async fn a_thousand_concurrent_calls_on_one_stream_each_get_their_own_verdict() 
     let broker = hookd.broker().await;
     call_many(&broker, "client", 10_000, 1000).await;
     assert_eq!(webhook.hits(), 1000);
-    assert!(broker.unexpected_verdicts().is_empty(), "{:?}", broker.unexpected_verdicts());
+    assert!(
+        broker.unexpected_verdicts().is_empty(),
+        "{:?}",
+        broker.unexpected_verdicts()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -58,7 +58,14 @@ async fn a_missing_result_is_an_invalid_response() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_result_of_the_wrong_type_or_an_unknown_word_is_an_invalid_response() {
     let rig = Rig::start(Hook::AuthOnRegister, Reply::ok()).await;
-    for result in [json!(42), json!("error"), json!("OK"), json!(true), json!(["ok"]), json!(null)] {
+    for result in [
+        json!(42),
+        json!("error"),
+        json!("OK"),
+        json!(true),
+        json!(["ok"]),
+        json!(null),
+    ] {
         rig.webhook.set_reply(Reply::json(json!({"result": result})));
         let verdict = rig.broker.call(calls::auth_on_register("victim")).await;
         assert_error(&verdict, ErrorKind::InvalidResponse);
@@ -76,7 +83,10 @@ async fn an_unknown_modifier_is_an_invalid_response() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_modifier_of_the_wrong_type_is_an_invalid_response() {
     let rig = Rig::start(Hook::AuthOnRegister, Reply::ok()).await;
-    for modifiers in [json!({"max_message_size": "big"}), json!({"allow_publish": "yes"})] {
+    for modifiers in [
+        json!({"max_message_size": "big"}),
+        json!({"allow_publish": "yes"}),
+    ] {
         rig.webhook.set_reply(Reply::ok_with(modifiers));
         let verdict = rig.broker.call(calls::auth_on_register("victim")).await;
         assert_error(&verdict, ErrorKind::InvalidResponse);
@@ -87,7 +97,11 @@ async fn a_modifier_of_the_wrong_type_is_an_invalid_response() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mountpoint_modifier_without_client_id_is_an_invalid_response() {
-    answer_fails_with(Reply::ok_with(json!({"mountpoint": "m"})), ErrorKind::InvalidResponse).await;
+    answer_fails_with(
+        Reply::ok_with(json!({"mountpoint": "m"})),
+        ErrorKind::InvalidResponse,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -103,10 +117,17 @@ async fn a_property_modifier_outside_auth_on_publish_m5_allow_list_is_an_invalid
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auth_on_register_denied_when_endpoint_times_out() {
     let slow = Reply::ok().after(Duration::from_secs(5));
-    let rig = Rig::start_with(Hook::AuthOnRegister, slow, |w| w.response_timeout = SHORT_TIMEOUT_MS).await;
+    let rig = Rig::start_with(Hook::AuthOnRegister, slow, |w| {
+        w.response_timeout = SHORT_TIMEOUT_MS
+    })
+    .await;
     let started = Instant::now();
     fails_then_recovers(&rig, ErrorKind::Timeout).await;
-    assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -121,7 +142,10 @@ async fn a_body_dribbling_past_the_response_timeout_is_a_timeout() {
     let verdict = rig.broker.call(calls::auth_on_register("victim")).await;
     let took = started.elapsed();
     assert_error(&verdict, ErrorKind::Timeout);
-    assert!(took < Duration::from_millis(2000), "the whole body is bounded, took {took:?}");
+    assert!(
+        took < Duration::from_millis(2000),
+        "the whole body is bounded, took {took:?}"
+    );
     rig.webhook.set_reply(Reply::ok());
     assert_ok(&rig.broker.call(calls::auth_on_register("next-one")).await);
 }
@@ -139,7 +163,11 @@ async fn the_call_deadline_cuts_a_slow_endpoint_short() {
     let verdict = rig.broker.send(call).await.verdict().await;
     assert_eq!(verdict.id, 900);
     assert_error(&verdict, ErrorKind::Timeout);
-    assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
     rig.webhook.set_reply(Reply::ok());
     assert_ok(&rig.broker.call(calls::auth_on_register("next-one")).await);
 }

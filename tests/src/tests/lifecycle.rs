@@ -1,1 +1,115 @@
-//! todo
+//! A broker session's life and hookd's own: Welcome lists the active hooks,
+//! hooks without webhooks answer locally, the unary RPC mirrors the stream,
+//! endpoints are called at their exact URL, and shutdown ends open streams.
+
+use std::{collections::BTreeSet, time::Duration};
+
+use hookd::config::WebhookConfig;
+use hookd_proto::v1::{self as pb, Call, ErrorKind};
+use serde_json::json;
+
+use crate::harness::{
+    Hook, Rig, assert_ack, assert_error, assert_next, assert_ok,
+    broker::StreamEnd,
+    calls::{self, IntoCall, proto_hook},
+    register_modifiers,
+    service::Hookd,
+    webhook::{Reply, Webhook},
+    within,
+};
+
+/// The hooks a Welcome names, as a set.
+fn active(hooks: &[i32]) -> BTreeSet<i32> {
+    hooks.iter().copied().collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn welcome_lists_exactly_the_hooks_that_have_webhooks() {
+    let (a, b) = (
+        Webhook::start(Reply::ok()).await,
+        Webhook::start(Reply::ok()).await,
+    );
+    let hookd = Hookd::with_webhooks([
+        WebhookConfig::new(Hook::AuthOnRegister, a.url()),
+        WebhookConfig::new(Hook::AuthOnRegister, b.url()),
+        WebhookConfig::new(Hook::OnClientGone, a.url()),
+    ])
+    .await;
+    let broker = hookd.broker().await;
+    let expected = active(&[
+        proto_hook(Hook::AuthOnRegister).into(),
+        proto_hook(Hook::OnClientGone).into(),
+    ]);
+    assert_eq!(active(&broker.welcome().active_hooks), expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hooks_without_webhooks_answer_next_for_chains_and_ack_for_notifications() {
+    let rig = Rig::start(Hook::AuthOnPublish, Reply::error("not me")).await;
+    assert!(rig.broker.welcome().active_hooks == vec![i32::from(pb::Hook::AuthOnPublish)]);
+    assert_next(&rig.broker.call(calls::auth_on_register("c1")).await);
+    assert_next(&rig.broker.call(calls::on_deliver("c1")).await);
+    assert_ack(&rig.broker.call(calls::on_client_gone("c1")).await);
+    assert_eq!(rig.webhook.hits(), 0, "another hook's webhook is never called");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_unary_call_returns_the_verdict_with_its_id() {
+    let rig = Rig::start(Hook::AuthOnRegister, Reply::ok_with(json!({"username": "u2"}))).await;
+    let mut client = rig.hookd.client().await;
+    let response = within(
+        "a unary verdict",
+        client.call(calls::auth_on_register("c1").into_call(42)),
+    )
+    .await;
+    let verdict = response.expect("a valid unary call succeeds").into_inner();
+    assert_eq!(verdict.id, 42);
+    assert_eq!(register_modifiers(&verdict).username.as_deref(), Some("u2"));
+    rig.webhook
+        .last_request()
+        .assert_hook_call("auth_on_register", &calls::auth_on_register_json("c1"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_unary_call_honours_the_calls_own_deadline() {
+    let rig = Rig::start(Hook::AuthOnRegister, Reply::ok().after(Duration::from_secs(8))).await;
+    let mut client = rig.hookd.client().await;
+    let call = Call {
+        timeout_ms: Some(300),
+        ..calls::auth_on_register("c1").into_call(5)
+    };
+    let verdict = within("a unary verdict", client.call(call))
+        .await
+        .expect("a timed-out call is still a verdict")
+        .into_inner();
+    assert_error(&verdict, ErrorKind::Timeout);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_endpoint_is_called_at_its_exact_url_query_included() {
+    let webhook = Webhook::builder().path("/hooks/auth?tenant=a&v=2").start().await;
+    let hookd = Hookd::with_webhooks([WebhookConfig::new(Hook::AuthOnRegister, webhook.url())]).await;
+    assert_ok(&hookd.broker().await.call(calls::auth_on_register("c1")).await);
+    let request = webhook.last_request();
+    let target = request.uri.path_and_query().map(|p| p.as_str());
+    assert_eq!(target, Some("/hooks/auth?tenant=a&v=2"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_hookd_ends_open_broker_streams_and_run_returns() {
+    let Rig {
+        broker,
+        hookd,
+        webhook,
+    } = Rig::start(Hook::AuthOnRegister, Reply::ok()).await;
+    assert_ok(&broker.call(calls::auth_on_register("c1")).await);
+    within("hookd to stop", hookd.stop())
+        .await
+        .expect("hookd::run returns Ok on shutdown");
+    let end = broker.closed().await;
+    assert!(
+        !matches!(&end, StreamEnd::Failed(s) if s.code() == tonic::Code::Internal),
+        "the stream ends cleanly or with a shutdown status, got {end:?}"
+    );
+    drop(webhook);
+}
