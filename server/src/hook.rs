@@ -109,8 +109,9 @@ pub struct Listener {
     pub client_cert: Option<Bytes>,
 }
 
-/// Arguments of `auth_on_register` and `auth_on_register_m5`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+/// Arguments of `auth_on_register` and `auth_on_register_m5`. Its `Debug`
+/// output hides the password, so a logged call never leaks it.
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
 pub struct Register {
     /// Where the client connects from.
     pub peer: Peer,
@@ -378,6 +379,41 @@ impl fmt::Display for Hook {
     }
 }
 
+impl RetainHandling {
+    /// vmq_webhooks' JSON name of the option.
+    pub fn name(self) -> &'static str {
+        match self {
+            RetainHandling::SendRetain => "send_retain",
+            RetainHandling::SendIfNewSub => "send_if_new_sub",
+            RetainHandling::DontSend => "dont_send",
+        }
+    }
+}
+
+impl PayloadFormat {
+    /// vmq_webhooks' JSON name of the indicator.
+    pub fn name(self) -> &'static str {
+        match self {
+            PayloadFormat::Undefined => "undefined",
+            PayloadFormat::Utf8 => "utf8",
+        }
+    }
+}
+
+impl fmt::Debug for Register {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Register")
+            .field("peer", &self.peer)
+            .field("subscriber", &self.subscriber)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("clean", &self.clean)
+            .field("listener", &self.listener)
+            .field("properties", &self.properties)
+            .finish()
+    }
+}
+
 impl HookCall {
     /// Builds a call after checking that `args` has the shape `hook` takes
     /// and that the arguments are in range: a client id is present, QoS is
@@ -387,31 +423,39 @@ impl HookCall {
             hook,
             message: message.to_owned(),
         };
-        let shape_fits = match (&args, hook) {
-            (HookArgs::Register(_), Hook::AuthOnRegister | Hook::AuthOnRegisterM5) => true,
-            (HookArgs::Registered(_), Hook::OnRegister | Hook::OnRegisterM5) => true,
+        let shape_fits = matches!(
+            (&args, hook),
             (
-                HookArgs::Publish(_),
-                Hook::AuthOnPublish
-                | Hook::AuthOnPublishM5
-                | Hook::OnPublish
-                | Hook::OnPublishM5
-                | Hook::OnDeliver
-                | Hook::OnDeliverM5
-                | Hook::OnOfflineMessage,
-            ) => true,
-            (
-                HookArgs::Subscribe(_),
-                Hook::AuthOnSubscribe | Hook::AuthOnSubscribeM5 | Hook::OnSubscribe | Hook::OnSubscribeM5,
-            ) => true,
-            (HookArgs::Unsubscribe(_), Hook::OnUnsubscribe | Hook::OnUnsubscribeM5) => true,
-            (HookArgs::Auth(_), Hook::OnAuthM5) => true,
-            (
-                HookArgs::Session(_),
-                Hook::OnClientWakeup | Hook::OnClientOffline | Hook::OnClientGone | Hook::OnSessionExpired,
-            ) => true,
-            _ => false,
-        };
+                HookArgs::Register(_),
+                Hook::AuthOnRegister | Hook::AuthOnRegisterM5
+            ) | (HookArgs::Registered(_), Hook::OnRegister | Hook::OnRegisterM5)
+                | (
+                    HookArgs::Publish(_),
+                    Hook::AuthOnPublish
+                        | Hook::AuthOnPublishM5
+                        | Hook::OnPublish
+                        | Hook::OnPublishM5
+                        | Hook::OnDeliver
+                        | Hook::OnDeliverM5
+                        | Hook::OnOfflineMessage
+                )
+                | (
+                    HookArgs::Subscribe(_),
+                    Hook::AuthOnSubscribe | Hook::AuthOnSubscribeM5 | Hook::OnSubscribe | Hook::OnSubscribeM5
+                )
+                | (
+                    HookArgs::Unsubscribe(_),
+                    Hook::OnUnsubscribe | Hook::OnUnsubscribeM5
+                )
+                | (HookArgs::Auth(_), Hook::OnAuthM5)
+                | (
+                    HookArgs::Session(_),
+                    Hook::OnClientWakeup
+                        | Hook::OnClientOffline
+                        | Hook::OnClientGone
+                        | Hook::OnSessionExpired
+                )
+        );
         if !shape_fits {
             return Err(bad("arguments do not fit this hook"));
         }
@@ -442,10 +486,8 @@ impl HookCall {
                     return Err(bad("a topic's qos must be 0, 1 or 2"));
                 }
             }
-            HookArgs::Unsubscribe(u) => {
-                if u.topics.is_empty() || u.topics.iter().any(String::is_empty) {
-                    return Err(bad("topics is empty or holds an empty filter"));
-                }
+            HookArgs::Unsubscribe(u) if u.topics.is_empty() || u.topics.iter().any(String::is_empty) => {
+                return Err(bad("topics is empty or holds an empty filter"));
             }
             _ => {}
         }
@@ -549,6 +591,16 @@ mod tests {
     #[test]
     fn m5_hooks_need_properties() {
         assert!(HookCall::new(Hook::AuthOnPublishM5, publish(1)).is_err());
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_password() {
+        let register = Register {
+            password: Some(Bytes::from_static(b"hunter2")),
+            ..Default::default()
+        };
+        let text = format!("{register:?}");
+        assert!(!text.contains("hunter2") && text.contains("redacted"), "{text}");
     }
 
     #[test]

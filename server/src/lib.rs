@@ -4,34 +4,186 @@
 //! hookd fans each call out to the HTTP webhooks registered for its hook
 //! (speaking vmq_webhooks' JSON dialect), combines the answers with the
 //! brokers' own chain semantics, and streams the verdict back.
+//!
+//! One call flows through the modules in this order:
+//!
+//! ```text
+//! grpc (session / unary) → dispatch → cache → chain → webhook (request, response) → verdict
+//!                                   ↘ notify (notification hooks, never waited on)
+//! ```
+//!
+//! - [`config`]: the typed configuration and its validation.
+//! - [`hook`], [`verdict`]: the domain vocabulary (no protobuf, JSON or HTTP).
+//! - [`grpc`]: the `hookd.v1` front door, health and reflection.
+//! - [`dispatch`]: routes a call to its endpoints, owns deadlines and counters.
+//! - [`chain`]: how endpoint answers combine (first `ok` wins).
+//! - [`cache`]: verdicts cached from `cache-control: max-age`.
+//! - [`notify`]: the fire-and-forget notification path.
+//! - [`registry`]: endpoints per hook and the active-hook set.
+//! - [`webhook`]: the vmq_webhooks HTTP back door.
+//! - [`metrics`]: Prometheus counters, served on `metrics.listen`.
 
 #![forbid(unsafe_code)]
 
+pub mod cache;
+pub mod chain;
 pub mod config;
+pub mod dispatch;
+pub mod grpc;
 pub mod hook;
+pub mod metrics;
+pub mod notify;
+pub mod registry;
 pub mod verdict;
+pub mod webhook;
 
-use std::future::Future;
+use std::{future::Future, sync::Arc};
 
+use hookd_proto::v1::hook_service_server::HookServiceServer;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::{Server, server::TcpIncoming};
+use tracing::info;
 
 pub use config::Config;
 
-/// Why [`run`] stopped with an error.
+use crate::{
+    cache::VerdictCache, dispatch::Dispatcher, grpc::HookService, metrics::Metrics, notify::Notifier,
+    registry::Registry,
+};
+
+/// Why hookd could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
+    /// A webhook in the configuration could not be registered.
+    #[error("webhook registration: {0}")]
+    Registry(#[from] registry::RegistryError),
+    /// The reflection service could not be built from the descriptors.
+    #[error("gRPC reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    /// A listener could not be bound or read.
+    #[error("listener: {0}")]
+    Io(#[from] std::io::Error),
     /// The gRPC server failed.
     #[error("gRPC server: {0}")]
     Serve(#[from] tonic::transport::Error),
 }
 
-/// Serves hookd on an already-bound `listener` until `shutdown` completes.
+/// A configured hookd, ready to serve: its registry can be changed while it runs.
+pub struct Hookd {
+    config: Config,
+    dispatcher: Arc<Dispatcher>,
+}
+
+impl Hookd {
+    /// Builds the registry, cache, notifier and dispatcher from `config`.
+    pub fn new(config: Config) -> Result<Self, RunError> {
+        let metrics = Arc::new(Metrics::new());
+        let registry = Arc::new(Registry::new(config.http.clone(), &config.webhooks)?);
+        let cache = VerdictCache::new(config.cache.max_entries);
+        let notifier = Notifier::new(config.notifications.max_in_flight, metrics.clone());
+        let dispatcher = Arc::new(Dispatcher::new(registry, cache, notifier, metrics));
+        Ok(Self { config, dispatcher })
+    }
+
+    /// The endpoint registry, to register or deregister webhooks at run time.
+    pub fn registry(&self) -> &Arc<Registry> {
+        self.dispatcher.registry()
+    }
+
+    /// hookd's counters (also served on `metrics.listen` when set).
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        self.dispatcher.metrics()
+    }
+
+    /// Serves gRPC on `listener` until `shutdown` completes; then ends every
+    /// open broker stream and returns.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), RunError> {
+        let token = CancellationToken::new();
+        let limits = grpc::session::Limits {
+            max_in_flight: self.config.server.max_in_flight_per_stream,
+            default_timeout: self.config.server.call_timeout(),
+        };
+        let service =
+            HookServiceServer::new(HookService::new(self.dispatcher.clone(), limits, token.clone()));
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health.set_serving::<HookServiceServer<HookService>>().await;
+        let reflection = || {
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(hookd_proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        };
+        // v1 for current tools, v1alpha for grpcurl and older clients.
+        let reflection_v1 = reflection().build_v1()?;
+        let reflection_v1alpha = reflection().build_v1alpha()?;
+
+        if let Some(addr) = self.config.metrics.listen {
+            let metrics_listener = TcpListener::bind(addr).await?;
+            info!(addr = %metrics_listener.local_addr()?, "metrics listening");
+            tokio::spawn(serve_metrics(
+                metrics_listener,
+                self.dispatcher.metrics().clone(),
+                token.clone(),
+            ));
+        }
+
+        let addr = listener.local_addr()?;
+        info!(%addr, webhooks = self.config.webhooks.len(), "hookd listening");
+        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+        let stop = token.clone();
+        let stopping = async move {
+            shutdown.await;
+            info!("shutting down");
+            health.set_not_serving::<HookServiceServer<HookService>>().await;
+            stop.cancel();
+        };
+        Server::builder()
+            .add_service(health_service)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .add_service(service)
+            .serve_with_incoming_shutdown(incoming, stopping)
+            .await?;
+        token.cancel();
+        Ok(())
+    }
+}
+
+/// Serves hookd with `config` on an already-bound `listener` until
+/// `shutdown` completes.
 pub async fn run(
     config: Config,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
-    let _ = (config, listener);
-    shutdown.await;
-    Ok(())
+    Hookd::new(config)?.serve(listener, shutdown).await
+}
+
+/// Serves `GET /metrics` (Prometheus text format) until `shutdown`.
+async fn serve_metrics(listener: TcpListener, metrics: Arc<Metrics>, shutdown: CancellationToken) {
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let metrics = metrics.clone();
+            async move {
+                (
+                    [(
+                        http::header::CONTENT_TYPE,
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    )],
+                    metrics.encode(),
+                )
+            }
+        }),
+    );
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await;
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "metrics server failed");
+    }
 }

@@ -12,6 +12,9 @@ use bytes::Bytes;
 use crate::hook::{Properties, RetainHandling, UserProperty};
 
 /// The outcome of a hook call.
+// Boxing `Allow` would cost an allocation on every `ok`; a verdict is built
+// once per call and moved a handful of times, so its size is not a concern.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {
     /// Allowed; modifiers, if any, must be applied by the broker.

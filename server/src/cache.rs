@@ -1,0 +1,171 @@
+//! The verdict cache: `ok` answers that carried `cache-control: max-age`.
+//!
+//! Keyed like vmq_webhooks: (endpoint URL, the call without payload and peer
+//! port), the hook being part of the call. Unlike vmq, entries expire
+//! actively at their own deadline (moka's per-entry expiry) and the cache has
+//! a size bound, so memory cannot grow without limit; `max-age=0` is never
+//! stored. Stored modifiers never include a payload rewrite.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use moka::{Expiry, future::Cache};
+
+use crate::{
+    hook::HookCall,
+    verdict::{Allow, CacheInfo, Modifiers, Verdict},
+};
+
+/// Cached `ok` verdicts per (endpoint, call).
+#[derive(Clone)]
+pub struct VerdictCache {
+    // `None` when the configured capacity is 0: caching is off.
+    entries: Option<Cache<Key, Entry>>,
+}
+
+type Key = (Arc<str>, HookCall);
+
+#[derive(Clone)]
+struct Entry {
+    modifiers: Option<Modifiers>,
+    ttl: Duration,
+    expires_at: Instant,
+}
+
+/// Expires each entry after its own max-age, also when a key is overwritten
+/// (moka's default `expire_after_update` would keep the old deadline).
+struct PerEntryTtl;
+
+impl Expiry<Key, Entry> for PerEntryTtl {
+    fn expire_after_create(&self, _key: &Key, entry: &Entry, _now: Instant) -> Option<Duration> {
+        Some(entry.ttl)
+    }
+
+    fn expire_after_update(
+        &self,
+        _key: &Key,
+        entry: &Entry,
+        _now: Instant,
+        _current: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(entry.ttl)
+    }
+}
+
+impl VerdictCache {
+    /// A cache holding at most `max_entries` verdicts (0 disables it).
+    pub fn new(max_entries: u64) -> Self {
+        let entries = (max_entries > 0).then(|| {
+            Cache::builder()
+                .max_capacity(max_entries)
+                .expire_after(PerEntryTtl)
+                .build()
+        });
+        Self { entries }
+    }
+
+    /// The cached verdict of `endpoint` for `call`, marked as a hit with the
+    /// time it has left.
+    pub async fn get(&self, endpoint: &Arc<str>, call: &HookCall) -> Option<Verdict> {
+        let entries = self.entries.as_ref()?;
+        let entry = entries.get(&(endpoint.clone(), call.cache_identity())).await?;
+        let ttl = entry.expires_at.checked_duration_since(Instant::now())?;
+        Some(Verdict::Ok(Allow {
+            modifiers: entry.modifiers,
+            cache: Some(CacheInfo { hit: true, ttl }),
+        }))
+    }
+
+    /// Stores an `ok` answer of `endpoint` to `call` for `ttl`, without any
+    /// payload modifier.
+    pub async fn insert(
+        &self,
+        endpoint: &Arc<str>,
+        call: &HookCall,
+        modifiers: Option<Modifiers>,
+        ttl: Duration,
+    ) {
+        let Some(entries) = &self.entries else { return };
+        let entry = Entry {
+            modifiers: modifiers.map(Modifiers::without_payload),
+            ttl,
+            expires_at: Instant::now() + ttl,
+        };
+        entries
+            .insert((endpoint.clone(), call.cache_identity()), entry)
+            .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::{
+        hook::{Hook, HookArgs, Publish, SubscriberId},
+        verdict::PublishModifiers,
+    };
+
+    fn publish(payload: &'static [u8]) -> HookCall {
+        let args = HookArgs::Publish(Publish {
+            subscriber: SubscriberId {
+                mountpoint: String::new(),
+                client_id: "c".into(),
+            },
+            topic: "t".into(),
+            payload: Bytes::from_static(payload),
+            ..Default::default()
+        });
+        HookCall::new(Hook::AuthOnPublish, args).expect("valid")
+    }
+
+    #[tokio::test]
+    async fn hit_ignores_payload_and_strips_payload_modifier() {
+        let cache = VerdictCache::new(10);
+        let endpoint: Arc<str> = Arc::from("http://e");
+        let modifiers = Modifiers::Publish(PublishModifiers {
+            topic: Some("new".into()),
+            payload: Some(Bytes::from_static(b"rewritten")),
+            ..Default::default()
+        });
+        cache
+            .insert(
+                &endpoint,
+                &publish(b"a"),
+                Some(modifiers),
+                Duration::from_secs(60),
+            )
+            .await;
+        let Some(Verdict::Ok(allow)) = cache.get(&endpoint, &publish(b"b")).await else {
+            panic!("expected a hit")
+        };
+        let Some(CacheInfo { hit: true, ttl }) = allow.cache else {
+            panic!("marked as hit")
+        };
+        assert!(ttl <= Duration::from_secs(60));
+        let Some(Modifiers::Publish(p)) = allow.modifiers else {
+            panic!("publish modifiers")
+        };
+        assert_eq!(p.topic.as_deref(), Some("new"));
+        assert_eq!(p.payload, None);
+        assert!(
+            cache
+                .get(&Arc::from("http://other"), &publish(b"a"))
+                .await
+                .is_none()
+        );
+    }
+
+    #[tokio::test]
+    async fn zero_capacity_disables_the_cache() {
+        let cache = VerdictCache::new(0);
+        let endpoint: Arc<str> = Arc::from("http://e");
+        cache
+            .insert(&endpoint, &publish(b"a"), None, Duration::from_secs(60))
+            .await;
+        assert!(cache.get(&endpoint, &publish(b"a")).await.is_none());
+    }
+}

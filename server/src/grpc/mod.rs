@@ -1,0 +1,119 @@
+//! The `hookd.v1` front door: the gRPC `HookService` (stream and unary),
+//! plus the standard `grpc.health.v1` and reflection services so generic
+//! gRPC tools work against hookd.
+//!
+//! - [`convert`]: protobuf ⇄ domain types, once, at the edge.
+//! - [`session`]: one broker stream (limits, deadlines, shutdown).
+
+pub mod convert;
+pub mod session;
+
+use std::{pin::Pin, sync::Arc, time::Duration};
+
+use futures::Stream;
+use hookd_proto::v1::{self as pb, hook_service_server};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::{
+    dispatch::Dispatcher,
+    verdict::{ErrorKind, Verdict},
+};
+use session::Limits;
+
+/// How many frames may wait to be written to one broker; past it the
+/// session waits, which bounds memory per stream.
+const OUTBOUND_BUFFER: usize = 1024;
+
+/// The `HookService` implementation.
+pub struct HookService {
+    dispatcher: Arc<Dispatcher>,
+    limits: Limits,
+    shutdown: CancellationToken,
+}
+
+impl HookService {
+    /// A service answering through `dispatcher`; open streams end when
+    /// `shutdown` is cancelled.
+    pub fn new(dispatcher: Arc<Dispatcher>, limits: Limits, shutdown: CancellationToken) -> Self {
+        Self {
+            dispatcher,
+            limits,
+            shutdown,
+        }
+    }
+}
+
+type FrameStream = Pin<Box<dyn Stream<Item = Result<pb::ServerFrame, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl hook_service_server::HookService for HookService {
+    type StreamStream = FrameStream;
+
+    async fn stream(
+        &self,
+        request: Request<Streaming<pb::BrokerFrame>>,
+    ) -> Result<Response<Self::StreamStream>, Status> {
+        let (tx, rx) = mpsc::channel(OUTBOUND_BUFFER);
+        tokio::spawn(session::run(
+            request.into_inner(),
+            tx,
+            self.dispatcher.clone(),
+            self.limits,
+            self.shutdown.child_token(),
+        ));
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn call(&self, request: Request<pb::HookCall>) -> Result<Response<pb::Verdict>, Status> {
+        let grpc_timeout = request
+            .metadata()
+            .get("grpc-timeout")
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_grpc_timeout);
+        let call = request.into_inner();
+        let hook_call =
+            convert::call_from_proto(call.hook).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let mut deadline = session::deadline(call.timeout_ms, self.limits.default_timeout);
+        if let Some(client_deadline) = grpc_timeout {
+            deadline = deadline.min(client_deadline);
+        }
+        let verdict = tokio::select! {
+            verdict = self.dispatcher.call(hook_call, deadline) => verdict,
+            _ = self.shutdown.cancelled() => Verdict::error(ErrorKind::Overloaded, "hookd is shutting down"),
+        };
+        Ok(Response::new(convert::verdict_to_proto(call.id, verdict)))
+    }
+}
+
+/// Parses gRPC's `grpc-timeout` header (`"250m"`, `"5S"`, …), so a unary
+/// call answers `timeout` as a verdict by the client's own deadline.
+fn parse_grpc_timeout(value: &str) -> Option<Duration> {
+    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
+    let amount: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(amount.saturating_mul(3600)),
+        "M" => Duration::from_secs(amount.saturating_mul(60)),
+        "S" => Duration::from_secs(amount),
+        "m" => Duration::from_millis(amount),
+        "u" => Duration::from_micros(amount),
+        "n" => Duration::from_nanos(amount),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_timeout_units_parse() {
+        assert_eq!(parse_grpc_timeout("250m"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_grpc_timeout("5S"), Some(Duration::from_secs(5)));
+        assert_eq!(parse_grpc_timeout("1H"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_grpc_timeout("10x"), None);
+        assert_eq!(parse_grpc_timeout(""), None);
+    }
+}

@@ -1,0 +1,63 @@
+//! The notification path: tells every endpoint of a notification hook,
+//! without ever making the broker wait.
+//!
+//! Each delivery is its own task, bounded by a semaphore
+//! (`notifications.max_in_flight`): when it is exhausted the notification is
+//! dropped, logged and counted, so a dead endpoint costs bounded memory
+//! rather than growing a backlog. A durable outbox with retries will replace
+//! [`Notifier::notify`]'s body, behind the same call.
+
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+use tracing::{Instrument, debug, info_span, warn};
+
+use crate::{hook::HookCall, metrics::Metrics, registry::Endpoints, verdict::Verdict};
+
+/// Delivers notifications to their endpoints in the background.
+#[derive(Clone)]
+pub struct Notifier {
+    permits: Arc<Semaphore>,
+    metrics: Arc<Metrics>,
+}
+
+impl Notifier {
+    /// A notifier allowing `max_in_flight` deliveries at once.
+    pub fn new(max_in_flight: usize, metrics: Arc<Metrics>) -> Self {
+        Self {
+            permits: Arc::new(Semaphore::new(max_in_flight)),
+            metrics,
+        }
+    }
+
+    /// Starts delivering `call` to every one of `endpoints`, concurrently,
+    /// and returns at once.
+    pub fn notify(&self, call: HookCall, endpoints: Endpoints) {
+        let hook = call.hook();
+        let call = Arc::new(call);
+        for endpoint in endpoints.iter() {
+            let Ok(permit) = self.permits.clone().try_acquire_owned() else {
+                warn!(%hook, endpoint = %endpoint.name(), "notification dropped: too many in flight");
+                Metrics::count(&self.metrics.notifications_dropped, hook.name(), "full");
+                continue;
+            };
+            let (endpoint, call, metrics) = (endpoint.clone(), call.clone(), self.metrics.clone());
+            let span = info_span!("notify", %hook, endpoint = %endpoint.name());
+            tokio::spawn(
+                async move {
+                    let outcome = match endpoint.call(&call).await {
+                        Ok(_) => Verdict::Ack.label(),
+                        Err(e) => {
+                            warn!(error = %e, "notification failed");
+                            e.kind().label()
+                        }
+                    };
+                    debug!(outcome, "notification delivered");
+                    Metrics::count(&metrics.webhook_requests, hook.name(), outcome);
+                    drop(permit);
+                }
+                .instrument(span),
+            );
+        }
+    }
+}

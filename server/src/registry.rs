@@ -1,0 +1,238 @@
+//! Which endpoints answer which hook, and who wants to know when that changes.
+//!
+//! Endpoints are kept per hook in registration order (the chain order). The
+//! set of hooks that have at least one endpoint is published on a watch
+//! channel, so every broker stream can tell its broker which hooks it may
+//! answer locally. Registrations of the same URL share one HTTP pool.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock},
+};
+
+use reqwest::Client;
+use tokio::sync::watch;
+
+use crate::{
+    config::{HttpConfig, WebhookConfig},
+    hook::Hook,
+    webhook::{self, Endpoint},
+};
+
+/// The endpoints of one hook, in chain order; a cheap snapshot.
+pub type Endpoints = Arc<[Arc<Endpoint>]>;
+
+/// The registered endpoints of every hook.
+pub struct Registry {
+    http: HttpConfig,
+    state: RwLock<State>,
+    active: watch::Sender<Vec<Hook>>,
+}
+
+#[derive(Default)]
+struct State {
+    by_hook: HashMap<Hook, Endpoints>,
+    // One keep-alive pool per URL, as vmq_webhooks keeps one per endpoint.
+    clients: HashMap<String, Client>,
+}
+
+/// Why a registration change was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// The (hook, endpoint) pair is registered already.
+    #[error("{endpoint} is already registered for {hook}")]
+    AlreadyRegistered {
+        /// The hook.
+        hook: Hook,
+        /// The endpoint URL.
+        endpoint: String,
+    },
+    /// No such (hook, endpoint) registration.
+    #[error("{endpoint} is not registered for {hook}")]
+    NotFound {
+        /// The hook.
+        hook: Hook,
+        /// The endpoint URL.
+        endpoint: String,
+    },
+    /// The endpoint URL does not parse.
+    #[error("invalid endpoint URL {endpoint}: {source}")]
+    InvalidUrl {
+        /// The endpoint URL.
+        endpoint: String,
+        /// Why it does not parse.
+        source: url::ParseError,
+    },
+    /// The HTTP client for the endpoint could not be built.
+    #[error("HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+}
+
+impl Registry {
+    /// A registry with `webhooks` registered in order.
+    pub fn new(http: HttpConfig, webhooks: &[WebhookConfig]) -> Result<Self, RegistryError> {
+        let registry = Self {
+            http,
+            state: RwLock::new(State::default()),
+            active: watch::Sender::new(Vec::new()),
+        };
+        for webhook in webhooks {
+            registry.register(webhook)?;
+        }
+        Ok(registry)
+    }
+
+    /// The endpoints of `hook` in chain order (empty if none).
+    pub fn endpoints(&self, hook: Hook) -> Endpoints {
+        let state = self.state.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        state.by_hook.get(&hook).cloned().unwrap_or_else(|| Arc::from([]))
+    }
+
+    /// Watches the sorted set of hooks that have at least one endpoint.
+    pub fn active_hooks(&self) -> watch::Receiver<Vec<Hook>> {
+        self.active.subscribe()
+    }
+
+    /// Appends `webhook` to its hook's chain.
+    pub fn register(&self, webhook: &WebhookConfig) -> Result<(), RegistryError> {
+        let mut state = self
+            .state
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let current = state
+            .by_hook
+            .get(&webhook.hook)
+            .cloned()
+            .unwrap_or_else(|| Arc::from([]));
+        if current.iter().any(|e| **e.name() == *webhook.endpoint) {
+            return Err(RegistryError::AlreadyRegistered {
+                hook: webhook.hook,
+                endpoint: webhook.endpoint.clone(),
+            });
+        }
+        let client = match state.clients.get(&webhook.endpoint) {
+            Some(client) => client.clone(),
+            None => webhook::client(&self.http)?,
+        };
+        let endpoint = Endpoint::new(webhook, &self.http, client.clone()).map_err(|source| {
+            RegistryError::InvalidUrl {
+                endpoint: webhook.endpoint.clone(),
+                source,
+            }
+        })?;
+        state.clients.insert(webhook.endpoint.clone(), client);
+        let chain: Endpoints = current.iter().cloned().chain([Arc::new(endpoint)]).collect();
+        state.by_hook.insert(webhook.hook, chain);
+        self.publish(&state);
+        Ok(())
+    }
+
+    /// Removes the registration of `endpoint` for `hook`.
+    pub fn deregister(&self, hook: Hook, endpoint: &str) -> Result<(), RegistryError> {
+        let mut state = self
+            .state
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let current = state.by_hook.get(&hook).cloned().unwrap_or_else(|| Arc::from([]));
+        if !current.iter().any(|e| &**e.name() == endpoint) {
+            return Err(RegistryError::NotFound {
+                hook,
+                endpoint: endpoint.to_owned(),
+            });
+        }
+        let chain: Endpoints = current
+            .iter()
+            .filter(|e| &**e.name() != endpoint)
+            .cloned()
+            .collect();
+        if chain.is_empty() {
+            state.by_hook.remove(&hook);
+        } else {
+            state.by_hook.insert(hook, chain);
+        }
+        let still_used = state
+            .by_hook
+            .values()
+            .flat_map(|c| c.iter())
+            .any(|e| &**e.name() == endpoint);
+        if !still_used {
+            state.clients.remove(endpoint);
+        }
+        self.publish(&state);
+        Ok(())
+    }
+
+    fn publish(&self, state: &State) {
+        let mut hooks: Vec<Hook> = state.by_hook.keys().copied().collect();
+        hooks.sort();
+        self.active.send_if_modified(|current| {
+            let changed = *current != hooks;
+            *current = hooks;
+            changed
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn webhook(hook: Hook, url: &str) -> WebhookConfig {
+        WebhookConfig::new(hook, url)
+    }
+
+    #[test]
+    fn endpoints_keep_registration_order_and_active_set_follows() {
+        let registry = Registry::new(
+            HttpConfig::default(),
+            &[
+                webhook(Hook::OnPublish, "http://b/"),
+                webhook(Hook::OnPublish, "http://a/"),
+            ],
+        )
+        .expect("registry");
+        let names: Vec<_> = registry
+            .endpoints(Hook::OnPublish)
+            .iter()
+            .map(|e| e.name().to_string())
+            .collect();
+        assert_eq!(names, ["http://b/", "http://a/"]);
+        let mut active = registry.active_hooks();
+        assert_eq!(*active.borrow_and_update(), vec![Hook::OnPublish]);
+
+        registry
+            .register(&webhook(Hook::AuthOnRegister, "http://a/"))
+            .expect("register");
+        assert!(active.has_changed().expect("open"));
+        assert_eq!(
+            *active.borrow_and_update(),
+            vec![Hook::AuthOnRegister, Hook::OnPublish]
+        );
+
+        registry
+            .deregister(Hook::OnPublish, "http://b/")
+            .expect("deregister");
+        assert!(
+            !active.has_changed().expect("open"),
+            "set unchanged: a/ still serves on_publish"
+        );
+        registry
+            .deregister(Hook::OnPublish, "http://a/")
+            .expect("deregister");
+        assert_eq!(*active.borrow_and_update(), vec![Hook::AuthOnRegister]);
+    }
+
+    #[test]
+    fn double_registration_and_unknown_deregistration_fail() {
+        let registry =
+            Registry::new(HttpConfig::default(), &[webhook(Hook::OnPublish, "http://a/")]).expect("registry");
+        assert!(matches!(
+            registry.register(&webhook(Hook::OnPublish, "http://a/")),
+            Err(RegistryError::AlreadyRegistered { .. })
+        ));
+        assert!(matches!(
+            registry.deregister(Hook::OnRegister, "http://a/"),
+            Err(RegistryError::NotFound { .. })
+        ));
+    }
+}
