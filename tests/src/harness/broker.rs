@@ -16,7 +16,7 @@ use std::{
 };
 
 use hookd_proto::v1::{
-    BrokerFrame, Call, Hello, HooksChanged, ServerFrame, Verdict, Welcome, broker_frame,
+    BrokerFrame, Hello, HookCall, HooksChanged, ServerFrame, Verdict, Welcome, broker_frame,
     hook_service_client::HookServiceClient, server_frame,
 };
 use tokio::{
@@ -90,7 +90,7 @@ pub fn hello_frame(hello: Hello) -> BrokerFrame {
 }
 
 /// A frame carrying `call`.
-pub fn call_frame(call: Call) -> BrokerFrame {
+pub fn call_frame(call: HookCall) -> BrokerFrame {
     BrokerFrame {
         frame: Some(broker_frame::Frame::Call(call)),
     }
@@ -164,7 +164,7 @@ impl Broker {
     }
 
     /// Sends `call` as is (its own id) and returns the handle for its verdict.
-    pub async fn send(&self, call: Call) -> Pending {
+    pub async fn send(&self, call: HookCall) -> Pending {
         let id = call.id;
         let (tx, rx) = oneshot::channel();
         {

@@ -1,5 +1,5 @@
 //! Representative arguments for each of the 22 hooks, and [`IntoCall`] to wrap
-//! any hook's argument message into a `Call`.
+//! any hook's argument message into a `HookCall`.
 //!
 //! Each builder returns the proto message with realistic values; tests change
 //! what they care about with struct update syntax, e.g.
@@ -7,10 +7,10 @@
 
 use hookd_proto::v1::{
     self as pb, AuthOnPublish, AuthOnPublishM5, AuthOnRegister, AuthOnRegisterM5, AuthOnSubscribe,
-    AuthOnSubscribeM5, Call, Listener, OnAuthM5, OnClientGone, OnClientOffline, OnClientWakeup, OnDeliver,
-    OnDeliverM5, OnOfflineMessage, OnPublish, OnPublishM5, OnRegister, OnRegisterM5, OnSessionExpired,
-    OnSubscribe, OnSubscribeM5, OnUnsubscribe, OnUnsubscribeM5, PayloadFormat, Peer, Properties,
-    RetainHandling, Subscription, UserProperty, call::Hook,
+    AuthOnSubscribeM5, HookCall, Listener, OnAuthM5, OnClientGone, OnClientOffline, OnClientWakeup,
+    OnDeliver, OnDeliverM5, OnOfflineMessage, OnPublish, OnPublishM5, OnRegister, OnRegisterM5,
+    OnSessionExpired, OnSubscribe, OnSubscribeM5, OnUnsubscribe, OnUnsubscribeM5, PayloadFormat, Peer,
+    Properties, RetainHandling, Subscription, UserProperty, hook_call::Hook,
 };
 use serde_json::{Value, json};
 
@@ -23,15 +23,15 @@ pub const PAYLOAD: &[u8] = b"hello world";
 
 /// A hook's argument message that can be sent as a call.
 pub trait IntoCall {
-    /// The `Call.hook` oneof for these arguments.
+    /// The `HookCall.hook` oneof for these arguments.
     fn into_hook(self) -> Hook;
 
     /// A call with this id, no deadline of its own, and these arguments.
-    fn into_call(self, id: u64) -> Call
+    fn into_call(self, id: u64) -> HookCall
     where
         Self: Sized,
     {
-        Call {
+        HookCall {
             id,
             timeout_ms: None,
             hook: Some(self.into_hook()),

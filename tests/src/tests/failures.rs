@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use hookd::config::WebhookConfig;
-use hookd_proto::v1::{Call, ErrorKind};
+use hookd_proto::v1::{ErrorKind, HookCall};
 use serde_json::json;
 
 use crate::harness::{
@@ -155,7 +155,7 @@ async fn the_call_deadline_cuts_a_slow_endpoint_short() {
     // The endpoint's own timeout is the default 5 s; the broker only waits 300 ms.
     let slow = Reply::ok().after(Duration::from_secs(8));
     let rig = Rig::start(Hook::AuthOnRegister, slow).await;
-    let call = Call {
+    let call = HookCall {
         timeout_ms: Some(300),
         ..calls::auth_on_register("in-a-hurry").into_call(900)
     };

@@ -5,7 +5,7 @@
 use std::{collections::BTreeSet, time::Duration};
 
 use hookd::config::WebhookConfig;
-use hookd_proto::v1::{self as pb, Call, ErrorKind};
+use hookd_proto::v1::{self as pb, ErrorKind, HookCall};
 use serde_json::json;
 
 use crate::harness::{
@@ -74,7 +74,7 @@ async fn the_unary_call_returns_the_verdict_with_its_id() {
 async fn the_unary_call_honours_the_calls_own_deadline() {
     let rig = Rig::start(Hook::AuthOnRegister, Reply::ok().after(Duration::from_secs(8))).await;
     let mut client = rig.hookd.client().await;
-    let call = Call {
+    let call = HookCall {
         timeout_ms: Some(300),
         ..calls::auth_on_register("c1").into_call(5)
     };

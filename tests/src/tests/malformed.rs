@@ -4,7 +4,7 @@
 
 use hookd::config::WebhookConfig;
 use hookd_proto::v1::{
-    AuthOnPublish, AuthOnRegister, AuthOnRegisterM5, AuthOnSubscribe, BrokerFrame, Call, ErrorKind,
+    AuthOnPublish, AuthOnRegister, AuthOnRegisterM5, AuthOnSubscribe, BrokerFrame, ErrorKind, HookCall,
     OnClientGone, OnUnsubscribe, Verdict,
 };
 use tonic::Code;
@@ -36,11 +36,11 @@ async fn hookd_accepting_everything() -> (Hookd, Webhook) {
 }
 
 /// One call per way the contract says arguments can be invalid, with ids from 500.
-fn invalid_calls() -> Vec<(&'static str, Call)> {
+fn invalid_calls() -> Vec<(&'static str, HookCall)> {
     let cases = [
         (
             "no hook",
-            Call {
+            HookCall {
                 id: 0,
                 timeout_ms: None,
                 hook: None,
@@ -99,7 +99,7 @@ fn invalid_calls() -> Vec<(&'static str, Call)> {
     cases
         .into_iter()
         .zip(500..)
-        .map(|((what, call), id)| (what, Call { id, ..call }))
+        .map(|((what, call), id)| (what, HookCall { id, ..call }))
         .collect()
 }
 
