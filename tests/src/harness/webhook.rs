@@ -4,9 +4,10 @@
 //! A [`Webhook`] answers each request with the reply its responder picks (fixed,
 //! changed at run time with [`Webhook::set_reply`], or computed from the request
 //! with [`WebhookBuilder::respond_with`]). It can fail the first n requests, hold
-//! every request until the test calls [`Webhook::release`], delay or dribble its
-//! answer. Requests are counted and recorded the moment they arrive, before any
-//! hold or delay, so a test can see a request that is still being answered.
+//! every request until the test calls [`Webhook::release`], delay its answer, or
+//! stream its body in chunks (slowly, to dribble past a deadline). Requests are
+//! counted and recorded the moment they arrive, before any hold or delay, so a
+//! test can see a request that is still being answered.
 
 use std::{
     convert::Infallible,
@@ -39,7 +40,8 @@ pub struct Reply {
     headers: Vec<(HeaderName, HeaderValue)>,
     body: Bytes,
     delay: Option<Duration>,
-    dribble: Option<Duration>,
+    /// Stream the body in chunks of this many bytes, each after this pause.
+    chunks: Option<(usize, Duration)>,
 }
 
 /// One request as the webhook received it.
@@ -116,7 +118,7 @@ impl Reply {
             headers: Vec::new(),
             body: body.into(),
             delay: None,
-            dribble: None,
+            chunks: None,
         }
     }
 
@@ -147,21 +149,27 @@ impl Reply {
 
     /// The same reply with its headers sent at once and its body one byte per
     /// `every`, so the whole body takes `len * every` to arrive.
-    pub fn dribbled(mut self, every: Duration) -> Self {
-        self.dribble = Some(every);
+    pub fn dribbled(self, every: Duration) -> Self {
+        self.streamed(1, every)
+    }
+
+    /// The same reply with its body streamed (chunked, no content-length) in
+    /// pieces of `chunk_len` bytes, each sent after `every`.
+    pub fn streamed(mut self, chunk_len: usize, every: Duration) -> Self {
+        self.chunks = Some((chunk_len.max(1), every));
         self
     }
 
     fn into_response(self) -> Response {
-        let body = match self.dribble {
+        let body = match self.chunks {
             None => Body::from(self.body),
-            Some(every) => {
-                let bytes: Vec<Bytes> = self.body.iter().map(|b| Bytes::copy_from_slice(&[*b])).collect();
-                let chunks = futures::stream::iter(bytes).then(move |chunk| async move {
+            Some((chunk_len, every)) => {
+                let pieces: Vec<Bytes> = self.body.chunks(chunk_len).map(Bytes::copy_from_slice).collect();
+                let pieces = futures::stream::iter(pieces).then(move |piece| async move {
                     tokio::time::sleep(every).await;
-                    Ok::<_, Infallible>(chunk)
+                    Ok::<_, Infallible>(piece)
                 });
-                Body::from_stream(chunks)
+                Body::from_stream(pieces)
             }
         };
         let mut response = Response::new(body);

@@ -218,3 +218,20 @@ async fn a_body_just_under_the_size_cap_is_accepted() {
     .await;
     assert_ok(&rig.broker.call(calls::auth_on_register("c1")).await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chunked_body_over_the_size_cap_is_an_invalid_response() {
+    // No content-length to check up front: the cap must hold while reading.
+    let padded = format!("{{\"result\":\"ok\"}}{}", " ".repeat(4096));
+    let reply = Reply::raw(padded)
+        .header("content-type", "application/json")
+        .streamed(256, Duration::ZERO);
+    let rig = Rig::start_configured(
+        Hook::AuthOnRegister,
+        reply,
+        |_| {},
+        |c| c.http.max_response_bytes = 1024,
+    )
+    .await;
+    fails_then_recovers(&rig, ErrorKind::InvalidResponse).await;
+}

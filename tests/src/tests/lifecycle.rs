@@ -113,3 +113,64 @@ async fn stopping_hookd_ends_open_broker_streams_and_run_returns() {
     );
     drop(webhook);
 }
+
+/// The proto values of `hooks`, as a set.
+fn proto_set(hooks: &[Hook]) -> BTreeSet<i32> {
+    hooks.iter().map(|h| i32::from(proto_hook(*h))).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registering_and_deregistering_at_run_time_tells_open_streams_hooks_changed() {
+    let auth = Webhook::start(Reply::ok()).await;
+    let config = crate::harness::service::config([WebhookConfig::new(Hook::AuthOnRegister, auth.url())]);
+    let hookd = Hookd::start_with_registry(config).await;
+    let broker = hookd.broker().await;
+
+    let events = Webhook::start(Reply::ok()).await;
+    let registration = WebhookConfig::new(Hook::OnPublish, events.url());
+    hookd
+        .registry()
+        .register(&registration)
+        .expect("a new registration");
+    let changed = broker.next_hooks_changed().await;
+    assert_eq!(
+        active(&changed.active_hooks),
+        proto_set(&[Hook::AuthOnRegister, Hook::OnPublish])
+    );
+    assert_ack(&broker.call(calls::on_publish("c1")).await);
+    events.wait_for_hits(1).await;
+
+    hookd
+        .registry()
+        .deregister(Hook::AuthOnRegister, &auth.url())
+        .expect("it was registered");
+    let changed = broker.next_hooks_changed().await;
+    assert_eq!(active(&changed.active_hooks), proto_set(&[Hook::OnPublish]));
+    assert_next(&broker.call(calls::auth_on_register("c1")).await);
+    assert_eq!(auth.hits(), 0, "a deregistered endpoint is not called");
+
+    let latecomer = hookd.broker().await;
+    assert_eq!(
+        active(&latecomer.welcome().active_hooks),
+        proto_set(&[Hook::OnPublish])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_registered_at_run_time_joins_the_end_of_the_chain() {
+    let first = Webhook::start(Reply::next()).await;
+    let config = crate::harness::service::config([WebhookConfig::new(Hook::AuthOnRegister, first.url())]);
+    let hookd = Hookd::start_with_registry(config).await;
+    let broker = hookd.broker().await;
+    assert_next(&broker.call(calls::auth_on_register("c1")).await);
+
+    let second = Webhook::start(Reply::ok_with(json!({"username": "second"}))).await;
+    let registration = WebhookConfig::new(Hook::AuthOnRegister, second.url());
+    hookd
+        .registry()
+        .register(&registration)
+        .expect("a new registration");
+    let verdict = broker.call(calls::auth_on_register("c2")).await;
+    assert_eq!(register_modifiers(&verdict).username.as_deref(), Some("second"));
+    assert_eq!((first.hits(), second.hits()), (2, 1));
+}

@@ -11,7 +11,7 @@ use tonic::Code;
 
 use crate::harness::{
     Hook, assert_error, assert_ok,
-    broker::{RawStream, call_frame},
+    broker::{RawStream, StreamEnd, call_frame, hello, hello_frame},
     calls::{self, IntoCall},
     service::Hookd,
     webhook::Webhook,
@@ -188,4 +188,18 @@ async fn unary_calls_with_invalid_arguments_fail_with_invalid_argument() {
         .await
         .expect("a valid call succeeds");
     assert_ok(verdict.get_ref());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_hello_ends_the_stream_with_invalid_argument() {
+    // Hello is "the first frame, and only the first": a repeat is a protocol
+    // error, not a call, so hookd ends that stream (and only that stream).
+    let (hookd, _webhook) = hookd_accepting_everything().await;
+    let (confused, bystander) = (hookd.broker().await, hookd.broker().await);
+    confused.send_frame(hello_frame(hello())).await;
+    match confused.closed().await {
+        StreamEnd::Failed(status) => assert_eq!(status.code(), Code::InvalidArgument, "{status:?}"),
+        StreamEnd::Finished => panic!("the stream must end with INVALID_ARGUMENT"),
+    }
+    assert_ok(&bystander.call(calls::auth_on_register("fine")).await);
 }
