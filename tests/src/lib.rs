@@ -31,7 +31,8 @@
 //!   - `malformed.rs`: bad calls and bad frames never break the stream.
 //!   - `notifications.rs`: the broker never waits for notification endpoints.
 //!   - `discovery.rs`: gRPC health and reflection.
-//!   - `lifecycle.rs`: start, unary calls, shutdown.
+//!   - `lifecycle.rs`: Welcome and `HooksChanged`, hooks without webhooks, the unary
+//!     RPC, exact endpoint URLs, webhooks registered at run time, shutdown.
 
 #![forbid(unsafe_code)]
 

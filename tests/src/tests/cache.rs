@@ -226,3 +226,18 @@ async fn a_cached_verdict_is_served_while_the_endpoint_is_held() {
     rig.webhook.set_reply(Reply::ok().after(WAIT * 2));
     assert_cached(&rig.broker.call(calls::auth_on_register("c1")).await, 60);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cached_publish_verdict_keeps_its_modifiers_but_not_the_payload_rewrite() {
+    // vmq_webhooks parity: a payload modifier belongs to one message only.
+    let modifiers = json!({"topic": "x/y", "payload": crate::harness::b64("rewritten")});
+    let rig = Rig::start(Hook::AuthOnPublish, Reply::ok_with(modifiers).max_age(60)).await;
+    let fresh = rig.broker.call(calls::auth_on_publish("c1")).await;
+    let fresh = crate::harness::publish_modifiers(&fresh);
+    assert_eq!(fresh.payload.as_deref(), Some(&b"rewritten"[..]));
+    let cached = rig.broker.call(calls::auth_on_publish("c1")).await;
+    assert!(cached.cached);
+    let cached = crate::harness::publish_modifiers(&cached);
+    assert_eq!(cached.topic.as_deref(), Some("x/y"));
+    assert_eq!(cached.payload, None);
+}

@@ -174,3 +174,19 @@ async fn a_webhook_registered_at_run_time_joins_the_end_of_the_chain() {
     assert_eq!(register_modifiers(&verdict).username.as_deref(), Some("second"));
     assert_eq!((first.hits(), second.hits()), (2, 1));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_hookd_answers_calls_in_flight_as_overloaded() {
+    let webhook = Webhook::builder().held().start().await;
+    let hookd = Hookd::with_webhooks([WebhookConfig::new(Hook::AuthOnRegister, webhook.url())]).await;
+    let broker = hookd.broker().await;
+    let pending = broker.send(calls::auth_on_register("c1").into_call(11)).await;
+    webhook.wait_for_hits(1).await;
+    within("hookd to stop", hookd.stop())
+        .await
+        .expect("hookd::run returns Ok on shutdown");
+    let verdict = pending.verdict().await;
+    assert_eq!(verdict.id, 11);
+    assert_error(&verdict, ErrorKind::Overloaded);
+    broker.closed().await;
+}
