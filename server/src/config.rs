@@ -255,7 +255,10 @@ impl Config {
                     ));
                 }
                 Ok(_) => {
-                    return Err(invalid(format!("webhooks[{i}].endpoint"), "must be an http:// URL with a host"));
+                    return Err(invalid(
+                        format!("webhooks[{i}].endpoint"),
+                        "must be an http:// URL with a host",
+                    ));
                 }
                 Err(e) => {
                     return Err(invalid(

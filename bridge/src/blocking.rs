@@ -1,0 +1,71 @@
+//! A blocking façade for brokers whose hook callbacks are synchronous
+//! (Mosquitto runs every callback on its one main thread).
+//!
+//! All blocking clients share one small tokio runtime, started on first use,
+//! whose threads own the streams; a blocking call parks the calling thread
+//! until the verdict arrives or its deadline passes.
+
+use std::{sync::OnceLock, time::Duration};
+
+use hookd_proto::v1::hook_call::Hook as Args;
+use tokio::runtime::{Builder, Runtime};
+
+use crate::{BridgeError, Client, Options, Verdict, connect};
+
+/// The runtime every blocking client shares.
+static RUNTIME: OnceLock<Result<Runtime, String>> = OnceLock::new();
+
+fn runtime() -> Result<&'static Runtime, BridgeError> {
+    RUNTIME
+        .get_or_init(|| {
+            Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("hookd-bridge")
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| BridgeError::Runtime(e.clone()))
+}
+
+/// A [`Client`] for synchronous code. Must not be used from inside an
+/// async task (blocking there would stall that runtime).
+#[derive(Clone)]
+pub struct BlockingClient {
+    client: Client,
+    runtime: &'static Runtime,
+}
+
+impl BlockingClient {
+    /// Connects as [`connect`] does, on the shared runtime.
+    pub fn connect(options: Options) -> Result<Self, BridgeError> {
+        let runtime = runtime()?;
+        let client = {
+            let _entered = runtime.enter();
+            connect(options)?
+        };
+        Ok(Self { client, runtime })
+    }
+
+    /// Calls a hook with the default deadline, blocking until the verdict.
+    pub fn call(&self, args: Args) -> Verdict {
+        self.runtime.block_on(self.client.call(args))
+    }
+
+    /// Calls a hook with `timeout`, blocking until the verdict.
+    pub fn call_with_timeout(&self, args: Args, timeout: Duration) -> Verdict {
+        self.runtime
+            .block_on(self.client.call_with_timeout(args, timeout))
+    }
+
+    /// Waits until a stream to hookd is open, up to `timeout`; true if so.
+    pub fn wait_connected(&self, timeout: Duration) -> bool {
+        self.runtime.block_on(self.client.wait_connected(timeout))
+    }
+
+    /// The async client behind this façade.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+}

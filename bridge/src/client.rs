@@ -1,0 +1,304 @@
+//! The client a broker uses: typed hook calls multiplexed over one stream per
+//! hookd address, with deadlines, an in-flight limit, failover, local
+//! answers for hooks without endpoints, a local cache and failure policies.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use hookd_proto::v1::{self as pb, Hook, hook_call::Hook as Args};
+use tokio::{
+    sync::{Semaphore, watch},
+    time::Instant,
+};
+
+use crate::{
+    cache::LocalCache,
+    connection::{self, Connection, Link, LinkState, Shared},
+    hooks,
+    options::{FailurePolicy, Options, Overload},
+    verdict::{ErrorKind, Outcome, Source, Verdict},
+};
+
+/// Why a client could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum BridgeError {
+    /// No hookd address was given.
+    #[error("no hookd address given")]
+    NoAddress,
+    /// The in-flight limit is zero.
+    #[error("max_in_flight must be at least 1")]
+    NoCapacity,
+    /// The blocking façade's runtime could not start.
+    #[error("runtime: {0}")]
+    Runtime(String),
+}
+
+/// A connected hookd client. Cheap to clone; all clones share the streams.
+/// Dropping the last clone closes the streams.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    options: Arc<Options>,
+    connections: Vec<Connection>,
+    shared: Arc<Shared>,
+    permits: Semaphore,
+    next: AtomicUsize,
+    cache: Option<LocalCache>,
+    // Dropped with the client: tells every connection task to stop.
+    _stop: watch::Sender<bool>,
+}
+
+/// Starts one connection task per address and returns the client at once;
+/// calls made before a stream is up wait for it within their deadline.
+pub fn connect(options: Options) -> Result<Client, BridgeError> {
+    if options.addresses.is_empty() {
+        return Err(BridgeError::NoAddress);
+    }
+    if options.max_in_flight == 0 {
+        return Err(BridgeError::NoCapacity);
+    }
+    let options = Arc::new(options);
+    let shared = Arc::new(Shared {
+        active: watch::Sender::new(None),
+        changed: watch::Sender::new(0),
+    });
+    let (stop, stop_rx) = watch::channel(false);
+    let connections = options
+        .addresses
+        .iter()
+        .map(|address| connection::spawn(address.clone(), options.clone(), shared.clone(), stop_rx.clone()))
+        .collect();
+    let cache = options
+        .local_cache
+        .then(|| LocalCache::new(options.local_cache_entries));
+    Ok(Client {
+        inner: Arc::new(Inner {
+            permits: Semaphore::new(options.max_in_flight),
+            options,
+            connections,
+            shared,
+            next: AtomicUsize::new(0),
+            cache,
+            _stop: stop,
+        }),
+    })
+}
+
+macro_rules! hook_methods {
+    ($($(#[$doc:meta])* $method:ident => $variant:ident),* $(,)?) => {
+        $(
+            $(#[$doc])*
+            pub async fn $method(&self, args: pb::$variant) -> Verdict {
+                self.call(Args::$variant(args)).await
+            }
+        )*
+    };
+}
+
+impl Client {
+    hook_methods! {
+        /// A client connects (MQTT 3.1.1).
+        auth_on_register => AuthOnRegister,
+        /// A client connects (MQTT 5).
+        auth_on_register_m5 => AuthOnRegisterM5,
+        /// A client publishes (MQTT 3.1.1).
+        auth_on_publish => AuthOnPublish,
+        /// A client publishes (MQTT 5).
+        auth_on_publish_m5 => AuthOnPublishM5,
+        /// A client subscribes (MQTT 3.1.1).
+        auth_on_subscribe => AuthOnSubscribe,
+        /// A client subscribes (MQTT 5).
+        auth_on_subscribe_m5 => AuthOnSubscribeM5,
+        /// A client was registered (MQTT 3.1.1).
+        on_register => OnRegister,
+        /// A client was registered (MQTT 5).
+        on_register_m5 => OnRegisterM5,
+        /// A message was published (MQTT 3.1.1).
+        on_publish => OnPublish,
+        /// A message was published (MQTT 5).
+        on_publish_m5 => OnPublishM5,
+        /// A subscription was made (MQTT 3.1.1).
+        on_subscribe => OnSubscribe,
+        /// A subscription was made (MQTT 5).
+        on_subscribe_m5 => OnSubscribeM5,
+        /// A client unsubscribes (MQTT 3.1.1).
+        on_unsubscribe => OnUnsubscribe,
+        /// A client unsubscribes (MQTT 5).
+        on_unsubscribe_m5 => OnUnsubscribeM5,
+        /// A message is about to be delivered (MQTT 3.1.1).
+        on_deliver => OnDeliver,
+        /// A message is about to be delivered (MQTT 5).
+        on_deliver_m5 => OnDeliverM5,
+        /// An MQTT 5 AUTH packet arrived.
+        on_auth_m5 => OnAuthM5,
+        /// A message was queued for an offline client.
+        on_offline_message => OnOfflineMessage,
+        /// A persistent session came back.
+        on_client_wakeup => OnClientWakeup,
+        /// A persistent session went offline.
+        on_client_offline => OnClientOffline,
+        /// A clean session went away.
+        on_client_gone => OnClientGone,
+        /// An offline session expired.
+        on_session_expired => OnSessionExpired,
+    }
+
+    /// Calls a hook with the default deadline.
+    pub async fn call(&self, args: Args) -> Verdict {
+        self.call_with_timeout(args, self.inner.options.default_timeout)
+            .await
+    }
+
+    /// Calls a hook; the verdict arrives within `timeout`, from hookd or, if
+    /// hookd cannot answer in time, from the hook's failure policy.
+    pub async fn call_with_timeout(&self, args: Args, timeout: Duration) -> Verdict {
+        let deadline = Instant::now() + timeout;
+        let hook = hooks::hook_of(&args);
+        if self.has_no_endpoints(hook) {
+            return Verdict {
+                outcome: Outcome::Next,
+                source: Source::NoEndpoints,
+            };
+        }
+        if let Some(cache) = &self.inner.cache
+            && let Some(outcome) = cache.get(&args).await
+        {
+            return Verdict {
+                outcome,
+                source: Source::LocalCache,
+            };
+        }
+        let _permit = match self.inner.options.overload {
+            Overload::Wait => match tokio::time::timeout_at(deadline, self.inner.permits.acquire()).await {
+                Ok(Ok(permit)) => permit,
+                _ => return self.by_policy(hook, ErrorKind::Timeout),
+            },
+            Overload::FailFast => match self.inner.permits.try_acquire() {
+                Ok(permit) => permit,
+                Err(_) => return self.by_policy(hook, ErrorKind::Overloaded),
+            },
+        };
+        let mut retry = false;
+        loop {
+            let Some(link) = self.link(deadline, retry).await else {
+                let kind = if Instant::now() >= deadline {
+                    ErrorKind::Timeout
+                } else {
+                    ErrorKind::Unavailable
+                };
+                return self.by_policy(hook, kind);
+            };
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout_at(deadline, link.call(args.clone(), remaining)).await {
+                Ok(Ok(verdict)) => {
+                    if let (Some(cache), Some(ttl)) = (&self.inner.cache, verdict.cache_ttl_secs) {
+                        let verdict = Verdict::from_proto(verdict);
+                        cache
+                            .insert(
+                                &args,
+                                verdict.outcome.clone(),
+                                Duration::from_secs(u64::from(ttl)),
+                            )
+                            .await;
+                        return verdict;
+                    }
+                    return Verdict::from_proto(verdict);
+                }
+                // The stream broke under the call: hook calls are idempotent,
+                // so it is sent again on whichever stream is up next.
+                Ok(Err(connection::Broken)) => retry = true,
+                Err(_) => return self.by_policy(hook, ErrorKind::Timeout),
+            }
+        }
+    }
+
+    /// Whether hookd has told us that `hook` has no endpoints.
+    fn has_no_endpoints(&self, hook: Hook) -> bool {
+        self.inner
+            .shared
+            .active
+            .borrow()
+            .as_ref()
+            .is_some_and(|active| !active.contains(&hook))
+    }
+
+    /// The hooks hookd last reported as having endpoints (`None` before the
+    /// first stream opened).
+    pub fn active_hooks(&self) -> Option<Vec<Hook>> {
+        self.inner.shared.active.borrow().clone()
+    }
+
+    /// Whether at least one stream to hookd is open now.
+    pub fn is_connected(&self) -> bool {
+        self.inner
+            .connections
+            .iter()
+            .any(|c| matches!(*c.state.borrow(), LinkState::Up(_)))
+    }
+
+    /// Waits until at least one stream is open, up to `timeout`; true if so.
+    pub async fn wait_connected(&self, timeout: Duration) -> bool {
+        let mut changed = self.inner.shared.changed.subscribe();
+        tokio::time::timeout(timeout, async {
+            while !self.is_connected() {
+                if changed.changed().await.is_err() {
+                    return false;
+                }
+            }
+            true
+        })
+        .await
+        .unwrap_or(false)
+    }
+
+    /// A link to send on, spreading calls round-robin over open streams.
+    /// With none open: a first attempt waits only while some stream is being
+    /// opened; a retry (the stream broke under the call) waits for any
+    /// reconnect. Neither waits past `deadline`.
+    async fn link(&self, deadline: Instant, retry: bool) -> Option<Arc<Link>> {
+        let mut changed = self.inner.shared.changed.subscribe();
+        loop {
+            let connections = &self.inner.connections;
+            let start = self.inner.next.fetch_add(1, Ordering::Relaxed);
+            let mut connecting = false;
+            for i in 0..connections.len() {
+                match &*connections[(start + i) % connections.len()].state.borrow() {
+                    LinkState::Up(link) => return Some(link.clone()),
+                    LinkState::Connecting => connecting = true,
+                    LinkState::Down => {}
+                }
+            }
+            if !connecting && !retry {
+                return None;
+            }
+            match tokio::time::timeout_at(deadline, changed.changed()).await {
+                Ok(Ok(())) => continue,
+                _ => return None,
+            }
+        }
+    }
+
+    fn by_policy(&self, hook: Hook, kind: ErrorKind) -> Verdict {
+        let outcome = match self.inner.options.policy_of(hook) {
+            FailurePolicy::Deny => Outcome::Error {
+                kind,
+                reason: format!("hookd could not answer: {kind:?}"),
+            },
+            FailurePolicy::Allow if hooks::is_notification(hook) => Outcome::Ack,
+            FailurePolicy::Allow => Outcome::Ok(None),
+            FailurePolicy::Next => Outcome::Next,
+        };
+        Verdict {
+            outcome,
+            source: Source::Policy(kind),
+        }
+    }
+}

@@ -1,0 +1,261 @@
+//! One hookd address: a background task that keeps one stream open to it,
+//! reconnecting with exponential backoff and jitter, and the [`Link`] through
+//! which calls are multiplexed over the current stream.
+//!
+//! A call registers a one-shot slot under a fresh id and writes its frame;
+//! the task reading the stream fills the slot when the verdict with that id
+//! arrives. When the stream breaks, every slot is dropped, which tells each
+//! waiting caller [`Broken`] so it can re-send elsewhere within its deadline.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use hookd_proto::v1::{
+    self as pb, Hook, broker_frame::Frame as Out, hook_service_client::HookServiceClient,
+    server_frame::Frame as In,
+};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_stream::wrappers::UnboundedReceiverStream;
+use tonic::transport::Endpoint;
+use tracing::{debug, info, warn};
+
+use crate::options::Options;
+
+/// The state of one address, as callers see it.
+#[derive(Clone)]
+pub enum LinkState {
+    /// A stream is being opened (first attempt or reconnect).
+    Connecting,
+    /// A stream is open; calls go through this link.
+    Up(Arc<Link>),
+    /// No stream; the next attempt waits for its backoff.
+    Down,
+}
+
+/// The stream broke before the verdict came; the call may be re-sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Broken;
+
+/// One open stream: send calls, await their verdicts.
+pub struct Link {
+    outbound: mpsc::UnboundedSender<pb::BrokerFrame>,
+    pending: Mutex<Pending>,
+    next_id: AtomicU64,
+}
+
+/// The calls waiting for a verdict; `None` once the stream broke, so a call
+/// that races with the break fails at once instead of waiting in vain.
+type Pending = Option<HashMap<u64, oneshot::Sender<pb::Verdict>>>;
+
+/// Removes a call's slot if the caller stops waiting (deadline passed), so
+/// abandoned calls leave nothing behind.
+struct Slot<'a> {
+    link: &'a Link,
+    id: u64,
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        if let Some(pending) = self.link.lock().as_mut() {
+            pending.remove(&self.id);
+        }
+    }
+}
+
+impl Link {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.pending
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Sends `hook` with `timeout` and waits for its verdict.
+    pub async fn call(&self, hook: pb::hook_call::Hook, timeout: Duration) -> Result<pb::Verdict, Broken> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.lock().as_mut().ok_or(Broken)?.insert(id, tx);
+        let _slot = Slot { link: self, id };
+        let call = pb::HookCall {
+            id,
+            timeout_ms: Some(u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX).max(1)),
+            hook: Some(hook),
+        };
+        self.outbound
+            .send(pb::BrokerFrame {
+                frame: Some(Out::Call(call)),
+            })
+            .map_err(|_| Broken)?;
+        rx.await.map_err(|_| Broken)
+    }
+
+    fn resolve(&self, verdict: pb::Verdict) {
+        let slot = self
+            .lock()
+            .as_mut()
+            .and_then(|pending| pending.remove(&verdict.id));
+        if let Some(slot) = slot {
+            let _ = slot.send(verdict);
+        }
+    }
+
+    /// Fails every waiting call and every later one with [`Broken`].
+    fn break_all(&self) {
+        self.lock().take();
+    }
+}
+
+/// One address as the client sees it.
+pub struct Connection {
+    /// The link state.
+    pub state: watch::Receiver<LinkState>,
+}
+
+/// What every connection of one client publishes to.
+pub struct Shared {
+    /// The hooks hookd last reported as having endpoints; `None` until a
+    /// first Welcome. hookd instances behind one client are expected to share
+    /// their configuration, so the latest report from any of them is used.
+    pub active: watch::Sender<Option<Vec<Hook>>>,
+    /// Bumped on every link state change of any connection.
+    pub changed: watch::Sender<u64>,
+}
+
+/// Starts the task that keeps a stream open to `address`. It publishes its
+/// state on the returned connection and the rest on `shared`, and stops
+/// when `stop` fires.
+pub fn spawn(
+    address: String,
+    options: Arc<Options>,
+    shared: Arc<Shared>,
+    stop: watch::Receiver<bool>,
+) -> Connection {
+    let (state_tx, state_rx) = watch::channel(LinkState::Connecting);
+    tokio::spawn(drive(address, options, state_tx, shared, stop));
+    Connection { state: state_rx }
+}
+
+async fn drive(
+    address: String,
+    options: Arc<Options>,
+    state: watch::Sender<LinkState>,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let set_state = |s: LinkState| {
+        state.send_replace(s);
+        shared.changed.send_modify(|generation| *generation += 1);
+    };
+    let backoff = ExponentialBuilder::default()
+        .with_min_delay(options.min_backoff)
+        .with_max_delay(options.max_backoff)
+        .with_jitter()
+        .without_max_times();
+    let mut delays = backoff.build();
+    loop {
+        set_state(LinkState::Connecting);
+        let opened = tokio::select! {
+            _ = stop.changed() => return,
+            opened = tokio::time::timeout(options.connect_timeout, open(&address, &options)) => opened,
+        };
+        match opened {
+            Ok(Ok((link, mut inbound, hooks))) => {
+                info!(%address, "connected to hookd");
+                delays = backoff.build();
+                shared.active.send_replace(Some(hooks));
+                set_state(LinkState::Up(link.clone()));
+                let ended = tokio::select! {
+                    _ = stop.changed() => None,
+                    ended = read(&link, &mut inbound, &shared.active) => Some(ended),
+                };
+                link.break_all();
+                match ended {
+                    None => return,
+                    Some(reason) => warn!(%address, %reason, "stream to hookd ended"),
+                }
+            }
+            Ok(Err(e)) => debug!(%address, error = %e, "could not connect to hookd"),
+            Err(_) => debug!(%address, "connecting to hookd timed out"),
+        }
+        set_state(LinkState::Down);
+        let delay = delays.next().unwrap_or(options.max_backoff);
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = tokio::time::sleep(delay) => {}
+        }
+    }
+}
+
+type Inbound = tonic::Streaming<pb::ServerFrame>;
+
+/// Connects, opens the stream, says Hello and waits for Welcome.
+async fn open(address: &str, options: &Options) -> Result<(Arc<Link>, Inbound, Vec<Hook>), String> {
+    let uri = if address.contains("://") {
+        address.to_owned()
+    } else {
+        format!("http://{address}")
+    };
+    let channel = Endpoint::from_shared(uri)
+        .map_err(|e| e.to_string())?
+        .tcp_nodelay(true)
+        .connect_timeout(options.connect_timeout)
+        .connect()
+        .await
+        .map_err(|e| e.to_string())?;
+    let (tx, rx) = mpsc::unbounded_channel();
+    let hello = pb::Hello {
+        node_id: options.identity.node_id.clone(),
+        broker_kind: options.identity.broker_kind.clone(),
+        broker_version: options.identity.broker_version.clone(),
+    };
+    tx.send(pb::BrokerFrame {
+        frame: Some(Out::Hello(hello)),
+    })
+    .map_err(|_| "stream closed before Hello".to_owned())?;
+    let mut inbound = HookServiceClient::new(channel)
+        .stream(UnboundedReceiverStream::new(rx))
+        .await
+        .map_err(|status| status.to_string())?
+        .into_inner();
+    let hooks = match inbound.message().await.map_err(|status| status.to_string())? {
+        Some(pb::ServerFrame {
+            frame: Some(In::Welcome(welcome)),
+        }) => hooks(&welcome.active_hooks),
+        _ => return Err("hookd did not answer Hello with Welcome".to_owned()),
+    };
+    let link = Arc::new(Link {
+        outbound: tx,
+        pending: Mutex::new(Some(HashMap::new())),
+        next_id: AtomicU64::new(1),
+    });
+    Ok((link, inbound, hooks))
+}
+
+/// Delivers verdicts and hook-set updates until the stream ends; returns why.
+async fn read(link: &Link, inbound: &mut Inbound, active: &watch::Sender<Option<Vec<Hook>>>) -> String {
+    loop {
+        match inbound.message().await {
+            Ok(Some(pb::ServerFrame {
+                frame: Some(In::Verdict(verdict)),
+            })) => link.resolve(verdict),
+            Ok(Some(pb::ServerFrame {
+                frame: Some(In::HooksChanged(changed)),
+            })) => {
+                active.send_replace(Some(hooks(&changed.active_hooks)));
+            }
+            Ok(Some(_)) => warn!("unexpected frame from hookd ignored"),
+            Ok(None) => return "hookd closed the stream".to_owned(),
+            Err(status) => return status.to_string(),
+        }
+    }
+}
+
+fn hooks(values: &[i32]) -> Vec<Hook> {
+    values.iter().filter_map(|&v| Hook::try_from(v).ok()).collect()
+}

@@ -1,0 +1,113 @@
+//! What a broker gets back from a call: the outcome, and where it came from.
+
+use hookd_proto::v1::{self as pb, ok::Modifiers};
+
+/// A verdict as the broker should apply it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    /// What to do.
+    pub outcome: Outcome,
+    /// Who decided.
+    pub source: Source,
+}
+
+/// What the broker should do.
+// Boxing the modifiers would cost an allocation per `ok` on the hot path;
+// an outcome is built once per call and moved a few times.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Allow, applying the modifiers if any.
+    Ok(Option<Modifiers>),
+    /// No opinion.
+    Next,
+    /// Reject; the kind tells "denied" from "hookd unavailable".
+    Error {
+        /// Why.
+        kind: ErrorKind,
+        /// A human-readable reason.
+        reason: String,
+    },
+    /// A notification was accepted.
+    Ack,
+}
+
+/// Why a call was rejected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// A webhook said no.
+    Denied,
+    /// hookd, or a webhook behind it, could not be reached.
+    Unavailable,
+    /// hookd, or a webhook behind it, did not answer in time.
+    Timeout,
+    /// A webhook answered something invalid.
+    InvalidResponse,
+    /// The call was malformed.
+    InvalidCall,
+    /// hookd or this client was over its limits.
+    Overloaded,
+}
+
+/// Who produced a verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// hookd answered (possibly from its own cache: `cached`).
+    Hookd {
+        /// hookd answered from its cache without calling a webhook.
+        cached: bool,
+    },
+    /// The local cache answered, from an earlier verdict of hookd.
+    LocalCache,
+    /// hookd reported no endpoints for the hook, so the client answered `next`.
+    NoEndpoints,
+    /// hookd could not answer; the failure policy decided. The kind says why
+    /// (unavailable, timeout or overloaded).
+    Policy(ErrorKind),
+}
+
+impl Verdict {
+    /// Whether the broker may go ahead (`ok` or `ack`).
+    pub fn is_allowed(&self) -> bool {
+        matches!(self.outcome, Outcome::Ok(_) | Outcome::Ack)
+    }
+
+    /// Converts hookd's protobuf verdict.
+    pub(crate) fn from_proto(verdict: pb::Verdict) -> Self {
+        let outcome = match verdict.outcome {
+            Some(pb::verdict::Outcome::Ok(ok)) => Outcome::Ok(ok.modifiers),
+            Some(pb::verdict::Outcome::Next(_)) => Outcome::Next,
+            Some(pb::verdict::Outcome::Ack(_)) => Outcome::Ack,
+            Some(pb::verdict::Outcome::Error(e)) => Outcome::Error {
+                kind: ErrorKind::from_proto(e.kind),
+                reason: e.reason,
+            },
+            None => Outcome::Error {
+                kind: ErrorKind::InvalidResponse,
+                reason: "hookd sent a verdict without an outcome".to_owned(),
+            },
+        };
+        Verdict {
+            outcome,
+            source: Source::Hookd {
+                cached: verdict.cached,
+            },
+        }
+    }
+}
+
+impl ErrorKind {
+    fn from_proto(kind: i32) -> Self {
+        match pb::ErrorKind::try_from(kind) {
+            Ok(pb::ErrorKind::Denied) => ErrorKind::Denied,
+            Ok(pb::ErrorKind::Unavailable) => ErrorKind::Unavailable,
+            Ok(pb::ErrorKind::Timeout) => ErrorKind::Timeout,
+            Ok(pb::ErrorKind::InvalidCall) => ErrorKind::InvalidCall,
+            Ok(pb::ErrorKind::Overloaded) => ErrorKind::Overloaded,
+            // An unknown kind from a newer hookd is still a rejection.
+            Ok(pb::ErrorKind::InvalidResponse | pb::ErrorKind::Unspecified) | Err(_) => {
+                ErrorKind::InvalidResponse
+            }
+        }
+    }
+}
