@@ -1,0 +1,511 @@
+//! Representative arguments for each of the 22 hooks, and [`IntoCall`] to wrap
+//! any hook's argument message into a `HookCall`.
+//!
+//! Each builder returns the proto message with realistic values; tests change
+//! what they care about with struct update syntax, e.g.
+//! `AuthOnRegister { username: None, ..calls::auth_on_register("c1") }`.
+
+use hookd_proto::v1::{
+    self as pb, AuthOnPublish, AuthOnPublishM5, AuthOnRegister, AuthOnRegisterM5, AuthOnSubscribe,
+    AuthOnSubscribeM5, HookCall, Listener, OnAuthM5, OnClientGone, OnClientOffline, OnClientWakeup,
+    OnDeliver, OnDeliverM5, OnOfflineMessage, OnPublish, OnPublishM5, OnRegister, OnRegisterM5,
+    OnSessionExpired, OnSubscribe, OnSubscribeM5, OnUnsubscribe, OnUnsubscribeM5, PayloadFormat, Peer,
+    Properties, RetainHandling, Subscription, UserProperty, hook_call::Hook,
+};
+use serde_json::{Value, json};
+
+use super::b64;
+
+/// The username every builder uses.
+pub const USERNAME: &str = "alice";
+/// The payload every publish-like builder uses.
+pub const PAYLOAD: &[u8] = b"hello world";
+
+/// A hook's argument message that can be sent as a call.
+pub trait IntoCall {
+    /// The `HookCall.hook` oneof for these arguments.
+    fn into_hook(self) -> Hook;
+
+    /// A call with this id, no deadline of its own, and these arguments.
+    fn into_call(self, id: u64) -> HookCall
+    where
+        Self: Sized,
+    {
+        HookCall {
+            id,
+            timeout_ms: None,
+            hook: Some(self.into_hook()),
+        }
+    }
+}
+
+macro_rules! into_call {
+    ($($message:ident => $variant:ident),* $(,)?) => {
+        $(impl IntoCall for $message {
+            fn into_hook(self) -> Hook {
+                Hook::$variant(self)
+            }
+        })*
+    };
+}
+
+into_call! {
+    AuthOnRegister => AuthOnRegister,
+    AuthOnRegisterM5 => AuthOnRegisterM5,
+    AuthOnPublish => AuthOnPublish,
+    AuthOnPublishM5 => AuthOnPublishM5,
+    AuthOnSubscribe => AuthOnSubscribe,
+    AuthOnSubscribeM5 => AuthOnSubscribeM5,
+    OnRegister => OnRegister,
+    OnRegisterM5 => OnRegisterM5,
+    OnPublish => OnPublish,
+    OnPublishM5 => OnPublishM5,
+    OnSubscribe => OnSubscribe,
+    OnSubscribeM5 => OnSubscribeM5,
+    OnUnsubscribe => OnUnsubscribe,
+    OnUnsubscribeM5 => OnUnsubscribeM5,
+    OnDeliver => OnDeliver,
+    OnDeliverM5 => OnDeliverM5,
+    OnAuthM5 => OnAuthM5,
+    OnOfflineMessage => OnOfflineMessage,
+    OnClientWakeup => OnClientWakeup,
+    OnClientOffline => OnClientOffline,
+    OnClientGone => OnClientGone,
+    OnSessionExpired => OnSessionExpired,
+}
+
+impl IntoCall for Hook {
+    fn into_hook(self) -> Hook {
+        self
+    }
+}
+
+/// The MQTT client's address: 10.0.0.7:51234.
+pub fn peer() -> Option<Peer> {
+    Some(Peer {
+        addr: "10.0.0.7".into(),
+        port: 51234,
+    })
+}
+
+/// A user property.
+pub fn user_property(key: &str, value: &str) -> UserProperty {
+    UserProperty {
+        key: key.into(),
+        value: value.into(),
+    }
+}
+
+/// vmq's JSON for a user property: key and value base64-encoded.
+pub fn user_property_json(key: &str, value: &str) -> Value {
+    json!({"key": b64(key), "val": b64(value)})
+}
+
+/// Present, empty MQTT 5 properties.
+pub fn no_properties() -> Option<Properties> {
+    Some(Properties::default())
+}
+
+/// Every MQTT 5 property set once, each exercising its special encoding.
+pub fn every_property() -> Properties {
+    Properties {
+        session_expiry_interval: Some(60),
+        receive_max: Some(10),
+        topic_alias_max: Some(5),
+        request_response_info: Some(true),
+        request_problem_info: Some(false),
+        user_property: vec![user_property("k1", "v1"), user_property("k2", "v2")],
+        correlation_data: Some(b"corr-42".to_vec()),
+        response_topic: Some("response/topic".into()),
+        payload_format_indicator: PayloadFormat::Utf8.into(),
+        content_type: Some("text/plain".into()),
+        subscription_id: vec![1, 7],
+        message_expiry_interval: Some(3600),
+        authentication_method: Some("SCRAM-SHA-256".into()),
+        authentication_data: Some(vec![0, 1, 2, 255]),
+        will_delay_interval: Some(30),
+        maximum_packet_size: Some(65536),
+    }
+}
+
+/// The `properties` object vmq_webhooks sends for [`every_property`].
+pub fn every_property_json() -> Value {
+    json!({
+        "p_session_expiry_interval": 60,
+        "p_receive_max": 10,
+        "p_topic_alias_max": 5,
+        "p_request_response_info": true,
+        "p_request_problem_info": false,
+        "p_user_property": [user_property_json("k1", "v1"), user_property_json("k2", "v2")],
+        "p_correlation_data": "corr-42",
+        "p_response_topic": "responsetopic",
+        "p_payload_format_indicator": "utf8",
+        "p_content_type": "text/plain",
+        "p_subscription_id": [1, 7],
+        "p_message_expiry_interval": 3600,
+        "p_authentication_method": "SCRAM-SHA-256",
+        "p_authentication_data": b64([0u8, 1, 2, 255]),
+        "p_will_delay_interval": 30,
+        "p_max_packet_size": 65536,
+    })
+}
+
+/// The CONNECT-like properties the register builders use.
+pub fn connect_properties() -> Properties {
+    Properties {
+        session_expiry_interval: Some(120),
+        receive_max: Some(20),
+        user_property: vec![user_property("region", "eu")],
+        ..Properties::default()
+    }
+}
+
+/// The `properties` object for [`connect_properties`].
+pub fn connect_properties_json() -> Value {
+    json!({
+        "p_session_expiry_interval": 120,
+        "p_receive_max": 20,
+        "p_user_property": [user_property_json("region", "eu")],
+    })
+}
+
+/// `auth_on_register`: alice/s3cret from 10.0.0.7:51234, clean session, no listener.
+pub fn auth_on_register(client_id: &str) -> AuthOnRegister {
+    AuthOnRegister {
+        peer: peer(),
+        mountpoint: String::new(),
+        client_id: client_id.into(),
+        username: Some(USERNAME.into()),
+        password: Some(b"s3cret".to_vec()),
+        clean_session: true,
+        listener: None,
+    }
+}
+
+/// The JSON hookd must POST for [`auth_on_register`].
+pub fn auth_on_register_json(client_id: &str) -> Value {
+    json!({
+        "peer_addr": "10.0.0.7",
+        "peer_port": 51234,
+        "mountpoint": "",
+        "client_id": client_id,
+        "username": USERNAME,
+        "password": "s3cret",
+        "clean_session": true,
+    })
+}
+
+/// A listener with every field set and a client certificate.
+pub fn listener() -> Option<Listener> {
+    Some(Listener {
+        addr: Some("192.0.2.1".into()),
+        port: Some(8883),
+        r#type: Some("mqtts".into()),
+        client_cert: Some(b"-----CERT-----".to_vec()),
+    })
+}
+
+/// `auth_on_register_m5`: like [`auth_on_register`] with clean start and CONNECT properties.
+pub fn auth_on_register_m5(client_id: &str) -> AuthOnRegisterM5 {
+    AuthOnRegisterM5 {
+        peer: peer(),
+        mountpoint: "tenant-a".into(),
+        client_id: client_id.into(),
+        username: Some(USERNAME.into()),
+        password: Some(b"s3cret".to_vec()),
+        clean_start: false,
+        properties: Some(connect_properties()),
+        listener: None,
+    }
+}
+
+/// `auth_on_publish`: alice publishes [`PAYLOAD`] to `a/b` at QoS 1.
+pub fn auth_on_publish(client_id: &str) -> AuthOnPublish {
+    AuthOnPublish {
+        username: Some(USERNAME.into()),
+        mountpoint: String::new(),
+        client_id: client_id.into(),
+        qos: 1,
+        topic: "a/b".into(),
+        payload: PAYLOAD.to_vec(),
+        retain: false,
+    }
+}
+
+/// The JSON hookd must POST for [`auth_on_publish`], with `payload` as given
+/// (`None`: the key is absent).
+pub fn auth_on_publish_json(client_id: &str, payload: Option<Value>) -> Value {
+    let mut body = json!({
+        "username": USERNAME,
+        "mountpoint": "",
+        "client_id": client_id,
+        "qos": 1,
+        "topic": "a/b",
+        "retain": false,
+    });
+    if let (Some(payload), Some(map)) = (payload, body.as_object_mut()) {
+        map.insert("payload".into(), payload);
+    }
+    body
+}
+
+/// `auth_on_publish_m5`: [`auth_on_publish`] with [`every_property`], retained.
+pub fn auth_on_publish_m5(client_id: &str) -> AuthOnPublishM5 {
+    AuthOnPublishM5 {
+        username: Some(USERNAME.into()),
+        mountpoint: String::new(),
+        client_id: client_id.into(),
+        qos: 2,
+        topic: "a/b".into(),
+        payload: PAYLOAD.to_vec(),
+        retain: true,
+        properties: Some(every_property()),
+    }
+}
+
+/// A v3 subscription (no MQTT 5 options).
+pub fn subscription(topic: &str, qos: u32) -> Subscription {
+    Subscription {
+        topic: topic.into(),
+        qos,
+        no_local: None,
+        retain_as_published: None,
+        retain_handling: None,
+    }
+}
+
+/// A subscription with every MQTT 5 option set.
+pub fn subscription_m5(topic: &str, qos: u32, retain_handling: RetainHandling) -> Subscription {
+    Subscription {
+        no_local: Some(true),
+        retain_as_published: Some(false),
+        retain_handling: Some(retain_handling.into()),
+        ..subscription(topic, qos)
+    }
+}
+
+/// `auth_on_subscribe`: alice subscribes to `a/b` (QoS 1) and `c/#` (QoS 0).
+pub fn auth_on_subscribe(client_id: &str) -> AuthOnSubscribe {
+    AuthOnSubscribe {
+        username: Some(USERNAME.into()),
+        mountpoint: String::new(),
+        client_id: client_id.into(),
+        topics: vec![subscription("a/b", 1), subscription("c/#", 0)],
+    }
+}
+
+/// `auth_on_subscribe_m5`: one topic per retain handling plus a plain one.
+pub fn auth_on_subscribe_m5(client_id: &str) -> AuthOnSubscribeM5 {
+    AuthOnSubscribeM5 {
+        username: Some(USERNAME.into()),
+        mountpoint: String::new(),
+        client_id: client_id.into(),
+        topics: vec![
+            subscription_m5("a/b", 1, RetainHandling::SendRetain),
+            subscription_m5("c/+", 2, RetainHandling::SendIfNewSub),
+            subscription_m5("d", 0, RetainHandling::DontSend),
+            subscription("e/#", 0),
+        ],
+        properties: Some(Properties {
+            subscription_id: vec![9],
+            user_property: vec![user_property("k", "v")],
+            ..Properties::default()
+        }),
+    }
+}
+
+/// `on_register`: alice was registered from 10.0.0.7:51234.
+pub fn on_register(client_id: &str) -> OnRegister {
+    OnRegister {
+        peer: peer(),
+        mountpoint: String::new(),
+        client_id: client_id.into(),
+        username: Some(USERNAME.into()),
+    }
+}
+
+/// `on_register_m5`: [`on_register`] with CONNECT properties.
+pub fn on_register_m5(client_id: &str) -> OnRegisterM5 {
+    OnRegisterM5 {
+        peer: peer(),
+        mountpoint: String::new(),
+        client_id: client_id.into(),
+        username: Some(USERNAME.into()),
+        properties: Some(connect_properties()),
+    }
+}
+
+/// `on_publish`: alice published [`PAYLOAD`] to `a/b`, retained, QoS 0.
+pub fn on_publish(client_id: &str) -> OnPublish {
+    OnPublish {
+        username: Some(USERNAME.into()),
+        mountpoint: String::new(),
+        client_id: client_id.into(),
+        qos: 0,
+        topic: "a/b".into(),
+        payload: PAYLOAD.to_vec(),
+        retain: true,
+    }
+}
+
+/// `on_publish_m5`: [`on_publish`] with an undefined payload format.
+pub fn on_publish_m5(client_id: &str) -> OnPublishM5 {
+    OnPublishM5 {
+        username: Some(USERNAME.into()),
+        mountpoint: String::new(),
+        client_id: client_id.into(),
+        qos: 0,
+        topic: "a/b".into(),
+        payload: PAYLOAD.to_vec(),
+        retain: true,
+        properties: Some(Properties {
+            payload_format_indicator: PayloadFormat::Undefined.into(),
+            message_expiry_interval: Some(10),
+            ..Properties::default()
+        }),
+    }
+}
+
+/// `on_subscribe`: alice subscribed to `a/b` (granted QoS 1) and `secret/#` (rejected, 128).
+pub fn on_subscribe(client_id: &str) -> OnSubscribe {
+    OnSubscribe {
+        username: Some(USERNAME.into()),
+        mountpoint: String::new(),
+        client_id: client_id.into(),
+        topics: vec![subscription("a/b", 1), subscription("secret/#", 128)],
+    }
+}
+
+/// `on_subscribe_m5`: an optioned subscription and a rejected one.
+pub fn on_subscribe_m5(client_id: &str) -> OnSubscribeM5 {
+    OnSubscribeM5 {
+        username: Some(USERNAME.into()),
+        mountpoint: String::new(),
+        client_id: client_id.into(),
+        topics: vec![
+            subscription_m5("a/b", 1, RetainHandling::DontSend),
+            subscription("secret/#", 128),
+        ],
+        properties: no_properties(),
+    }
+}
+
+/// `on_unsubscribe`: alice unsubscribes from `a/b` and `c/#`.
+pub fn on_unsubscribe(client_id: &str) -> OnUnsubscribe {
+    OnUnsubscribe {
+        username: Some(USERNAME.into()),
+        mountpoint: String::new(),
+        client_id: client_id.into(),
+        topics: vec!["a/b".into(), "c/#".into()],
+    }
+}
+
+/// `on_unsubscribe_m5`: [`on_unsubscribe`] with a user property.
+pub fn on_unsubscribe_m5(client_id: &str) -> OnUnsubscribeM5 {
+    OnUnsubscribeM5 {
+        username: Some(USERNAME.into()),
+        mountpoint: String::new(),
+        client_id: client_id.into(),
+        topics: vec!["a/b".into(), "c/#".into()],
+        properties: Some(Properties {
+            user_property: vec![user_property("why", "done")],
+            ..Properties::default()
+        }),
+    }
+}
+
+/// `on_deliver`: [`PAYLOAD`] on `a/b` is about to reach alice; no properties.
+pub fn on_deliver(client_id: &str) -> OnDeliver {
+    OnDeliver {
+        username: Some(USERNAME.into()),
+        mountpoint: String::new(),
+        client_id: client_id.into(),
+        qos: 1,
+        topic: "a/b".into(),
+        payload: PAYLOAD.to_vec(),
+        retain: false,
+        properties: None,
+    }
+}
+
+/// `on_deliver_m5`: [`on_deliver`] with content type and response topic.
+pub fn on_deliver_m5(client_id: &str) -> OnDeliverM5 {
+    OnDeliverM5 {
+        username: Some(USERNAME.into()),
+        mountpoint: String::new(),
+        client_id: client_id.into(),
+        qos: 1,
+        topic: "a/b".into(),
+        payload: PAYLOAD.to_vec(),
+        retain: false,
+        properties: Some(Properties {
+            content_type: Some("application/json".into()),
+            response_topic: Some("reply/to/me".into()),
+            ..Properties::default()
+        }),
+    }
+}
+
+/// `on_auth_m5`: an AUTH packet continuing SCRAM.
+pub fn on_auth_m5(client_id: &str) -> OnAuthM5 {
+    OnAuthM5 {
+        username: Some(USERNAME.into()),
+        mountpoint: String::new(),
+        client_id: client_id.into(),
+        properties: Some(Properties {
+            authentication_method: Some("SCRAM-SHA-256".into()),
+            authentication_data: Some(b"client-first".to_vec()),
+            ..Properties::default()
+        }),
+    }
+}
+
+/// `on_offline_message`: [`PAYLOAD`] on `a/b` queued for offline `client_id`.
+pub fn on_offline_message(client_id: &str) -> OnOfflineMessage {
+    OnOfflineMessage {
+        mountpoint: String::new(),
+        client_id: client_id.into(),
+        qos: 1,
+        topic: "a/b".into(),
+        payload: PAYLOAD.to_vec(),
+        retain: false,
+    }
+}
+
+/// `on_client_wakeup` for `client_id` on mountpoint `tenant-a`.
+pub fn on_client_wakeup(client_id: &str) -> OnClientWakeup {
+    OnClientWakeup {
+        mountpoint: "tenant-a".into(),
+        client_id: client_id.into(),
+    }
+}
+
+/// `on_client_offline` for `client_id` on mountpoint `tenant-a`.
+pub fn on_client_offline(client_id: &str) -> OnClientOffline {
+    OnClientOffline {
+        mountpoint: "tenant-a".into(),
+        client_id: client_id.into(),
+    }
+}
+
+/// `on_client_gone` for `client_id` on mountpoint `tenant-a`.
+pub fn on_client_gone(client_id: &str) -> OnClientGone {
+    OnClientGone {
+        mountpoint: "tenant-a".into(),
+        client_id: client_id.into(),
+    }
+}
+
+/// `on_session_expired` for `client_id` on mountpoint `tenant-a`.
+pub fn on_session_expired(client_id: &str) -> OnSessionExpired {
+    OnSessionExpired {
+        mountpoint: "tenant-a".into(),
+        client_id: client_id.into(),
+    }
+}
+
+/// The proto `Hook` enum value for a config hook, as Welcome lists it.
+pub fn proto_hook(hook: super::Hook) -> pb::Hook {
+    let name = format!("HOOK_{}", hook.name().to_uppercase());
+    pb::Hook::from_str_name(&name).expect("every hook has a proto enum value")
+}

@@ -1,0 +1,137 @@
+//! Runs the real hookd in-process: `hookd::run` on a listener bound to
+//! `127.0.0.1:0`, with a oneshot as its shutdown signal.
+//!
+//! [`Hookd`] hands out gRPC channels, unary clients and broker sessions to it,
+//! and stops it when dropped or with [`Hookd::stop`]. [`Hookd::start_with_registry`]
+//! builds it with `hookd::Hookd::new(..).serve(..)` instead (what `run` does), to
+//! keep the endpoint registry for registering webhooks while it runs.
+
+use std::{future::Future, net::SocketAddr, sync::Arc};
+
+use hookd::{Config, RunError, config::WebhookConfig, registry::Registry};
+use hookd_proto::v1::hook_service_client::HookServiceClient;
+use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+use tonic::transport::{Channel, Endpoint};
+
+use super::{WAIT, broker::Broker, within};
+
+/// A running hookd.
+pub struct Hookd {
+    addr: SocketAddr,
+    registry: Option<Arc<Registry>>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<Result<(), RunError>>>,
+}
+
+/// hookd's default configuration with these webhooks, in this (chain) order.
+pub fn config(webhooks: impl IntoIterator<Item = WebhookConfig>) -> Config {
+    Config {
+        webhooks: webhooks.into_iter().collect(),
+        ..Config::default()
+    }
+}
+
+impl Hookd {
+    /// Binds `127.0.0.1:0` and starts `hookd::run` with `config` on it.
+    pub async fn start(config: Config) -> Self {
+        Self::spawn(config, None, |config, listener, stop| {
+            hookd::run(config, listener, stop)
+        })
+        .await
+    }
+
+    /// Like [`Hookd::start`], keeping hookd's endpoint registry so a test can
+    /// register and deregister webhooks while it runs.
+    pub async fn start_with_registry(config: Config) -> Self {
+        let server = hookd::Hookd::new(config.clone()).expect("the test configuration is valid");
+        let registry = Arc::clone(server.registry());
+        Self::spawn(config, Some(registry), move |_, listener, stop| {
+            server.serve(listener, stop)
+        })
+        .await
+    }
+
+    async fn spawn<F, Fut>(mut config: Config, registry: Option<Arc<Registry>>, serve: F) -> Self
+    where
+        F: FnOnce(Config, TcpListener, futures::future::BoxFuture<'static, ()>) -> Fut,
+        Fut: Future<Output = Result<(), RunError>> + Send + 'static,
+    {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a loopback port for hookd");
+        let addr = listener.local_addr().expect("a bound listener has an address");
+        config.server.listen = addr;
+        let (shutdown, stop) = oneshot::channel::<()>();
+        let stop = Box::pin(async move {
+            // Either an explicit stop or the handle being dropped ends hookd.
+            let _ = stop.await;
+        });
+        let task = tokio::spawn(serve(config, listener, stop));
+        Self {
+            addr,
+            registry,
+            shutdown: Some(shutdown),
+            task: Some(task),
+        }
+    }
+
+    /// The endpoint registry; only for a hookd from [`Hookd::start_with_registry`].
+    #[track_caller]
+    pub fn registry(&self) -> &Registry {
+        self.registry
+            .as_deref()
+            .expect("hookd was started with start_with_registry")
+    }
+
+    /// Starts hookd with default settings and these webhooks.
+    pub async fn with_webhooks(webhooks: impl IntoIterator<Item = WebhookConfig>) -> Self {
+        Self::start(config(webhooks)).await
+    }
+
+    /// The address hookd serves gRPC on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// A connected gRPC channel to hookd.
+    pub async fn channel(&self) -> Channel {
+        let endpoint = Endpoint::from_shared(format!("http://{}", self.addr))
+            .expect("a socket address makes a valid URI")
+            .connect_timeout(WAIT);
+        within("a gRPC connection to hookd", endpoint.connect())
+            .await
+            .expect("hookd accepts gRPC connections")
+    }
+
+    /// A `HookService` client on a fresh connection.
+    pub async fn client(&self) -> HookServiceClient<Channel> {
+        HookServiceClient::new(self.channel().await)
+    }
+
+    /// A broker session on a fresh connection that has said Hello and got Welcome.
+    pub async fn broker(&self) -> Broker {
+        Broker::connect(self.client().await).await
+    }
+
+    /// Signals shutdown and waits (bounded) for `hookd::run` to return.
+    pub async fn stop(mut self) -> Result<(), RunError> {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        let task = self.task.take().expect("hookd is stopped only once");
+        within("hookd to shut down", task)
+            .await
+            .expect("hookd::run does not panic")
+    }
+}
+
+impl Drop for Hookd {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! Many calls in flight on one stream, several streams at once: every verdict
+//! reaches the call it answers, whatever order they complete in.
+
+use futures::future::join_all;
+use hookd::config::WebhookConfig;
+use hookd_proto::v1::ErrorKind;
+use serde_json::json;
+
+use crate::harness::{
+    Hook, assert_error, assert_ok,
+    broker::Broker,
+    calls::{self, IntoCall},
+    register_modifiers,
+    service::Hookd,
+    webhook::{Recorded, Reply, Webhook},
+};
+
+/// Allows a client whose id ends in an even number (echoing the id back as
+/// the username modifier) and denies an odd one with reason `odd-<id>`.
+fn allow_even(request: &Recorded) -> Reply {
+    let client_id = request.body["client_id"].as_str().unwrap_or_default().to_owned();
+    let number: u64 = client_id
+        .rsplit('-')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1);
+    if number.is_multiple_of(2) {
+        Reply::ok_with(json!({"username": client_id}))
+    } else {
+        Reply::error(&format!("odd-{client_id}"))
+    }
+}
+
+/// hookd with one `allow_even` webhook for `auth_on_register`.
+async fn even_gatekeeper() -> (Hookd, Webhook) {
+    let webhook = Webhook::builder().respond_with(allow_even).start().await;
+    let hookd = Hookd::with_webhooks([WebhookConfig::new(Hook::AuthOnRegister, webhook.url())]).await;
+    (hookd, webhook)
+}
+
+/// Sends `count` calls for clients `<prefix>-<n>` with ids `first_id + n`, all
+/// in flight at once, and checks each verdict against `allow_even`.
+async fn call_many(broker: &Broker, prefix: &str, first_id: u64, count: u64) {
+    let mut pending = Vec::new();
+    for n in 0..count {
+        let call = calls::auth_on_register(&format!("{prefix}-{n}")).into_call(first_id + n);
+        pending.push(broker.send(call).await);
+    }
+    let verdicts = join_all(pending.into_iter().map(|p| p.verdict())).await;
+    for (n, verdict) in (0..count).zip(verdicts) {
+        let client_id = format!("{prefix}-{n}");
+        assert_eq!(verdict.id, first_id + n);
+        if n.is_multiple_of(2) {
+            assert_eq!(register_modifiers(&verdict).username, Some(client_id));
+        } else {
+            assert_eq!(
+                assert_error(&verdict, ErrorKind::Denied),
+                format!("odd-{client_id}")
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_concurrent_calls_on_one_stream_each_get_their_own_verdict() {
+    let (hookd, webhook) = even_gatekeeper().await;
+    let broker = hookd.broker().await;
+    call_many(&broker, "client", 10_000, 1000).await;
+    assert_eq!(webhook.hits(), 1000);
+    assert!(
+        broker.unexpected_verdicts().is_empty(),
+        "{:?}",
+        broker.unexpected_verdicts()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_broker_streams_are_served_at_once_even_with_the_same_ids() {
+    let (hookd, webhook) = even_gatekeeper().await;
+    let (left, right) = (hookd.broker().await, hookd.broker().await);
+    futures::join!(
+        call_many(&left, "left", 1, 200),
+        call_many(&right, "right", 1, 200)
+    );
+    assert_eq!(webhook.hits(), 400);
+    assert!(left.unexpected_verdicts().is_empty());
+    assert!(right.unexpected_verdicts().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verdicts_come_back_as_they_complete_not_in_call_order() {
+    let slow = Webhook::builder().held().start().await;
+    let fast = Webhook::start(Reply::ok()).await;
+    let hookd = Hookd::with_webhooks([
+        WebhookConfig::new(Hook::AuthOnRegister, slow.url()),
+        WebhookConfig::new(Hook::AuthOnPublish, fast.url()),
+    ])
+    .await;
+    let broker = hookd.broker().await;
+    let first = broker.send(calls::auth_on_register("slow").into_call(1)).await;
+    let second = broker.send(calls::auth_on_publish("fast").into_call(2)).await;
+    slow.wait_for_hits(1).await;
+    let verdict = second.verdict().await;
+    assert_eq!(verdict.id, 2);
+    assert_ok(&verdict);
+    slow.release();
+    let verdict = first.verdict().await;
+    assert_eq!(verdict.id, 1);
+    assert_ok(&verdict);
+}

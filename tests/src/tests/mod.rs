@@ -1,0 +1,14 @@
+//! The end-to-end tests, one module per part of hookd's contract.
+
+mod cache;
+mod chain;
+mod concurrency;
+mod discovery;
+mod failures;
+mod lifecycle;
+mod malformed;
+mod notifications;
+mod publish;
+mod register;
+mod session;
+mod subscribe;
