@@ -31,6 +31,8 @@
 //!   - `malformed.rs`: bad calls and bad frames never break the stream.
 //!   - `notifications.rs`: the broker never waits for notification endpoints.
 //!   - `discovery.rs`: gRPC health and reflection.
+//!   - `sidecar.rs`: the vmq_webhooks sidecar (`hookd_bridge::sidecar`): VerneMQ's
+//!     exact JSON through the sidecar, a real client, hookd and a webhook, and back.
 //!   - `lifecycle.rs`: Welcome and `HooksChanged`, hooks without webhooks, the unary
 //!     RPC, exact endpoint URLs, webhooks registered at run time, shutdown.
 

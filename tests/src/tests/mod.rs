@@ -11,4 +11,5 @@ mod notifications;
 mod publish;
 mod register;
 mod session;
+mod sidecar;
 mod subscribe;
