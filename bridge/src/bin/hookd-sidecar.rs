@@ -20,7 +20,11 @@ use tracing_subscriber::EnvFilter;
 
 /// A vmq_webhooks-compatible sidecar for hookd.
 #[derive(Debug, Parser)]
-#[command(version, about, long_about = None)]
+#[command(
+    version,
+    about = "A vmq_webhooks-compatible sidecar for hookd: point VerneMQ's webhooks at it, \
+             and it forwards every call to hookd over one gRPC stream."
+)]
 struct Cli {
     /// Where VerneMQ's webhooks POST to (keep it on localhost).
     #[arg(long, env = "HOOKD_SIDECAR_LISTEN", default_value = "127.0.0.1:8888")]

@@ -166,10 +166,11 @@ async fn handle(
             }
         }
     };
+    let name = request::hook_name(hook);
     let args = match request::parse(hook, &body, shared.options.base64_payload) {
         Ok(args) => args,
         Err(e) => {
-            warn!(hook = hook.as_str_name(), error = %e, "bad call from VerneMQ");
+            warn!(hook = %name, error = %e, "bad call from VerneMQ");
             return bad_request(e);
         }
     };
@@ -178,9 +179,9 @@ async fn handle(
         .call_with_timeout(args, shared.options.timeout)
         .await;
     if let Source::Policy(kind) = verdict.source {
-        warn!(hook = hook.as_str_name(), ?kind, outcome = ?verdict.outcome, "hookd could not answer; failure policy applied");
+        warn!(hook = %name, ?kind, outcome = ?verdict.outcome, "hookd could not answer; failure policy applied");
     } else {
-        debug!(hook = hook.as_str_name(), source = ?verdict.source, "verdict");
+        debug!(hook = %name, source = ?verdict.source, "verdict");
     }
     let answer = response::answer(hook, &verdict, shared.options.base64_payload);
     let mut response = (answer.status, axum::Json(answer.body)).into_response();
