@@ -176,6 +176,37 @@ impl Settings {
     }
 }
 
+/// The arguments of a message hook (`auth_on_publish`, `on_publish`,
+/// `on_deliver`) for `client` and `message`: the v3 message, or the `_m5`
+/// one with empty properties for an MQTT 5 client.
+macro_rules! message_args {
+    ($m5:expr, $v3:ident, $v5:ident, $client:expr, $message:expr) => {{
+        let (client, message): (&ClientInfo, Message<'_>) = ($client, $message);
+        if $m5 {
+            Args::$v5(pb::$v5 {
+                username: client.username.clone(),
+                client_id: client.id.clone(),
+                qos: u32::from(message.qos),
+                topic: message.topic.to_owned(),
+                payload: message.payload.to_vec(),
+                retain: message.retain,
+                properties: Some(pb::Properties::default()),
+                ..Default::default()
+            })
+        } else {
+            Args::$v3(pb::$v3 {
+                username: client.username.clone(),
+                client_id: client.id.clone(),
+                qos: u32::from(message.qos),
+                topic: message.topic.to_owned(),
+                payload: message.payload.to_vec(),
+                retain: message.retain,
+                ..Default::default()
+            })
+        }
+    }};
+}
+
 impl Plugin {
     /// Connects to hookd (in the background: Mosquitto starts at once, and
     /// calls made before the stream is up follow the failure policy).
@@ -251,40 +282,15 @@ impl Plugin {
     /// `MOSQ_EVT_ACL_CHECK`: may this client publish, subscribe or receive?
     pub fn acl_check(&self, client: &ClientInfo, access: Access, message: Message<'_>) -> Decision {
         let m5 = client.protocol_version == 5;
-        let properties = m5.then(pb::Properties::default);
-        let (username, client_id) = (client.username.clone(), client.id.clone());
-        let (qos, topic) = (u32::from(message.qos), message.topic.to_owned());
         let args = match access {
             Access::Other => return Decision::Allow,
-            Access::Write => {
-                let payload = message.payload.to_vec();
-                if m5 {
-                    Args::AuthOnPublishM5(pb::AuthOnPublishM5 {
-                        username,
-                        client_id,
-                        qos,
-                        topic,
-                        payload,
-                        retain: message.retain,
-                        properties,
-                        ..Default::default()
-                    })
-                } else {
-                    Args::AuthOnPublish(pb::AuthOnPublish {
-                        username,
-                        client_id,
-                        qos,
-                        topic,
-                        payload,
-                        retain: message.retain,
-                        ..Default::default()
-                    })
-                }
-            }
+            Access::Write => message_args!(m5, AuthOnPublish, AuthOnPublishM5, client, message),
+            Access::Read => message_args!(m5, OnDeliver, OnDeliverM5, client, message),
             Access::Subscribe => {
+                let (username, client_id) = (client.username.clone(), client.id.clone());
                 let topics = vec![pb::Subscription {
-                    topic,
-                    qos,
+                    topic: message.topic.to_owned(),
+                    qos: u32::from(message.qos),
                     ..Default::default()
                 }];
                 if m5 {
@@ -292,7 +298,7 @@ impl Plugin {
                         username,
                         client_id,
                         topics,
-                        properties,
+                        properties: Some(pb::Properties::default()),
                         ..Default::default()
                     })
                 } else {
@@ -302,31 +308,6 @@ impl Plugin {
                         topics,
                         ..Default::default()
                     })
-                }
-            }
-            Access::Read => {
-                let deliver = pb::OnDeliver {
-                    username,
-                    client_id,
-                    qos,
-                    topic,
-                    payload: message.payload.to_vec(),
-                    retain: message.retain,
-                    ..Default::default()
-                };
-                if m5 {
-                    Args::OnDeliverM5(pb::OnDeliverM5 {
-                        username: deliver.username,
-                        client_id: deliver.client_id,
-                        qos,
-                        topic: deliver.topic,
-                        payload: deliver.payload,
-                        retain: deliver.retain,
-                        properties,
-                        ..Default::default()
-                    })
-                } else {
-                    Args::OnDeliver(deliver)
                 }
             }
         };
@@ -364,30 +345,19 @@ impl Plugin {
             .payload
             .clone()
             .unwrap_or_else(|| message.payload.to_vec());
-        let retain = rewrite.retain.unwrap_or(message.retain);
-        let (username, client_id, qos) = (client.username.clone(), client.id.clone(), u32::from(message.qos));
-        let args = if client.protocol_version == 5 {
-            Args::OnPublishM5(pb::OnPublishM5 {
-                username,
-                client_id,
-                qos,
-                topic,
-                payload,
-                retain,
-                properties: Some(pb::Properties::default()),
-                ..Default::default()
-            })
-        } else {
-            Args::OnPublish(pb::OnPublish {
-                username,
-                client_id,
-                qos,
-                topic,
-                payload,
-                retain,
-                ..Default::default()
-            })
+        let routed = Message {
+            topic: &topic,
+            payload: &payload,
+            qos: message.qos,
+            retain: rewrite.retain.unwrap_or(message.retain),
         };
+        let args = message_args!(
+            client.protocol_version == 5,
+            OnPublish,
+            OnPublishM5,
+            client,
+            routed
+        );
         if !self.client.notify(args) {
             warn!(client_id = %client.id, "on_publish dropped: too many notifications in flight");
         }

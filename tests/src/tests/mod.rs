@@ -7,6 +7,7 @@ mod discovery;
 mod failures;
 mod lifecycle;
 mod malformed;
+mod mosquitto;
 mod notifications;
 mod publish;
 mod register;
