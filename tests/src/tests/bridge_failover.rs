@@ -3,7 +3,13 @@
 //! call hangs, none waits past its deadline, and the client reconnects by
 //! itself.
 
-use std::time::Duration;
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
 
 use hookd::config::WebhookConfig;
 use hookd_bridge::{ErrorKind, Outcome, Source, Verdict, pb::hook_call::Hook as Args};
@@ -256,4 +262,104 @@ async fn many_calls_racing_with_a_kill_and_restart_all_return_within_their_deadl
         fresh_ok()
     );
     drop(hookd);
+}
+
+/// What the client thread of
+/// [`a_client_on_a_single_threaded_runtime_keeps_answering_while_hookd_is_killed`] reports.
+struct Report {
+    calls: usize,
+    late: Vec<(Duration, Verdict)>,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_on_a_single_threaded_runtime_keeps_answering_while_hookd_is_killed() {
+    // Brokers embed the client in whatever runtime they have, often a
+    // current-thread one: there, a call that never yields would starve the
+    // task that notices the broken stream, and hang the broker. The client
+    // runs on its own thread, so the test can notice a hang.
+    const CALLERS: usize = 32;
+    let deadline = Duration::from_secs(2);
+    let webhook = Webhook::start(Reply::ok()).await;
+    let hookd = KillableHookd::start(config([WebhookConfig::new(Hook::AuthOnRegister, webhook.url())])).await;
+    let addr = hookd.addr();
+    let (running, running_rx) = tokio::sync::oneshot::channel::<()>();
+    let (killed, killed_rx) = tokio::sync::oneshot::channel::<()>();
+    let (done, done_rx) = tokio::sync::oneshot::channel::<Report>();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a current-thread runtime");
+        let report = runtime.block_on(async move {
+            let client = connected(options([addr])).await;
+            let stop = Arc::new(AtomicBool::new(false));
+            let answered = Arc::new(AtomicUsize::new(0));
+            let callers: Vec<_> = (0..CALLERS)
+                .map(|i| {
+                    let (client, stop, answered) = (client.clone(), stop.clone(), answered.clone());
+                    tokio::spawn(async move {
+                        let mut late = Vec::new();
+                        let mut calls = 0;
+                        while !stop.load(Ordering::SeqCst) {
+                            let args =
+                                Args::AuthOnRegister(calls::auth_on_register(&format!("c{i}-{calls}")));
+                            let started = tokio::time::Instant::now();
+                            let verdict = client.call_with_timeout(args, deadline).await;
+                            if started.elapsed() > deadline + SLACK {
+                                late.push((started.elapsed(), verdict));
+                            }
+                            calls += 1;
+                            answered.fetch_add(1, Ordering::SeqCst);
+                        }
+                        (calls, late)
+                    })
+                })
+                .collect();
+            eventually(|| async { answered.load(Ordering::SeqCst) >= 200 }, WAIT)
+                .await
+                .expect("calls flow before the kill");
+            let _ = running.send(());
+            let _ = killed_rx.await;
+            eventually(|| async { !client.is_connected() }, WAIT)
+                .await
+                .expect("the client notices the stream is gone");
+            let after_kill = answered.load(Ordering::SeqCst);
+            eventually(
+                || async { answered.load(Ordering::SeqCst) >= after_kill + 200 },
+                WAIT,
+            )
+            .await
+            .expect("calls are answered (by policy) while hookd is away");
+            stop.store(true, Ordering::SeqCst);
+            let mut report = Report {
+                calls: 0,
+                late: Vec::new(),
+            };
+            for caller in callers {
+                let (calls, late) = caller.await.expect("a caller does not panic");
+                report.calls += calls;
+                report.late.extend(late);
+            }
+            report
+        });
+        let _ = done.send(report);
+    });
+    within("the client's calls to flow", running_rx)
+        .await
+        .expect("the client thread is running");
+    hookd.kill();
+    let _ = killed.send(());
+    let report = match tokio::time::timeout(WAIT * 2, done_rx).await {
+        Ok(report) => report.expect("the client thread reports (it panicked otherwise)"),
+        Err(_) => panic!(
+            "the client's runtime hung after hookd was killed: a call spins without yielding, \
+             starving the task that would mark the stream down"
+        ),
+    };
+    assert!(report.calls >= 400);
+    assert!(
+        report.late.is_empty(),
+        "calls past their deadline: {:?}",
+        report.late
+    );
 }
