@@ -6,7 +6,7 @@
 //! hookd failing under the client (killed, restarted, several instances) is
 //! in `bridge_failover.rs`.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{future::Future, net::SocketAddr, pin::Pin, time::Duration};
 
 use futures::future::join_all;
 use hookd::config::WebhookConfig;
@@ -541,4 +541,227 @@ async fn a_blocking_client_with_hookd_down_gets_the_policy_verdict() {
     .await
     .expect("the blocking call does not panic");
     assert_policy(&verdict, ErrorKind::Unavailable, &Outcome::Next);
+}
+
+/// A call through a typed method, boxed so calls of every hook fit in one list.
+type TypedCall<'a> = Pin<Box<dyn Future<Output = Verdict> + Send + 'a>>;
+
+/// One call through each of the 22 typed methods, with the hook it is for.
+fn every_typed_call<'a>(client: &'a Client, id: &str) -> Vec<(Hook, TypedCall<'a>)> {
+    vec![
+        (
+            Hook::AuthOnRegister,
+            Box::pin(client.auth_on_register(calls::auth_on_register(id))),
+        ),
+        (
+            Hook::AuthOnRegisterM5,
+            Box::pin(client.auth_on_register_m5(calls::auth_on_register_m5(id))),
+        ),
+        (
+            Hook::AuthOnPublish,
+            Box::pin(client.auth_on_publish(calls::auth_on_publish(id))),
+        ),
+        (
+            Hook::AuthOnPublishM5,
+            Box::pin(client.auth_on_publish_m5(calls::auth_on_publish_m5(id))),
+        ),
+        (
+            Hook::AuthOnSubscribe,
+            Box::pin(client.auth_on_subscribe(calls::auth_on_subscribe(id))),
+        ),
+        (
+            Hook::AuthOnSubscribeM5,
+            Box::pin(client.auth_on_subscribe_m5(calls::auth_on_subscribe_m5(id))),
+        ),
+        (
+            Hook::OnRegister,
+            Box::pin(client.on_register(calls::on_register(id))),
+        ),
+        (
+            Hook::OnRegisterM5,
+            Box::pin(client.on_register_m5(calls::on_register_m5(id))),
+        ),
+        (
+            Hook::OnPublish,
+            Box::pin(client.on_publish(calls::on_publish(id))),
+        ),
+        (
+            Hook::OnPublishM5,
+            Box::pin(client.on_publish_m5(calls::on_publish_m5(id))),
+        ),
+        (
+            Hook::OnSubscribe,
+            Box::pin(client.on_subscribe(calls::on_subscribe(id))),
+        ),
+        (
+            Hook::OnSubscribeM5,
+            Box::pin(client.on_subscribe_m5(calls::on_subscribe_m5(id))),
+        ),
+        (
+            Hook::OnUnsubscribe,
+            Box::pin(client.on_unsubscribe(calls::on_unsubscribe(id))),
+        ),
+        (
+            Hook::OnUnsubscribeM5,
+            Box::pin(client.on_unsubscribe_m5(calls::on_unsubscribe_m5(id))),
+        ),
+        (
+            Hook::OnDeliver,
+            Box::pin(client.on_deliver(calls::on_deliver(id))),
+        ),
+        (
+            Hook::OnDeliverM5,
+            Box::pin(client.on_deliver_m5(calls::on_deliver_m5(id))),
+        ),
+        (Hook::OnAuthM5, Box::pin(client.on_auth_m5(calls::on_auth_m5(id)))),
+        (
+            Hook::OnOfflineMessage,
+            Box::pin(client.on_offline_message(calls::on_offline_message(id))),
+        ),
+        (
+            Hook::OnClientWakeup,
+            Box::pin(client.on_client_wakeup(calls::on_client_wakeup(id))),
+        ),
+        (
+            Hook::OnClientOffline,
+            Box::pin(client.on_client_offline(calls::on_client_offline(id))),
+        ),
+        (
+            Hook::OnClientGone,
+            Box::pin(client.on_client_gone(calls::on_client_gone(id))),
+        ),
+        (
+            Hook::OnSessionExpired,
+            Box::pin(client.on_session_expired(calls::on_session_expired(id))),
+        ),
+    ]
+}
+
+/// Whether the broker only tells hookd about `hook` (vmq's `all` hooks).
+fn is_notification(hook: Hook) -> bool {
+    matches!(
+        hook,
+        Hook::OnRegister
+            | Hook::OnRegisterM5
+            | Hook::OnPublish
+            | Hook::OnPublishM5
+            | Hook::OnSubscribe
+            | Hook::OnSubscribeM5
+            | Hook::OnOfflineMessage
+            | Hook::OnClientWakeup
+            | Hook::OnClientOffline
+            | Hook::OnClientGone
+            | Hook::OnSessionExpired
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_typed_method_calls_its_own_hook() {
+    let webhook = Webhook::start(Reply::ok()).await;
+    let hookd = Hookd::with_webhooks(Hook::ALL.map(|hook| WebhookConfig::new(hook, webhook.url()))).await;
+    let client = connected(options([hookd.addr()])).await;
+    for (n, (hook, call)) in every_typed_call(&client, "c1").into_iter().enumerate() {
+        let verdict = within(hook.name(), call).await;
+        assert_eq!(verdict.source, Source::Hookd { cached: false }, "{}", hook.name());
+        if is_notification(hook) {
+            assert_eq!(verdict.outcome, Outcome::Ack, "{}", hook.name());
+        } else {
+            assert!(
+                matches!(verdict.outcome, Outcome::Ok(_)),
+                "{}: {verdict:?}",
+                hook.name()
+            );
+        }
+        webhook.wait_for_hits(n + 1).await;
+        assert_eq!(webhook.last_request().hook(), Some(hook.name()));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn by_default_auth_and_chain_hooks_deny_and_notifications_ack_when_hookd_is_away() {
+    let client = connect(options([refused_addr().await])).expect("valid client options");
+    for (hook, call) in every_typed_call(&client, "c1") {
+        let verdict = within(hook.name(), call).await;
+        let expected = if is_notification(hook) {
+            Outcome::Ack
+        } else {
+            denied(ErrorKind::Unavailable)
+        };
+        assert_policy(&verdict, ErrorKind::Unavailable, &expected);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_for_all_hooks_applies_to_every_hook() {
+    let options = options([refused_addr().await]).policy_for_all(FailurePolicy::Next);
+    let client = connect(options).expect("valid client options");
+    for (hook, call) in every_typed_call(&client, "c1") {
+        let verdict = within(hook.name(), call).await;
+        assert_eq!(
+            verdict,
+            Verdict {
+                outcome: Outcome::Next,
+                source: Source::Policy(ErrorKind::Unavailable)
+            },
+            "{}",
+            hook.name()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_without_a_practical_deadline_is_answered_by_hookd() {
+    // "No deadline" spelled as the longest Duration, e.g. from a broker whose
+    // hook has no timeout configured.
+    let webhook = Webhook::start(Reply::ok()).await;
+    let hookd = Hookd::with_webhooks([WebhookConfig::new(Hook::AuthOnRegister, webhook.url())]).await;
+    let mut options = options([hookd.addr()]);
+    options.default_timeout = Duration::MAX;
+    let client = connected(options).await;
+    let args = Args::AuthOnRegister(calls::auth_on_register("c1"));
+    let calls = tokio::spawn({
+        let client = client.clone();
+        async move {
+            (
+                client.call_with_timeout(args, Duration::MAX).await,
+                client.auth_on_register(calls::auth_on_register("c2")).await,
+            )
+        }
+    });
+    let (explicit, default) = within("the verdicts", calls)
+        .await
+        .unwrap_or_else(|e| panic!("a call with Duration::MAX as its deadline panicked: {e}"));
+    assert_eq!(explicit, fresh_ok());
+    assert_eq!(default, fresh_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_last_client_closes_its_streams() {
+    let webhook = Webhook::start(Reply::ok()).await;
+    let hookd =
+        Hookd::start_with_registry(config([WebhookConfig::new(Hook::AuthOnRegister, webhook.url())])).await;
+    let open_streams = || {
+        hookd
+            .metrics()
+            .encode()
+            .lines()
+            .find_map(|line| line.strip_prefix("hookd_streams ").map(str::to_owned))
+    };
+    let client = connected(options([hookd.addr()])).await;
+    let clone = client.clone();
+    assert_eq!(
+        client.auth_on_register(calls::auth_on_register("c1")).await,
+        fresh_ok()
+    );
+    assert_eq!(open_streams().as_deref(), Some("1"));
+    drop(client);
+    assert_eq!(
+        clone.auth_on_register(calls::auth_on_register("c2")).await,
+        fresh_ok(),
+        "a clone keeps the streams"
+    );
+    drop(clone);
+    eventually(|| async { open_streams().as_deref() == Some("0") }, WAIT)
+        .await
+        .unwrap_or_else(|e| panic!("hookd still counts {:?} open streams: {e}", open_streams()));
 }
