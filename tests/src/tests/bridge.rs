@@ -765,3 +765,40 @@ async fn dropping_the_last_client_closes_its_streams() {
         .await
         .unwrap_or_else(|e| panic!("hookd still counts {:?} open streams: {e}", open_streams()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_may_be_given_as_an_http_uri() {
+    let webhook = Webhook::start(Reply::ok()).await;
+    let hookd = Hookd::with_webhooks([WebhookConfig::new(Hook::AuthOnRegister, webhook.url())]).await;
+    let mut options = options([]);
+    options.addresses = vec![format!("http://{}", hookd.addr())];
+    let client = connected(options).await;
+    assert_eq!(
+        client.auth_on_register(calls::auth_on_register("c1")).await,
+        fresh_ok()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_without_addresses_or_capacity_is_refused_and_a_bad_address_is_unavailable() {
+    assert!(matches!(
+        connect(options([])),
+        Err(hookd_bridge::BridgeError::NoAddress)
+    ));
+    let mut no_capacity = options([refused_addr().await]);
+    no_capacity.max_in_flight = 0;
+    assert!(matches!(
+        connect(no_capacity),
+        Err(hookd_bridge::BridgeError::NoCapacity)
+    ));
+
+    let mut bad = options([]);
+    bad.addresses = vec!["not an address".into()];
+    let client = connect(bad).expect("an address is only parsed when connecting");
+    let verdict = within(
+        "the policy verdict",
+        client.auth_on_register(calls::auth_on_register("c1")),
+    )
+    .await;
+    assert_policy(&verdict, ErrorKind::Unavailable, &denied(ErrorKind::Unavailable));
+}

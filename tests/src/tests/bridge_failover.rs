@@ -363,3 +363,86 @@ async fn a_client_on_a_single_threaded_runtime_keeps_answering_while_hookd_is_ki
         report.late
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_in_flight_on_a_hookd_that_dies_are_sent_again_to_the_other_one_at_once() {
+    let held = Webhook::builder().held().start().await;
+    let answering = Webhook::start(Reply::ok()).await;
+    let hookd_a = KillableHookd::start(config([WebhookConfig::new(Hook::AuthOnRegister, held.url())])).await;
+    let hookd_b = KillableHookd::start(config([WebhookConfig::new(
+        Hook::AuthOnRegister,
+        answering.url(),
+    )]))
+    .await;
+    let client = connected(options([hookd_a.addr(), hookd_b.addr()])).await;
+    // Both streams open: calls reach both endpoints (those to A time out).
+    eventually(
+        || async {
+            let args = Args::AuthOnRegister(calls::auth_on_register("warm-up"));
+            client.call_with_timeout(args, Duration::from_millis(50)).await;
+            held.hits() > 0 && answering.hits() > 0
+        },
+        WAIT,
+    )
+    .await
+    .expect("both hookds get calls");
+
+    let (held_before, answering_before) = (held.hits(), answering.hits());
+    let deadline = Duration::from_secs(8);
+    let in_flight = spawn_registers(&client, "in-flight", 20, deadline);
+    eventually(
+        || async { held.hits() - held_before + answering.hits() - answering_before == 20 },
+        WAIT,
+    )
+    .await
+    .expect("every call reached an endpoint");
+    let stuck_on_a = held.hits() - held_before;
+    assert!(stuck_on_a > 0, "some calls went to hookd A");
+    hookd_a.kill();
+    for (elapsed, verdict) in join_calls(in_flight).await {
+        assert_eq!(verdict, fresh_ok(), "the call was answered through hookd B");
+        assert!(
+            elapsed < deadline / 2,
+            "a re-sent call took {elapsed:?}, as if it waited for hookd A to come back"
+        );
+    }
+    assert_eq!(
+        answering.hits() - answering_before,
+        20,
+        "B answered A's calls too"
+    );
+    drop(hookd_b);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hookd_restarted_with_more_hooks_is_asked_for_them_after_the_reconnect() {
+    let register = Webhook::start(Reply::ok()).await;
+    let publish = Webhook::start(Reply::ok()).await;
+    let hookd =
+        KillableHookd::start(config([WebhookConfig::new(Hook::AuthOnRegister, register.url())])).await;
+    let client = connected(options([hookd.addr()])).await;
+    assert_eq!(
+        client.auth_on_publish(calls::auth_on_publish("c1")).await.source,
+        Source::NoEndpoints
+    );
+
+    let addr = hookd.kill();
+    eventually(|| async { !client.is_connected() }, WAIT)
+        .await
+        .expect("the client notices the stream is gone");
+    let _hookd = KillableHookd::start_on(
+        addr,
+        config([
+            WebhookConfig::new(Hook::AuthOnRegister, register.url()),
+            WebhookConfig::new(Hook::AuthOnPublish, publish.url()),
+        ]),
+    )
+    .await;
+    assert!(client.wait_connected(WAIT).await);
+    assert_eq!(
+        client.auth_on_publish(calls::auth_on_publish("c1")).await,
+        fresh_ok(),
+        "the new Welcome lists auth_on_publish"
+    );
+    assert_eq!(publish.hits(), 1);
+}
