@@ -5,10 +5,16 @@
 //! whose threads own the streams; a blocking call parks the calling thread
 //! until the verdict arrives or its deadline passes.
 
-use std::{sync::OnceLock, time::Duration};
+use std::{
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
 
 use hookd_proto::v1::hook_call::Hook as Args;
-use tokio::runtime::{Builder, Runtime};
+use tokio::{
+    runtime::{Builder, Runtime},
+    sync::Semaphore,
+};
 
 use crate::{BridgeError, Client, Options, Verdict, connect};
 
@@ -35,7 +41,13 @@ fn runtime() -> Result<&'static Runtime, BridgeError> {
 pub struct BlockingClient {
     client: Client,
     runtime: &'static Runtime,
+    // Bounds notifications sent in the background, so a hookd that is away
+    // costs bounded memory rather than a growing backlog.
+    background: Arc<Semaphore>,
 }
+
+/// Notifications a [`BlockingClient`] keeps in flight in the background.
+const MAX_BACKGROUND_NOTIFICATIONS: usize = 10_000;
 
 impl BlockingClient {
     /// Connects as [`connect`] does, on the shared runtime.
@@ -45,7 +57,25 @@ impl BlockingClient {
             let _entered = runtime.enter();
             connect(options)?
         };
-        Ok(Self { client, runtime })
+        Ok(Self {
+            client,
+            runtime,
+            background: Arc::new(Semaphore::new(MAX_BACKGROUND_NOTIFICATIONS)),
+        })
+    }
+
+    /// Sends a notification in the background and returns at once; false
+    /// (and nothing sent) when too many are already in flight.
+    pub fn notify(&self, args: Args) -> bool {
+        let Ok(permit) = self.background.clone().try_acquire_owned() else {
+            return false;
+        };
+        let client = self.client.clone();
+        self.runtime.spawn(async move {
+            client.call(args).await;
+            drop(permit);
+        });
+        true
     }
 
     /// Calls a hook with the default deadline, blocking until the verdict.

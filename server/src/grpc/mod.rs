@@ -78,7 +78,10 @@ impl hook_service_server::HookService for HookService {
             convert::call_from_proto(call.hook).map_err(|e| Status::invalid_argument(e.to_string()))?;
         let mut deadline = session::deadline(call.timeout_ms, self.limits.default_timeout);
         if let Some(client_deadline) = grpc_timeout {
-            deadline = deadline.min(client_deadline);
+            // Answer a little before the client gives up (and tonic cancels
+            // the handler), so the caller gets a timeout verdict, not a bare
+            // DEADLINE_EXCEEDED without a reason.
+            deadline = deadline.min(client_deadline - client_deadline / 20);
         }
         let verdict = tokio::select! {
             verdict = self.dispatcher.call(hook_call, deadline) => verdict,

@@ -86,6 +86,20 @@ async fn the_unary_call_honours_the_calls_own_deadline() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_unary_call_answers_timeout_before_the_grpc_deadline_expires() {
+    let rig = Rig::start(Hook::AuthOnRegister, Reply::ok().after(Duration::from_secs(8))).await;
+    let mut client = rig.hookd.client().await;
+    let mut request = tonic::Request::new(calls::auth_on_register("c1").into_call(6));
+    request.set_timeout(Duration::from_millis(400));
+    let verdict = within("a unary verdict", client.call(request))
+        .await
+        .expect("hookd answers with a verdict before the client's deadline, not a bare status")
+        .into_inner();
+    let reason = assert_error(&verdict, ErrorKind::Timeout);
+    assert!(reason.contains("deadline"), "{reason}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_endpoint_is_called_at_its_exact_url_query_included() {
     let webhook = Webhook::builder().path("/hooks/auth?tenant=a&v=2").start().await;
     let hookd = Hookd::with_webhooks([WebhookConfig::new(Hook::AuthOnRegister, webhook.url())]).await;

@@ -9,6 +9,7 @@ mod discovery;
 mod failures;
 mod lifecycle;
 mod malformed;
+mod mosquitto;
 mod notifications;
 mod publish;
 mod register;

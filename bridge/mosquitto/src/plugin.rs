@@ -1,0 +1,448 @@
+//! The plugin's logic in safe Rust: Mosquitto events in, hookd calls out,
+//! decisions back.
+//!
+//! | Mosquitto 2.0 event | hookd hook (`_m5` for MQTT 5 clients) | decision |
+//! |---|---|---|
+//! | `BASIC_AUTH` | `auth_on_register` | `ok` → allow; `next` or error → refuse |
+//! | `ACL_CHECK` write | `auth_on_publish` | `ok` → allow; error → deny; `next` → defer |
+//! | `ACL_CHECK` subscribe | `auth_on_subscribe` | same |
+//! | `ACL_CHECK` read | `on_deliver` | error → deny; otherwise allow |
+//! | `MESSAGE` | applies the `auth_on_publish` topic/payload/retain modifiers; sends `on_publish` | — |
+//! | `DISCONNECT` | `on_client_offline` (notification) | — |
+//!
+//! A hook hookd reports as having no endpoints is no reason to block an ACL
+//! check: it is allowed (auth still needs an `ok`). Every callback runs on
+//! Mosquitto's one main thread, so each call has a short deadline and the
+//! client's failure policy answers when hookd is away; notifications never
+//! wait.
+
+use std::{collections::HashMap, sync::Mutex, time::Duration};
+
+use hookd_bridge::{
+    BlockingClient, FailurePolicy, NodeIdentity, Options, Outcome, Source, Verdict,
+    pb::{self, hook_call::Hook as Args, ok::Modifiers},
+};
+use tracing::warn;
+
+/// What Mosquitto should do with an auth or ACL check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Let it through.
+    Allow,
+    /// Refuse it.
+    Deny,
+    /// No opinion: let other plugins or Mosquitto's defaults decide.
+    Defer,
+}
+
+/// The kind of access an ACL check asks about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// A message is about to be delivered to the client.
+    Read,
+    /// The client publishes.
+    Write,
+    /// The client subscribes.
+    Subscribe,
+    /// Anything else (e.g. unsubscribe), always allowed.
+    Other,
+}
+
+/// The client an event is about.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    /// Its client id.
+    pub id: String,
+    /// Its IP address as text.
+    pub address: String,
+    /// Its username, if any.
+    pub username: Option<String>,
+    /// 3, 4 (3.1.1) or 5.
+    pub protocol_version: i32,
+    /// Its clean-session / clean-start flag.
+    pub clean_session: bool,
+}
+
+/// A message as Mosquitto handles it.
+#[derive(Debug, Clone, Copy)]
+pub struct Message<'a> {
+    /// The topic.
+    pub topic: &'a str,
+    /// The payload.
+    pub payload: &'a [u8],
+    /// QoS 0..=2.
+    pub qos: u8,
+    /// The retain flag.
+    pub retain: bool,
+}
+
+/// Changes to apply to a message before Mosquitto routes it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rewrite {
+    /// A new topic.
+    pub topic: Option<String>,
+    /// A new payload.
+    pub payload: Option<Vec<u8>>,
+    /// A new retain flag.
+    pub retain: Option<bool>,
+}
+
+/// The plugin's settings, from `plugin_opt_*` lines.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// `plugin_opt_hookd_addresses`: comma-separated `host:port` list.
+    /// Default `127.0.0.1:50051`.
+    pub addresses: Vec<String>,
+    /// `plugin_opt_node_id`: this broker's name in hookd. Default `mosquitto`.
+    pub node_id: String,
+    /// `plugin_opt_timeout_ms`: deadline of one auth/ACL call. Default 500 ms,
+    /// short because every client waits while one callback runs.
+    pub timeout: Duration,
+    /// `plugin_opt_policy`: `deny`, `allow` or `next` for auth and ACL
+    /// checks when hookd cannot answer in time. Default `deny`.
+    pub policy: FailurePolicy,
+    /// `plugin_opt_local_cache`: `true` or `false`. Default `true`.
+    pub local_cache: bool,
+}
+
+/// One loaded plugin instance.
+pub struct Plugin {
+    client: BlockingClient,
+    timeout: Duration,
+    // The auth_on_publish modifiers of the last publish each client had
+    // checked, waiting for that message's MESSAGE event (Mosquitto 2.0
+    // checks a publish's ACL just before handing the message to plugins).
+    rewrites: Mutex<HashMap<String, (String, Rewrite)>>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            addresses: vec!["127.0.0.1:50051".to_owned()],
+            node_id: "mosquitto".to_owned(),
+            timeout: Duration::from_millis(500),
+            policy: FailurePolicy::Deny,
+            local_cache: true,
+        }
+    }
+}
+
+impl Settings {
+    /// Reads the settings from `plugin_opt_*` (key, value) pairs, with the
+    /// prefix already stripped as Mosquitto does. Unknown keys and bad
+    /// values are errors, so a typo stops the broker at start.
+    pub fn parse<'a>(options: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Self, String> {
+        let mut settings = Settings::default();
+        for (key, value) in options {
+            let value = value.trim();
+            match key {
+                "hookd_addresses" | "hookd_address" => {
+                    settings.addresses = value
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|a| !a.is_empty())
+                        .map(str::to_owned)
+                        .collect();
+                    if settings.addresses.is_empty() {
+                        return Err(format!("plugin_opt_{key}: no address given"));
+                    }
+                }
+                "node_id" => settings.node_id = value.to_owned(),
+                "timeout_ms" => {
+                    let ms: u64 = value.parse().ok().filter(|&ms| ms > 0).ok_or_else(|| {
+                        format!("plugin_opt_timeout_ms: `{value}` is not a positive number")
+                    })?;
+                    settings.timeout = Duration::from_millis(ms);
+                }
+                "policy" => {
+                    settings.policy = match value {
+                        "deny" => FailurePolicy::Deny,
+                        "allow" => FailurePolicy::Allow,
+                        "next" => FailurePolicy::Next,
+                        _ => return Err(format!("plugin_opt_policy: `{value}` is not deny, allow or next")),
+                    }
+                }
+                "local_cache" => {
+                    settings.local_cache = match value {
+                        "true" | "on" | "1" => true,
+                        "false" | "off" | "0" => false,
+                        _ => return Err(format!("plugin_opt_local_cache: `{value}` is not true or false")),
+                    }
+                }
+                _ => return Err(format!("unknown option plugin_opt_{key}")),
+            }
+        }
+        Ok(settings)
+    }
+}
+
+/// The arguments of a message hook (`auth_on_publish`, `on_publish`,
+/// `on_deliver`) for `client` and `message`: the v3 message, or the `_m5`
+/// one with empty properties for an MQTT 5 client.
+macro_rules! message_args {
+    ($m5:expr, $v3:ident, $v5:ident, $client:expr, $message:expr) => {{
+        let (client, message): (&ClientInfo, Message<'_>) = ($client, $message);
+        if $m5 {
+            Args::$v5(pb::$v5 {
+                username: client.username.clone(),
+                client_id: client.id.clone(),
+                qos: u32::from(message.qos),
+                topic: message.topic.to_owned(),
+                payload: message.payload.to_vec(),
+                retain: message.retain,
+                properties: Some(pb::Properties::default()),
+                ..Default::default()
+            })
+        } else {
+            Args::$v3(pb::$v3 {
+                username: client.username.clone(),
+                client_id: client.id.clone(),
+                qos: u32::from(message.qos),
+                topic: message.topic.to_owned(),
+                payload: message.payload.to_vec(),
+                retain: message.retain,
+                ..Default::default()
+            })
+        }
+    }};
+}
+
+impl Plugin {
+    /// Connects to hookd (in the background: Mosquitto starts at once, and
+    /// calls made before the stream is up follow the failure policy).
+    pub fn start(settings: &Settings) -> Result<Self, String> {
+        let identity = NodeIdentity {
+            node_id: settings.node_id.clone(),
+            broker_kind: "mosquitto".to_owned(),
+            broker_version: "2.0".to_owned(),
+        };
+        let mut options = Options::new(settings.addresses.clone(), identity).policy_for_all(settings.policy);
+        for notification in [
+            pb::Hook::OnPublish,
+            pb::Hook::OnPublishM5,
+            pb::Hook::OnClientOffline,
+        ] {
+            options = options.policy(notification, FailurePolicy::Allow);
+        }
+        options.default_timeout = settings.timeout;
+        options.connect_timeout = settings.timeout.max(Duration::from_millis(200));
+        options.max_backoff = Duration::from_secs(2);
+        options.local_cache = settings.local_cache;
+        let client = BlockingClient::connect(options).map_err(|e| e.to_string())?;
+        Ok(Self {
+            client,
+            timeout: settings.timeout,
+            rewrites: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// `MOSQ_EVT_BASIC_AUTH`: may this client connect?
+    pub fn basic_auth(
+        &self,
+        client: &ClientInfo,
+        username: Option<&str>,
+        password: Option<&[u8]>,
+    ) -> Decision {
+        let peer = Some(pb::Peer {
+            addr: client.address.clone(),
+            // Mosquitto 2.0 does not tell plugins the client's port.
+            port: 0,
+        });
+        let (username, password) = (username.map(str::to_owned), password.map(<[u8]>::to_vec));
+        let args = if client.protocol_version == 5 {
+            Args::AuthOnRegisterM5(pb::AuthOnRegisterM5 {
+                peer,
+                client_id: client.id.clone(),
+                username,
+                password,
+                clean_start: client.clean_session,
+                properties: Some(pb::Properties::default()),
+                ..Default::default()
+            })
+        } else {
+            Args::AuthOnRegister(pb::AuthOnRegister {
+                peer,
+                client_id: client.id.clone(),
+                username,
+                password,
+                clean_session: client.clean_session,
+                ..Default::default()
+            })
+        };
+        let verdict = self.ask(args);
+        match verdict.outcome {
+            Outcome::Ok(_) => Decision::Allow,
+            _ => {
+                log_refusal("connect", &client.id, &verdict);
+                Decision::Deny
+            }
+        }
+    }
+
+    /// `MOSQ_EVT_ACL_CHECK`: may this client publish, subscribe or receive?
+    pub fn acl_check(&self, client: &ClientInfo, access: Access, message: Message<'_>) -> Decision {
+        let m5 = client.protocol_version == 5;
+        let args = match access {
+            Access::Other => return Decision::Allow,
+            Access::Write => message_args!(m5, AuthOnPublish, AuthOnPublishM5, client, message),
+            Access::Read => message_args!(m5, OnDeliver, OnDeliverM5, client, message),
+            Access::Subscribe => {
+                let (username, client_id) = (client.username.clone(), client.id.clone());
+                let topics = vec![pb::Subscription {
+                    topic: message.topic.to_owned(),
+                    qos: u32::from(message.qos),
+                    ..Default::default()
+                }];
+                if m5 {
+                    Args::AuthOnSubscribeM5(pb::AuthOnSubscribeM5 {
+                        username,
+                        client_id,
+                        topics,
+                        properties: Some(pb::Properties::default()),
+                        ..Default::default()
+                    })
+                } else {
+                    Args::AuthOnSubscribe(pb::AuthOnSubscribe {
+                        username,
+                        client_id,
+                        topics,
+                        ..Default::default()
+                    })
+                }
+            }
+        };
+        let verdict = self.ask(args);
+        let decision = match (&verdict.outcome, verdict.source) {
+            (Outcome::Ok(modifiers), _) => {
+                if access == Access::Write {
+                    self.stash_rewrite(&client.id, message.topic, modifiers.as_ref());
+                }
+                Decision::Allow
+            }
+            (Outcome::Error { .. }, _) => Decision::Deny,
+            (_, _) if access == Access::Read => Decision::Allow,
+            (Outcome::Next, Source::NoEndpoints) => Decision::Allow,
+            (Outcome::Next | Outcome::Ack, _) => Decision::Defer,
+        };
+        if decision != Decision::Allow {
+            log_refusal("acl", &client.id, &verdict);
+        }
+        decision
+    }
+
+    /// `MOSQ_EVT_MESSAGE`: the rewrite the endpoint asked for when it allowed
+    /// this publish, if any; and an `on_publish` notification of the message
+    /// as it will be routed.
+    pub fn message(&self, client: &ClientInfo, message: Message<'_>) -> Rewrite {
+        let rewrite = self
+            .lock()
+            .remove(&client.id)
+            .filter(|(topic, _)| topic == message.topic)
+            .map(|(_, rewrite)| rewrite)
+            .unwrap_or_default();
+        let topic = rewrite.topic.clone().unwrap_or_else(|| message.topic.to_owned());
+        let payload = rewrite
+            .payload
+            .clone()
+            .unwrap_or_else(|| message.payload.to_vec());
+        let routed = Message {
+            topic: &topic,
+            payload: &payload,
+            qos: message.qos,
+            retain: rewrite.retain.unwrap_or(message.retain),
+        };
+        let args = message_args!(
+            client.protocol_version == 5,
+            OnPublish,
+            OnPublishM5,
+            client,
+            routed
+        );
+        if !self.client.notify(args) {
+            warn!(client_id = %client.id, "on_publish dropped: too many notifications in flight");
+        }
+        rewrite
+    }
+
+    /// `MOSQ_EVT_DISCONNECT`: tells hookd the client went offline.
+    pub fn disconnect(&self, client: &ClientInfo) {
+        self.lock().remove(&client.id);
+        let args = Args::OnClientOffline(pb::OnClientOffline {
+            mountpoint: String::new(),
+            client_id: client.id.clone(),
+        });
+        if !self.client.notify(args) {
+            warn!(client_id = %client.id, "on_client_offline dropped: too many notifications in flight");
+        }
+    }
+
+    fn ask(&self, args: Args) -> Verdict {
+        self.client.call_with_timeout(args, self.timeout)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, Rewrite)>> {
+        self.rewrites
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn stash_rewrite(&self, client_id: &str, topic: &str, modifiers: Option<&Modifiers>) {
+        let Some(Modifiers::Publish(p)) = modifiers else {
+            self.lock().remove(client_id);
+            return;
+        };
+        // Mosquitto 2.0 cannot apply qos, mountpoint or throttle changes.
+        let rewrite = Rewrite {
+            topic: p.topic.clone(),
+            payload: p.payload.clone(),
+            retain: p.retain,
+        };
+        if rewrite == Rewrite::default() {
+            self.lock().remove(client_id);
+        } else {
+            self.lock()
+                .insert(client_id.to_owned(), (topic.to_owned(), rewrite));
+        }
+    }
+}
+
+fn log_refusal(what: &str, client_id: &str, verdict: &Verdict) {
+    match (&verdict.outcome, verdict.source) {
+        (_, Source::Policy(kind)) => warn!(what, client_id, ?kind, "hookd could not answer; policy applied"),
+        (Outcome::Error { kind, reason }, _) => tracing::info!(what, client_id, ?kind, reason, "refused"),
+        _ => tracing::info!(what, client_id, "no endpoint allowed it"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_parse_with_defaults() {
+        let settings = Settings::parse([
+            ("hookd_addresses", "127.0.0.1:1, 127.0.0.1:2"),
+            ("timeout_ms", "250"),
+            ("policy", "allow"),
+            ("local_cache", "off"),
+        ])
+        .expect("valid options");
+        assert_eq!(settings.addresses, ["127.0.0.1:1", "127.0.0.1:2"]);
+        assert_eq!(settings.timeout, Duration::from_millis(250));
+        assert_eq!(settings.policy, FailurePolicy::Allow);
+        assert!(!settings.local_cache);
+        assert_eq!(settings.node_id, "mosquitto");
+    }
+
+    #[test]
+    fn unknown_options_and_bad_values_are_errors() {
+        assert!(
+            Settings::parse([("hookd_adress", "x")])
+                .expect_err("typo")
+                .contains("hookd_adress")
+        );
+        assert!(Settings::parse([("timeout_ms", "0")]).is_err());
+        assert!(Settings::parse([("policy", "maybe")]).is_err());
+        assert!(Settings::parse([("hookd_addresses", " , ")]).is_err());
+    }
+}

@@ -1,0 +1,203 @@
+//! Mosquitto with the hookd plugin, driven by real MQTT clients: connects,
+//! publishes and subscriptions are decided by a real webhook behind a real
+//! hookd, rewrites reach subscribers, notifications reach the endpoint, and
+//! the failure policy holds while hookd is away.
+
+use serde_json::json;
+
+use crate::harness::{
+    Hook, WAIT, b64, eventually,
+    mosquitto::{HookdAt, Mosquitto},
+    service::config,
+    webhook::{Recorded, Reply, Webhook},
+};
+use hookd::config::WebhookConfig;
+
+/// The endpoint behind hookd: joe/secret may connect; `forbidden/…` may not
+/// be published to, `secret/…` not subscribed to; a publish to
+/// `rewrite/in` is rewritten to `rewrite/out` with payload `changed`.
+fn decide(request: &Recorded) -> Reply {
+    let body = &request.body;
+    match request.hook() {
+        Some("auth_on_register") if body["username"] == "joe" && body["password"] == "secret" => Reply::ok(),
+        Some("auth_on_register") => Reply::error("not_allowed"),
+        Some("auth_on_publish") => match body["topic"].as_str().unwrap_or_default() {
+            t if t.starts_with("forbidden/") => Reply::error("not_allowed"),
+            "rewrite/in" => Reply::ok_with(json!({"topic": "rewrite/out", "payload": b64("changed")})),
+            _ => Reply::ok(),
+        },
+        Some("auth_on_subscribe")
+            if body["topics"][0]["topic"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("secret/") =>
+        {
+            Reply::error("not_allowed")
+        }
+        Some("auth_on_subscribe") => Reply::ok(),
+        _ => Reply::json(json!({})),
+    }
+}
+
+/// A webhook that decides as above, hookd with it registered for every hook
+/// the plugin uses, and Mosquitto with the plugin.
+async fn broker() -> (Webhook, HookdAt, Mosquitto) {
+    let webhook = Webhook::builder().respond_with(decide).start().await;
+    let hooks = [
+        Hook::AuthOnRegister,
+        Hook::AuthOnPublish,
+        Hook::AuthOnSubscribe,
+        Hook::OnPublish,
+        Hook::OnClientOffline,
+    ];
+    let hookd = HookdAt::start(config(hooks.map(|hook| WebhookConfig::new(hook, webhook.url())))).await;
+    let mosquitto = Mosquitto::start(hookd.addr(), &[("timeout_ms", "1000")]).await;
+    (webhook, hookd, mosquitto)
+}
+
+#[tokio::test]
+async fn an_allowed_user_connects_and_a_wrong_password_gets_not_authorised() {
+    let (webhook, _hookd, mosquitto) = broker().await;
+    let allowed = mosquitto.publish("c1", "joe", "secret", "a/b", "hi").await;
+    assert!(
+        allowed.success,
+        "joe/secret was refused: {allowed:?}\n{}",
+        mosquitto.log()
+    );
+    let refused = mosquitto.publish("c2", "joe", "wrong", "a/b", "hi").await;
+    assert!(!refused.success);
+    assert!(refused.output.contains("not authorised"), "{refused:?}");
+    let registers = webhook
+        .requests()
+        .into_iter()
+        .filter(|r| r.hook() == Some("auth_on_register"))
+        .count();
+    assert_eq!(registers, 2, "both connects were decided by the endpoint");
+}
+
+#[tokio::test]
+async fn a_forbidden_publish_is_not_delivered_and_an_allowed_one_is() {
+    let (_webhook, _hookd, mosquitto) = broker().await;
+    let mut subscriber = mosquitto.subscribe("watcher", "joe", "secret", "#");
+    assert_eq!(subscriber.suback().await, Some(1));
+    let forbidden = mosquitto
+        .publish("p1", "joe", "secret", "forbidden/x", "must not arrive")
+        .await;
+    assert!(
+        forbidden.success,
+        "a QoS 1 publish refused by ACL still completes: {forbidden:?}"
+    );
+    let allowed = mosquitto
+        .publish("p1", "joe", "secret", "allowed/x", "welcome")
+        .await;
+    assert!(allowed.success, "{allowed:?}");
+    // The subscriber sees messages in order: the first one must be the allowed one.
+    let first = subscriber.message().await;
+    assert_eq!(first, Some(("allowed/x".to_owned(), "welcome".to_owned())));
+    subscriber.stop().await;
+}
+
+#[tokio::test]
+async fn a_forbidden_subscription_is_refused() {
+    let (_webhook, _hookd, mosquitto) = broker().await;
+    let mut refused = mosquitto.subscribe("s1", "joe", "secret", "secret/plans");
+    assert_eq!(refused.suback().await, Some(128), "{}", mosquitto.log());
+    let mut allowed = mosquitto.subscribe("s2", "joe", "secret", "public/news");
+    assert_eq!(allowed.suback().await, Some(1));
+    refused.stop().await;
+    allowed.stop().await;
+}
+
+#[tokio::test]
+async fn the_subscriber_receives_the_topic_and_payload_the_endpoint_rewrote() {
+    let (_webhook, _hookd, mosquitto) = broker().await;
+    let mut subscriber = mosquitto.subscribe("reader", "joe", "secret", "rewrite/#");
+    assert_eq!(subscriber.suback().await, Some(1));
+    let published = mosquitto
+        .publish("writer", "joe", "secret", "rewrite/in", "original")
+        .await;
+    assert!(published.success, "{published:?}");
+    assert_eq!(
+        subscriber.message().await,
+        Some(("rewrite/out".to_owned(), "changed".to_owned()))
+    );
+    subscriber.stop().await;
+}
+
+#[tokio::test]
+async fn the_endpoint_is_told_of_publishes_and_of_clients_going_offline() {
+    let (webhook, _hookd, mosquitto) = broker().await;
+    let published = mosquitto
+        .publish("teller", "joe", "secret", "news/today", "sunny")
+        .await;
+    assert!(published.success, "{published:?}");
+    let told = eventually(
+        || {
+            let requests = webhook.requests();
+            async move {
+                let on_publish = requests.iter().any(|r| {
+                    r.hook() == Some("on_publish")
+                        && r.body["client_id"] == "teller"
+                        && r.body["topic"] == "news/today"
+                        && r.body["payload"] == b64("sunny")
+                });
+                let offline = requests
+                    .iter()
+                    .any(|r| r.hook() == Some("on_client_offline") && r.body["client_id"] == "teller");
+                on_publish && offline
+            }
+        },
+        WAIT,
+    )
+    .await;
+    assert!(
+        told.is_ok(),
+        "requests: {:?}",
+        webhook.requests().iter().map(|r| &r.body).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn with_hookd_stopped_new_connects_are_refused_and_work_again_when_it_returns() {
+    let (webhook, hookd, mosquitto) = broker().await;
+    let mut connected = mosquitto.subscribe("steady", "joe", "secret", "steady/#");
+    assert_eq!(connected.suback().await, Some(1));
+    let addr = hookd.addr();
+    hookd.stop().await;
+
+    let refused = mosquitto.publish("newcomer", "joe", "secret", "a/b", "hi").await;
+    assert!(
+        !refused.success,
+        "the deny policy refuses while hookd is away: {refused:?}"
+    );
+    assert!(refused.output.contains("not authorised"), "{refused:?}");
+    // The broker keeps serving the clients it has: the subscriber's pings are answered.
+    assert!(
+        connected.line_where(|l| l.contains("PINGRESP")).await.is_some(),
+        "{}",
+        mosquitto.log()
+    );
+
+    let hooks = [Hook::AuthOnRegister, Hook::AuthOnPublish, Hook::AuthOnSubscribe];
+    let _hookd = HookdAt::start_at(
+        config(hooks.map(|hook| WebhookConfig::new(hook, webhook.url()))),
+        addr,
+    )
+    .await;
+    let back = eventually(
+        || async {
+            mosquitto
+                .publish("returner", "joe", "secret", "a/b", "hi")
+                .await
+                .success
+        },
+        WAIT,
+    )
+    .await;
+    assert!(
+        back.is_ok(),
+        "connects did not work again after hookd returned:\n{}",
+        mosquitto.log()
+    );
+    connected.stop().await;
+}
