@@ -802,3 +802,27 @@ async fn a_client_without_addresses_or_capacity_is_refused_and_a_bad_address_is_
     .await;
     assert_policy(&verdict, ErrorKind::Unavailable, &denied(ErrorKind::Unavailable));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocking_client_sends_a_notification_in_the_background() {
+    let webhook = Webhook::builder().held().start().await;
+    let hookd = Hookd::with_webhooks([WebhookConfig::new(Hook::OnPublish, webhook.url())]).await;
+    let options = options([hookd.addr()]);
+    let sent = within(
+        "the blocking thread",
+        tokio::task::spawn_blocking(move || {
+            let client = BlockingClient::connect(options).expect("valid client options");
+            assert!(client.wait_connected(WAIT), "the blocking client connects");
+            // Returns at once, though the endpoint holds every request.
+            let sent = client.notify(Args::OnPublish(calls::on_publish("c1")));
+            (sent, client)
+        }),
+    )
+    .await
+    .expect("the blocking thread does not panic");
+    assert!(sent.0, "the notification was accepted");
+    webhook.wait_for_hits(1).await;
+    assert_eq!(webhook.last_request().hook(), Some("on_publish"));
+    webhook.release();
+    drop(sent);
+}
