@@ -24,6 +24,9 @@ use crate::{
     verdict::{ErrorKind, Outcome, Source, Verdict},
 };
 
+/// About 30 years: the deadline of a call whose timeout does not fit an `Instant`.
+const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
+
 /// Why a client could not be created.
 #[derive(Debug, thiserror::Error)]
 pub enum BridgeError {
@@ -160,7 +163,10 @@ impl Client {
     /// Calls a hook; the verdict arrives within `timeout`, from hookd or, if
     /// hookd cannot answer in time, from the hook's failure policy.
     pub async fn call_with_timeout(&self, args: Args, timeout: Duration) -> Verdict {
-        let deadline = Instant::now() + timeout;
+        let now = Instant::now();
+        // A deadline too far to represent is as good as none (tokio's own
+        // `timeout` does the same).
+        let deadline = now.checked_add(timeout).unwrap_or_else(|| now + FAR_FUTURE);
         let hook = hooks::hook_of(&args);
         if self.has_no_endpoints(hook) {
             return Verdict {
@@ -216,7 +222,12 @@ impl Client {
                 }
                 // The stream broke under the call: hook calls are idempotent,
                 // so it is sent again on whichever stream is up next.
-                Ok(Err(connection::Broken)) => retry = true,
+                Ok(Err(connection::Broken)) => {
+                    retry = true;
+                    // Let the connection task mark the broken link down
+                    // before looking for another, so a retry never spins.
+                    tokio::task::yield_now().await;
+                }
                 Err(_) => return self.by_policy(hook, ErrorKind::Timeout),
             }
         }

@@ -39,6 +39,9 @@ pub enum LinkState {
     Down,
 }
 
+/// How much longer than the caller hookd is given to answer a call.
+const DEADLINE_GRACE: Duration = Duration::from_millis(50);
+
 /// The stream broke before the verdict came; the call may be re-sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Broken;
@@ -84,7 +87,12 @@ impl Link {
         let _slot = Slot { link: self, id };
         let call = pb::HookCall {
             id,
-            timeout_ms: Some(u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX).max(1)),
+            // hookd gets a little longer than the client waits, so the
+            // client's own deadline (and its failure policy) decides a
+            // timeout rather than a verdict racing it from hookd.
+            timeout_ms: Some(
+                u32::try_from(timeout.saturating_add(DEADLINE_GRACE).as_millis()).unwrap_or(u32::MAX),
+            ),
             hook: Some(hook),
         };
         self.outbound

@@ -14,6 +14,9 @@
 //!     every request it gets.
 //!   - `harness/service.rs`: [`harness::service::Hookd`], hookd itself on port 0,
 //!     stopped on drop or explicitly.
+//!   - `harness/killable.rs`: [`harness::killable::KillableHookd`], hookd on a
+//!     runtime of its own, killed abruptly (`shutdown_background`) or stopped,
+//!     and started again on the same port.
 //!   - `harness/broker.rs`: [`harness::broker::Broker`], a broker session on
 //!     `Stream` that sends many calls at once and hands each verdict to its caller
 //!     by id.
@@ -35,6 +38,11 @@
 //!     exact JSON through the sidecar, a real client, hookd and a webhook, and back.
 //!   - `lifecycle.rs`: Welcome and `HooksChanged`, hooks without webhooks, the unary
 //!     RPC, exact endpoint URLs, webhooks registered at run time, shutdown.
+//!   - `bridge.rs`: the `hookd-bridge` client: thousands of calls on one stream,
+//!     failure policies (unavailable, timeout, overloaded), hooks answered
+//!     locally (no endpoints, local cache), every typed method, the blocking façade.
+//!   - `bridge_failover.rs`: the client while hookd is killed, restarted on the
+//!     same port, stopped, or one of two instances dies.
 
 #![forbid(unsafe_code)]
 

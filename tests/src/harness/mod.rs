@@ -6,6 +6,7 @@
 
 pub mod broker;
 pub mod calls;
+pub mod killable;
 pub mod mosquitto;
 pub mod service;
 pub mod webhook;

@@ -4,11 +4,12 @@
 //! [`Hookd`] hands out gRPC channels, unary clients and broker sessions to it,
 //! and stops it when dropped or with [`Hookd::stop`]. [`Hookd::start_with_registry`]
 //! builds it with `hookd::Hookd::new(..).serve(..)` instead (what `run` does), to
-//! keep the endpoint registry for registering webhooks while it runs.
+//! keep the endpoint registry for registering webhooks while it runs, and its
+//! metrics.
 
 use std::{future::Future, net::SocketAddr, sync::Arc};
 
-use hookd::{Config, RunError, config::WebhookConfig, registry::Registry};
+use hookd::{Config, RunError, config::WebhookConfig, metrics::Metrics, registry::Registry};
 use hookd_proto::v1::hook_service_client::HookServiceClient;
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 use tonic::transport::{Channel, Endpoint};
@@ -19,6 +20,7 @@ use super::{WAIT, broker::Broker, within};
 pub struct Hookd {
     addr: SocketAddr,
     registry: Option<Arc<Registry>>,
+    metrics: Option<Arc<Metrics>>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), RunError>>>,
 }
@@ -34,24 +36,30 @@ pub fn config(webhooks: impl IntoIterator<Item = WebhookConfig>) -> Config {
 impl Hookd {
     /// Binds `127.0.0.1:0` and starts `hookd::run` with `config` on it.
     pub async fn start(config: Config) -> Self {
-        Self::spawn(config, None, |config, listener, stop| {
+        Self::spawn(config, None, None, |config, listener, stop| {
             hookd::run(config, listener, stop)
         })
         .await
     }
 
     /// Like [`Hookd::start`], keeping hookd's endpoint registry so a test can
-    /// register and deregister webhooks while it runs.
+    /// register and deregister webhooks while it runs, and its metrics.
     pub async fn start_with_registry(config: Config) -> Self {
         let server = hookd::Hookd::new(config.clone()).expect("the test configuration is valid");
         let registry = Arc::clone(server.registry());
-        Self::spawn(config, Some(registry), move |_, listener, stop| {
+        let metrics = Arc::clone(server.metrics());
+        Self::spawn(config, Some(registry), Some(metrics), move |_, listener, stop| {
             server.serve(listener, stop)
         })
         .await
     }
 
-    async fn spawn<F, Fut>(mut config: Config, registry: Option<Arc<Registry>>, serve: F) -> Self
+    async fn spawn<F, Fut>(
+        mut config: Config,
+        registry: Option<Arc<Registry>>,
+        metrics: Option<Arc<Metrics>>,
+        serve: F,
+    ) -> Self
     where
         F: FnOnce(Config, TcpListener, futures::future::BoxFuture<'static, ()>) -> Fut,
         Fut: Future<Output = Result<(), RunError>> + Send + 'static,
@@ -70,6 +78,7 @@ impl Hookd {
         Self {
             addr,
             registry,
+            metrics,
             shutdown: Some(shutdown),
             task: Some(task),
         }
@@ -79,6 +88,14 @@ impl Hookd {
     #[track_caller]
     pub fn registry(&self) -> &Registry {
         self.registry
+            .as_deref()
+            .expect("hookd was started with start_with_registry")
+    }
+
+    /// hookd's counters; only for a hookd from [`Hookd::start_with_registry`].
+    #[track_caller]
+    pub fn metrics(&self) -> &Metrics {
+        self.metrics
             .as_deref()
             .expect("hookd was started with start_with_registry")
     }

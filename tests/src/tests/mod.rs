@@ -1,5 +1,7 @@
 //! The end-to-end tests, one module per part of hookd's contract.
 
+mod bridge;
+mod bridge_failover;
 mod cache;
 mod chain;
 mod concurrency;

@@ -75,3 +75,41 @@ async fn many_notifications_to_a_stuck_endpoint_are_all_acked() {
     webhook.wait_for_hits(50).await;
     webhook.release();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_past_the_in_flight_limit_are_acked_dropped_and_counted() {
+    let webhook = Webhook::builder().held().start().await;
+    let mut config = crate::harness::service::config([WebhookConfig::new(Hook::OnPublish, webhook.url())]);
+    config.notifications.max_in_flight = 2;
+    let hookd = Hookd::start_with_registry(config).await;
+    let broker = hookd.broker().await;
+    for n in 0..5 {
+        assert_ack(&broker.call(calls::on_publish(&format!("c{n}"))).await);
+    }
+    webhook.wait_for_hits(2).await;
+    // The two deliveries are still held, so no permit came back: the other
+    // three were dropped, not queued.
+    assert_eq!(
+        webhook.hits(),
+        2,
+        "only max_in_flight deliveries reach the endpoint"
+    );
+    let metrics = hookd.metrics().encode();
+    let dropped: Vec<&str> = metrics
+        .lines()
+        .filter(|line| line.starts_with("hookd_notifications_dropped_total{"))
+        .filter(|line| line.contains(r#"hook="on_publish""#))
+        .collect();
+    assert_eq!(
+        dropped.len(),
+        1,
+        "one dropped counter for on_publish in:\n{metrics}"
+    );
+    assert_eq!(
+        dropped[0].rsplit(' ').next(),
+        Some("3"),
+        "three notifications dropped: {}",
+        dropped[0]
+    );
+    webhook.release();
+}
