@@ -11,6 +11,7 @@
 
 use std::{
     net::SocketAddr,
+    os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
     process::Stdio,
     sync::atomic::{AtomicUsize, Ordering},
@@ -103,9 +104,17 @@ impl Mosquitto {
             INSTANCE.fetch_add(1, Ordering::Relaxed)
         ));
         std::fs::create_dir_all(&dir).expect("create a temp dir");
+        // Started as root, Mosquitto drops to its own user before loading
+        // plugins, so the plugin must sit where that user can read it (a
+        // checkout under a private temp dir is not).
+        let readable = dir.join("libhookd_mosquitto.so");
+        std::fs::copy(&plugin, &readable).expect("copy the plugin");
+        for path in [&dir, &readable] {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("make it readable");
+        }
         let mut conf = format!(
             "listener {port} 127.0.0.1\nallow_anonymous false\nplugin {}\nplugin_opt_hookd_addresses {hookd}\n",
-            plugin.display()
+            readable.display()
         );
         for (key, value) in options {
             conf.push_str(&format!("plugin_opt_{key} {value}\n"));
