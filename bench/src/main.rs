@@ -71,9 +71,13 @@ enum Command {
         /// Interleaved rounds; medians are quoted.
         #[arg(long, default_value_t = 3)]
         rounds: usize,
-        /// Tokio worker threads of hookd, the echo, the stub and the load generator.
+        /// Tokio worker threads of the stub and the load generator (and of
+        /// hookd and the echo unless --server-threads is given).
         #[arg(long, default_value_t = 2)]
         threads: usize,
+        /// Tokio worker threads of hookd and the echo (default: --threads).
+        #[arg(long)]
+        server_threads: Option<usize>,
         /// The hookd binary (default: `cargo build --release -p hookd` when run
         /// by cargo, then `hookd` beside this executable).
         #[arg(long)]
@@ -118,6 +122,7 @@ fn main() -> anyhow::Result<()> {
                 seconds,
                 rounds,
                 threads,
+                server_threads,
                 hookd,
                 only,
             } => {
@@ -126,6 +131,7 @@ fn main() -> anyhow::Result<()> {
                     seconds,
                     rounds,
                     threads,
+                    server_threads,
                     hookd,
                     only,
                 })

@@ -36,6 +36,7 @@ pub struct Row {
 #[derive(Debug)]
 pub struct Report {
     threads: usize,
+    server_threads: usize,
     rounds: usize,
     window: Window,
     rows: Vec<Row>,
@@ -66,9 +67,10 @@ impl std::fmt::Display for Target {
 
 impl Report {
     /// An empty report of a run with these settings.
-    pub fn new(threads: usize, rounds: usize, window: Window) -> Self {
+    pub fn new(threads: usize, server_threads: usize, rounds: usize, window: Window) -> Self {
         Self {
             threads,
+            server_threads,
             rounds,
             window,
             rows: Vec::new(),
@@ -128,8 +130,10 @@ impl Report {
     /// The whole report as markdown.
     pub fn markdown(&self) -> String {
         let mut out = format!(
-            "Runtime: tokio multi_thread, {} worker threads for hookd, echo, stub and the load process; \
-             {} round(s), {:.1} s measured after {:.1} s warm-up per point; medians of per-round ratios.\n\n",
+            "Runtime: tokio multi_thread everywhere; {} worker threads for hookd and the echo, {} for the \
+             stub and the load process (direct driver, bridge client); {} round(s), {:.1} s measured after \
+             {:.1} s warm-up per point; medians of per-round ratios.\n\n",
+            self.server_threads,
             self.threads,
             self.rounds,
             self.window.measure.as_secs_f64(),

@@ -31,8 +31,11 @@ pub struct RunOptions {
     pub seconds: f64,
     /// Rounds of interleaved points; medians are taken over them.
     pub rounds: usize,
-    /// Tokio worker threads of hookd, the echo, the stub and this process.
+    /// Tokio worker threads of the stub and this process (the load
+    /// generator and direct driver), and by default of hookd and the echo.
     pub threads: usize,
+    /// Tokio worker threads of hookd and the echo, when not `threads`.
+    pub server_threads: Option<usize>,
     /// The hookd binary (default: built and found by [`procs::locate_hookd`]).
     pub hookd: Option<PathBuf>,
     /// Scenario letters to run (default all of `abcdef`).
@@ -56,6 +59,7 @@ struct Rig {
     fan: Vec<Proc>,
     hookd: PathBuf,
     dir: PathBuf,
+    /// hookd's worker threads.
     threads: usize,
     me: u32,
 }
@@ -79,17 +83,19 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
         }
     };
     let rounds = if options.quick { 1 } else { options.rounds.max(1) };
-    let rig = Rig::start(hookd, options.threads).await?;
+    let server_threads = options.server_threads.unwrap_or(options.threads).max(1);
+    let rig = Rig::start(hookd, options.threads, server_threads).await?;
     eprintln!(
-        "stub {} · echo {} · hookd {} (cached {}) · {} worker threads each · {rounds} round(s) of {:.1} s",
+        "stub {} · echo {} · hookd {} (cached {}) · {} worker threads (hookd and echo {}) · {rounds} round(s) of {:.1} s",
         rig.stub.addr,
         rig.echo.addr,
         rig.main.addr,
         rig.cached.addr,
         options.threads,
+        server_threads,
         window.measure.as_secs_f64()
     );
-    let mut report = Report::new(options.threads, rounds, window);
+    let mut report = Report::new(options.threads, server_threads, rounds, window);
     let wants = |letter: char| options.only.contains(letter);
     if wants('b') || wants('f') {
         latency(&rig, window, rounds, &mut report).await?;
@@ -117,19 +123,20 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
 }
 
 impl Rig {
-    async fn start(hookd: PathBuf, threads: usize) -> anyhow::Result<Self> {
+    async fn start(hookd: PathBuf, threads: usize, server_threads: usize) -> anyhow::Result<Self> {
         let dir = std::env::temp_dir().join(format!("hookd-bench-{}", std::process::id()));
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let threads_arg = threads.to_string();
         let stub =
             procs::spawn_self("stub", &["stub".into(), "--threads".into(), threads_arg.clone()]).await?;
-        let echo = procs::spawn_self("echo", &["echo".into(), "--threads".into(), threads_arg]).await?;
+        let echo_threads = server_threads.to_string();
+        let echo = procs::spawn_self("echo", &["echo".into(), "--threads".into(), echo_threads]).await?;
         let url = |path: &str| format!("http://{}{path}", stub.addr);
         let main = procs::spawn_hookd(
             &hookd,
             &dir,
             "hookd",
-            threads,
+            server_threads,
             &[Webhook {
                 hook: "auth_on_publish",
                 endpoint: url("/plain"),
@@ -141,7 +148,7 @@ impl Rig {
             &hookd,
             &dir,
             "hookd-cached",
-            threads,
+            server_threads,
             &[Webhook {
                 hook: "auth_on_publish",
                 endpoint: url("/max-age/3600/cached"),
@@ -158,7 +165,7 @@ impl Rig {
                     base64_payload: false,
                 })
                 .collect();
-            fan.push(procs::spawn_hookd(&hookd, &dir, &format!("hookd-fan{k}"), threads, &webhooks).await?);
+            fan.push(procs::spawn_hookd(&hookd, &dir, &format!("hookd-fan{k}"), server_threads, &webhooks).await?);
         }
         Ok(Self {
             stub,
@@ -168,7 +175,7 @@ impl Rig {
             fan,
             hookd,
             dir,
-            threads,
+            threads: server_threads,
             me: std::process::id(),
         })
     }
