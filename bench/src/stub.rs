@@ -39,6 +39,8 @@ pub const TIMESTAMP_MARKER: &[u8] = b"@ts=";
 pub struct Stats {
     /// Hook requests (any method but `GET /stats`) received since start.
     pub requests: u64,
+    /// TCP connections accepted since start (pool churn shows here).
+    pub connections: u64,
     /// Requests with a send timestamp since the last reset.
     pub timed: u64,
     /// Median delivery latency of those, in microseconds.
@@ -49,6 +51,7 @@ pub struct Stats {
 
 struct State {
     requests: AtomicU64,
+    connections: AtomicU64,
     latency: Mutex<Histogram<u64>>,
     max_age: Option<HeaderValue>,
 }
@@ -57,12 +60,14 @@ struct State {
 pub async fn serve(listener: TcpListener, max_age: Option<u32>) -> std::io::Result<()> {
     let state = Arc::new(State {
         requests: AtomicU64::new(0),
+        connections: AtomicU64::new(0),
         latency: Mutex::new(latency_histogram()),
         max_age: max_age.and_then(|n| HeaderValue::from_str(&format!("max-age={n}")).ok()),
     });
     loop {
         let (stream, _) = listener.accept().await?;
         stream.set_nodelay(true)?;
+        state.connections.fetch_add(1, Ordering::Relaxed);
         let state = state.clone();
         tokio::spawn(async move {
             let service = service_fn(move |request| handle(state.clone(), request));
@@ -111,6 +116,7 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<Respons
 fn stats(state: &State, reset: bool) -> Response<Full<Bytes>> {
     let mut stats = Stats {
         requests: state.requests.load(Ordering::Relaxed),
+        connections: state.connections.load(Ordering::Relaxed),
         ..Stats::default()
     };
     if let Ok(mut latency) = state.latency.lock() {
