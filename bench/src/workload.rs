@@ -98,8 +98,9 @@ pub async fn bridge_notify(client: hookd_bridge::Client) -> bool {
 }
 
 /// The direct driver: POSTs the JSON body vmq_webhooks would send for an
-/// `auth_on_publish`, over pooled keep-alive HTTP/1.1 with TCP_NODELAY (the
-/// pool settings hookd uses), and reads the `{"result":"ok"}` answer.
+/// `auth_on_publish`, over pooled keep-alive HTTP/1.1 with TCP_NODELAY (an
+/// idle pool without a cap, so no connection is ever re-opened), and reads
+/// the `{"result":"ok"}` answer.
 #[derive(Clone)]
 pub struct Direct {
     client: reqwest::Client,
@@ -127,8 +128,9 @@ struct Answer<'a> {
 impl Direct {
     /// A driver posting to `url`.
     pub fn new(url: &str) -> anyhow::Result<Self> {
+        // No cap on idle connections (reqwest's default): the limit should
+        // never close a connection it will need again a moment later.
         let client = reqwest::Client::builder()
-            .pool_max_idle_per_host(100)
             .pool_idle_timeout(Duration::from_secs(60))
             .tcp_nodelay(true)
             .connect_timeout(Duration::from_secs(5))
