@@ -165,7 +165,9 @@ impl Rig {
                     base64_payload: false,
                 })
                 .collect();
-            fan.push(procs::spawn_hookd(&hookd, &dir, &format!("hookd-fan{k}"), server_threads, &webhooks).await?);
+            fan.push(
+                procs::spawn_hookd(&hookd, &dir, &format!("hookd-fan{k}"), server_threads, &webhooks).await?,
+            );
         }
         Ok(Self {
             stub,
