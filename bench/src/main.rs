@@ -1,0 +1,142 @@
+//! `hookd-bench`: hookd measured against the physical limit.
+//!
+//! Subcommands:
+//! - `stub`: a fast vmq_webhooks endpoint ([`stub`]);
+//! - `echo`: a bare gRPC `HookService` echo ([`echo`]);
+//! - `run`: starts both and hookd as separate processes, drives the
+//!   scenarios from this process and prints a markdown table ([`run`]).
+//!
+//! Layout: [`run`] (orchestration and scenarios), [`procs`] (child
+//! processes), [`load`] (closed-loop and fixed-rate load), [`workload`] (what
+//! the simulated broker sends), [`report`] (the table), [`procfs`] (CPU and
+//! memory from `/proc`).
+
+#![forbid(unsafe_code)]
+
+mod echo;
+mod load;
+mod procfs;
+mod procs;
+mod report;
+mod run;
+mod stub;
+mod workload;
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use hookd_proto::v1::hook_service_server::HookServiceServer;
+use tonic::transport::{Server, server::TcpIncoming};
+
+/// hookd's benchmark harness.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve a webhook stub answering {"result":"ok"}; prints its address.
+    Stub {
+        /// Address to listen on (port 0: any free port).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+        /// Add `cache-control: max-age=N` to every answer.
+        #[arg(long)]
+        max_age: Option<u32>,
+        /// Tokio worker threads.
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+    },
+    /// Serve a bare hookd.v1 echo answering every call `ok`; prints its address.
+    Echo {
+        /// Address to listen on (port 0: any free port).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+        /// Tokio worker threads.
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+    },
+    /// Run the benchmark and print the table.
+    Run {
+        /// About 1 s per point and one round: a smoke test (no timing assertions).
+        #[arg(long)]
+        quick: bool,
+        /// Measured seconds per point.
+        #[arg(long, default_value_t = 3.0)]
+        seconds: f64,
+        /// Interleaved rounds; medians are quoted.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Tokio worker threads of the stub and the load generator (and of
+        /// hookd and the echo unless --server-threads is given).
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+        /// Tokio worker threads of hookd and the echo (default: --threads).
+        #[arg(long)]
+        server_threads: Option<usize>,
+        /// The hookd binary (default: `cargo build --release -p hookd` when run
+        /// by cargo, then `hookd` beside this executable).
+        #[arg(long)]
+        hookd: Option<PathBuf>,
+        /// Scenario letters to run.
+        #[arg(long, default_value = "abcdef")]
+        only: String,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let threads = match &cli.command {
+        Command::Stub { threads, .. } | Command::Echo { threads, .. } | Command::Run { threads, .. } => {
+            (*threads).max(1)
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Stub { listen, max_age, .. } => {
+                let listener = tokio::net::TcpListener::bind(listen).await?;
+                println!("{}", listener.local_addr()?);
+                stub::serve(listener, max_age).await?;
+                Ok(())
+            }
+            Command::Echo { listen, .. } => {
+                let listener = tokio::net::TcpListener::bind(listen).await?;
+                println!("{}", listener.local_addr()?);
+                Server::builder()
+                    .add_service(HookServiceServer::new(echo::Echo))
+                    .serve_with_incoming(TcpIncoming::from(listener).with_nodelay(Some(true)))
+                    .await?;
+                Ok(())
+            }
+            Command::Run {
+                quick,
+                seconds,
+                rounds,
+                threads,
+                server_threads,
+                hookd,
+                only,
+            } => {
+                run::run(run::RunOptions {
+                    quick,
+                    seconds,
+                    rounds,
+                    threads,
+                    server_threads,
+                    hookd,
+                    only,
+                })
+                .await
+            }
+        }
+    })
+}

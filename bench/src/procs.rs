@@ -1,0 +1,175 @@
+//! The processes a run measures: the stub and the echo (this binary, started
+//! again with another subcommand) and hookd instances, each its own process so
+//! that its CPU time can be read from `/proc`. Every child is killed when its
+//! handle is dropped.
+
+use std::{
+    fmt::Write as _,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::Duration,
+};
+
+use anyhow::{Context, bail};
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::{Child, Command},
+};
+
+/// A running child process and the address it serves on.
+pub struct Proc {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    child: Child,
+}
+
+/// One webhook registration of a hookd instance.
+pub struct Webhook {
+    /// The hook's vmq_webhooks name.
+    pub hook: &'static str,
+    /// The endpoint URL.
+    pub endpoint: String,
+    /// Whether payloads are sent base64-encoded (vmq's default).
+    pub base64_payload: bool,
+}
+
+impl Proc {
+    /// The child's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id().unwrap_or(0)
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+/// Starts this binary with `args` (a `stub` or `echo` subcommand) and reads
+/// the address it prints as its first line.
+pub async fn spawn_self(name: &str, args: &[String]) -> anyhow::Result<Proc> {
+    let exe = std::env::current_exe().context("locating hookd-bench itself")?;
+    let mut child = Command::new(exe)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting the {name}"))?;
+    let stdout = child.stdout.take().context("child stdout")?;
+    let mut line = String::new();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        BufReader::new(stdout).read_line(&mut line),
+    )
+    .await
+    .with_context(|| format!("the {name} printed no address within 10 s"))??;
+    let addr = line
+        .trim()
+        .parse()
+        .with_context(|| format!("the {name} printed {line:?}, not an address"))?;
+    Ok(Proc { addr, child })
+}
+
+/// Starts `hookd` with a TOML configuration written to `dir`: gRPC on a free
+/// loopback port, `worker_threads` workers, the given webhooks; logs go to
+/// `dir/NAME.log`. Returns once its port accepts connections.
+pub async fn spawn_hookd(
+    hookd: &Path,
+    dir: &Path,
+    name: &str,
+    worker_threads: usize,
+    webhooks: &[Webhook],
+) -> anyhow::Result<Proc> {
+    let addr = free_port().await?;
+    let mut toml = format!("[server]\nlisten = \"{addr}\"\nworker_threads = {worker_threads}\n");
+    for webhook in webhooks {
+        let _ = write!(
+            toml,
+            "\n[[webhooks]]\nhook = \"{}\"\nendpoint = \"{}\"\nbase64_payload = {}\n",
+            webhook.hook, webhook.endpoint, webhook.base64_payload
+        );
+    }
+    let config = dir.join(format!("{name}.toml"));
+    std::fs::write(&config, toml).with_context(|| format!("writing {}", config.display()))?;
+    let log_path = dir.join(format!("{name}.log"));
+    let log = std::fs::File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
+    let child = Command::new(hookd)
+        .arg("--config")
+        .arg(&config)
+        // Not HOOKD_LOG: hookd's configuration would read it as an unknown
+        // key `log` and refuse to start. The default level (info) logs
+        // nothing per call.
+        .env_remove("HOOKD_LOG")
+        .env_remove("HOOKD_CONFIG")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting {}", hookd.display()))?;
+    let mut proc = Proc { addr, child };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            return Ok(proc);
+        }
+        if let Ok(Some(status)) = proc.child.try_wait() {
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            bail!("hookd ({name}) exited with {status}:\n{log}");
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("hookd ({name}) did not listen on {addr} within 10 s");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A loopback port free right now (bound, read, released).
+async fn free_port() -> anyhow::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    Ok(listener.local_addr()?)
+}
+
+/// The hookd binary to measure: `explicit` if given; else, when started by
+/// cargo, `cargo build --release -p hookd` is run first so the binary is
+/// fresh; else `hookd` beside this executable. Errors with the command to
+/// run when there is none.
+pub fn locate_hookd(explicit: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    if let Some(path) = explicit {
+        if !path.is_file() {
+            bail!("--hookd {}: no such file", path.display());
+        }
+        return Ok(path);
+    }
+    let exe = std::env::current_exe().context("locating hookd-bench itself")?;
+    let beside = exe.with_file_name("hookd");
+    if let Some(cargo) = std::env::var_os("CARGO") {
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .context("workspace root")?;
+        let mut build = std::process::Command::new(cargo);
+        build
+            .current_dir(workspace)
+            .args(["build", "--bin", "hookd", "-p", "hookd"]);
+        if !cfg!(debug_assertions) {
+            build.arg("--release");
+        }
+        eprintln!("building hookd: {build:?}");
+        let status = build.status().context("running cargo build for hookd")?;
+        if !status.success() {
+            bail!("building hookd failed ({status})");
+        }
+    }
+    if !beside.is_file() {
+        bail!(
+            "{} not found: build it with `cargo build --release -p hookd`, or pass --hookd PATH",
+            beside.display()
+        );
+    }
+    Ok(beside)
+}

@@ -1,0 +1,188 @@
+//! The webhook stub: the fastest honest vmq_webhooks endpoint, so that what
+//! the benchmark measures is hookd and the HTTP hop, not the webhook.
+//!
+//! HTTP/1.1 with keep-alive (hyper, no router), TCP_NODELAY, every POST
+//! answered `200 {"result":"ok"}` with `content-type: application/json`.
+//! `cache-control: max-age=N` is added when the stub was started with
+//! `--max-age N`, or for any path under `/max-age/N/`.
+//!
+//! Two extras for the harness: `GET /stats` returns how many hook requests
+//! arrived, and the p50/p99 of the delivery latency of those whose body
+//! carries a send timestamp (the [`TIMESTAMP_MARKER`] followed by the
+//! sender's wall clock in nanoseconds); `GET /stats?reset` also clears the
+//! latency histogram. Sender and stub share the machine's clock.
+
+use std::{
+    convert::Infallible,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use bytes::Bytes;
+use hdrhistogram::Histogram;
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full};
+use hyper::{body::Incoming, server::conn::http1, service::service_fn};
+use hyper_util::rt::TokioIo;
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+
+/// Precedes a send timestamp (wall-clock nanoseconds since the Unix epoch,
+/// in decimal) inside a request body.
+pub const TIMESTAMP_MARKER: &[u8] = b"@ts=";
+
+/// What `GET /stats` answers.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Stats {
+    /// Hook requests (any method but `GET /stats`) received since start.
+    pub requests: u64,
+    /// TCP connections accepted since start (pool churn shows here).
+    pub connections: u64,
+    /// Requests with a send timestamp since the last reset.
+    pub timed: u64,
+    /// Median delivery latency of those, in microseconds.
+    pub p50_us: f64,
+    /// 99th percentile delivery latency, in microseconds.
+    pub p99_us: f64,
+}
+
+struct State {
+    requests: AtomicU64,
+    connections: AtomicU64,
+    latency: Mutex<Histogram<u64>>,
+    max_age: Option<HeaderValue>,
+}
+
+/// Serves hook requests on `listener` until the process ends.
+pub async fn serve(listener: TcpListener, max_age: Option<u32>) -> std::io::Result<()> {
+    let state = Arc::new(State {
+        requests: AtomicU64::new(0),
+        connections: AtomicU64::new(0),
+        latency: Mutex::new(latency_histogram()),
+        max_age: max_age.and_then(|n| HeaderValue::from_str(&format!("max-age={n}")).ok()),
+    });
+    loop {
+        let (stream, _) = listener.accept().await?;
+        stream.set_nodelay(true)?;
+        state.connections.fetch_add(1, Ordering::Relaxed);
+        let state = state.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request| handle(state.clone(), request));
+            // A connection error only ends that connection.
+            let _ = http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+/// A histogram of latencies in nanoseconds, 1 µs to 60 s, 2 significant digits.
+pub fn latency_histogram() -> Histogram<u64> {
+    #[allow(clippy::expect_used)]
+    Histogram::new_with_bounds(1_000, 60_000_000_000, 2)
+        .expect("constant bounds: low >= 1, high >= 2 * low, 2 digits")
+}
+
+async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    if request.method() == Method::GET && request.uri().path() == "/stats" {
+        let reset = request.uri().query().is_some_and(|q| q.contains("reset"));
+        return Ok(stats(&state, reset));
+    }
+    let max_age = path_max_age(request.uri().path()).or_else(|| state.max_age.clone());
+    let body = match request.into_body().collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => Bytes::new(),
+    };
+    state.requests.fetch_add(1, Ordering::Relaxed);
+    if let Some(sent) = timestamp(&body) {
+        let now = wall_clock_nanos();
+        if let Ok(mut latency) = state.latency.lock() {
+            let _ = latency.record(now.saturating_sub(sent).max(1_000));
+        }
+    }
+    let mut response = Response::new(Full::new(Bytes::from_static(br#"{"result":"ok"}"#)));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if let Some(max_age) = max_age {
+        headers.insert(header::CACHE_CONTROL, max_age);
+    }
+    Ok(response)
+}
+
+fn stats(state: &State, reset: bool) -> Response<Full<Bytes>> {
+    let mut stats = Stats {
+        requests: state.requests.load(Ordering::Relaxed),
+        connections: state.connections.load(Ordering::Relaxed),
+        ..Stats::default()
+    };
+    if let Ok(mut latency) = state.latency.lock() {
+        stats.timed = latency.len();
+        stats.p50_us = latency.value_at_quantile(0.5) as f64 / 1_000.0;
+        stats.p99_us = latency.value_at_quantile(0.99) as f64 / 1_000.0;
+        if reset {
+            latency.reset();
+        }
+    }
+    let body = serde_json::to_vec(&stats).unwrap_or_default();
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    *response.status_mut() = StatusCode::OK;
+    response
+}
+
+/// `max-age=N` for a path under `/max-age/N/`.
+fn path_max_age(path: &str) -> Option<HeaderValue> {
+    let seconds = path.strip_prefix("/max-age/")?.split('/').next()?;
+    let seconds: u32 = seconds.parse().ok()?;
+    HeaderValue::from_str(&format!("max-age={seconds}")).ok()
+}
+
+/// The send timestamp in `body`, if it carries one.
+fn timestamp(body: &[u8]) -> Option<u64> {
+    let at = body
+        .windows(TIMESTAMP_MARKER.len())
+        .position(|w| w == TIMESTAMP_MARKER)?;
+    let digits = &body[at + TIMESTAMP_MARKER.len()..];
+    let end = digits
+        .iter()
+        .position(|b| !b.is_ascii_digit())
+        .unwrap_or(digits.len());
+    std::str::from_utf8(&digits[..end]).ok()?.parse().ok()
+}
+
+/// Wall-clock time in nanoseconds since the Unix epoch (0 if the clock is
+/// before it).
+pub fn wall_clock_nanos() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamp_is_found_inside_a_json_body() {
+        let body = br#"{"client_id":"c","payload":"@ts=1234567|padding","retain":false}"#;
+        assert_eq!(timestamp(body), Some(1_234_567));
+        assert_eq!(timestamp(br#"{"payload":"none"}"#), None);
+    }
+
+    #[test]
+    fn max_age_comes_from_the_path() {
+        assert_eq!(
+            path_max_age("/max-age/3600/x").as_ref().map(|v| v.to_str().ok()),
+            Some(Some("max-age=3600"))
+        );
+        assert!(path_max_age("/plain").is_none());
+        assert!(path_max_age("/max-age/soon/").is_none());
+    }
+}
