@@ -197,11 +197,16 @@ impl Config {
                     .required(true),
             );
         }
+        let env = env
+            .unwrap_or_else(|| std::env::vars().collect())
+            .into_iter()
+            .filter(|(key, _)| is_config_key(key))
+            .collect();
         let environment = config::Environment::with_prefix("HOOKD")
             .prefix_separator("_")
             .separator("__")
             .try_parsing(true)
-            .source(env);
+            .source(Some(env));
         let config: Config = builder.add_source(environment).build()?.try_deserialize()?;
         config.validate()?;
         Ok(config)
@@ -285,6 +290,13 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// Whether an environment variable may be configuration: `HOOKD_LOG` and
+/// `HOOKD_CONFIG` belong to the binary and `HOOKD_SIDECAR_…` to the sidecar,
+/// which may share an environment with hookd.
+fn is_config_key(key: &str) -> bool {
+    !matches!(key, "HOOKD_LOG" | "HOOKD_CONFIG") && !key.starts_with("HOOKD_SIDECAR_")
 }
 
 fn default_true() -> bool {
@@ -372,6 +384,16 @@ mod tests {
         let config = Config::load(None, Some(env)).expect("loads");
         assert_eq!(config.server.listen, "127.0.0.1:6000".parse().expect("addr"));
         assert_eq!(config.http.pool_max_idle, 7);
+    }
+
+    #[test]
+    fn the_binarys_own_variables_are_not_configuration() {
+        let env = HashMap::from([
+            ("HOOKD_LOG".to_owned(), "debug".to_owned()),
+            ("HOOKD_CONFIG".to_owned(), "/etc/hookd.toml".to_owned()),
+            ("HOOKD_SIDECAR_LISTEN".to_owned(), "127.0.0.1:8888".to_owned()),
+        ]);
+        assert_eq!(Config::load(None, Some(env)).expect("loads"), Config::default());
     }
 
     #[test]
