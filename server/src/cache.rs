@@ -11,7 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use moka::{Expiry, future::Cache};
+use moka::{Expiry, sync::Cache};
 
 use crate::{
     hook::HookCall,
@@ -21,8 +21,10 @@ use crate::{
 /// Cached `ok` verdicts per (endpoint, call).
 #[derive(Clone)]
 pub struct VerdictCache {
-    // `None` when the configured capacity is 0: caching is off.
-    entries: Option<Cache<Key, Entry>>,
+    // `None` when the configured capacity is 0: caching is off. The sync
+    // flavour: a lookup never waits, so a hit costs no future machinery; keys
+    // are hashed with foldhash, as SipHash over a whole call was measurable.
+    entries: Option<Cache<Key, Entry, foldhash::fast::RandomState>>,
 }
 
 type Key = (Arc<str>, HookCall);
@@ -61,16 +63,16 @@ impl VerdictCache {
             Cache::builder()
                 .max_capacity(max_entries)
                 .expire_after(PerEntryTtl)
-                .build()
+                .build_with_hasher(foldhash::fast::RandomState::default())
         });
         Self { entries }
     }
 
     /// The cached verdict of `endpoint` for `call`, marked as a hit with the
     /// time it has left.
-    pub async fn get(&self, endpoint: &Arc<str>, call: &HookCall) -> Option<Verdict> {
+    pub fn get(&self, endpoint: &Arc<str>, call: &HookCall) -> Option<Verdict> {
         let entries = self.entries.as_ref()?;
-        let entry = entries.get(&(endpoint.clone(), call.cache_identity())).await?;
+        let entry = entries.get(&(endpoint.clone(), call.cache_identity()))?;
         let ttl = entry.expires_at.checked_duration_since(Instant::now())?;
         Some(Verdict::Ok(Allow {
             modifiers: entry.modifiers,
@@ -80,22 +82,14 @@ impl VerdictCache {
 
     /// Stores an `ok` answer of `endpoint` to `call` for `ttl`, without any
     /// payload modifier.
-    pub async fn insert(
-        &self,
-        endpoint: &Arc<str>,
-        call: &HookCall,
-        modifiers: Option<Modifiers>,
-        ttl: Duration,
-    ) {
+    pub fn insert(&self, endpoint: &Arc<str>, call: &HookCall, modifiers: Option<Modifiers>, ttl: Duration) {
         let Some(entries) = &self.entries else { return };
         let entry = Entry {
             modifiers: modifiers.map(Modifiers::without_payload),
             ttl,
             expires_at: Instant::now() + ttl,
         };
-        entries
-            .insert((endpoint.clone(), call.cache_identity()), entry)
-            .await;
+        entries.insert((endpoint.clone(), call.cache_identity()), entry);
     }
 }
 
@@ -122,8 +116,8 @@ mod tests {
         HookCall::new(Hook::AuthOnPublish, args).expect("valid")
     }
 
-    #[tokio::test]
-    async fn hit_ignores_payload_and_strips_payload_modifier() {
+    #[test]
+    fn hit_ignores_payload_and_strips_payload_modifier() {
         let cache = VerdictCache::new(10);
         let endpoint: Arc<str> = Arc::from("http://e");
         let modifiers = Modifiers::Publish(PublishModifiers {
@@ -131,15 +125,13 @@ mod tests {
             payload: Some(Bytes::from_static(b"rewritten")),
             ..Default::default()
         });
-        cache
-            .insert(
-                &endpoint,
-                &publish(b"a"),
-                Some(modifiers),
-                Duration::from_secs(60),
-            )
-            .await;
-        let Some(Verdict::Ok(allow)) = cache.get(&endpoint, &publish(b"b")).await else {
+        cache.insert(
+            &endpoint,
+            &publish(b"a"),
+            Some(modifiers),
+            Duration::from_secs(60),
+        );
+        let Some(Verdict::Ok(allow)) = cache.get(&endpoint, &publish(b"b")) else {
             panic!("expected a hit")
         };
         let Some(CacheInfo { hit: true, ttl }) = allow.cache else {
@@ -151,21 +143,14 @@ mod tests {
         };
         assert_eq!(p.topic.as_deref(), Some("new"));
         assert_eq!(p.payload, None);
-        assert!(
-            cache
-                .get(&Arc::from("http://other"), &publish(b"a"))
-                .await
-                .is_none()
-        );
+        assert!(cache.get(&Arc::from("http://other"), &publish(b"a")).is_none());
     }
 
-    #[tokio::test]
-    async fn zero_capacity_disables_the_cache() {
+    #[test]
+    fn zero_capacity_disables_the_cache() {
         let cache = VerdictCache::new(0);
         let endpoint: Arc<str> = Arc::from("http://e");
-        cache
-            .insert(&endpoint, &publish(b"a"), None, Duration::from_secs(60))
-            .await;
-        assert!(cache.get(&endpoint, &publish(b"a")).await.is_none());
+        cache.insert(&endpoint, &publish(b"a"), None, Duration::from_secs(60));
+        assert!(cache.get(&endpoint, &publish(b"a")).is_none());
     }
 }
