@@ -85,7 +85,12 @@ pub async fn spawn_hookd(
     webhooks: &[Webhook],
 ) -> anyhow::Result<Proc> {
     let addr = free_port().await?;
-    let mut toml = format!("[server]\nlisten = \"{addr}\"\nworker_threads = {worker_threads}\n");
+    // The pool keeps as many idle connections as the direct driver does:
+    // hookd's default (100, as vmq's pool) churns connections once more than
+    // 100 calls per endpoint are in flight, which is configuration, not cost.
+    let mut toml = format!(
+        "[server]\nlisten = \"{addr}\"\nworker_threads = {worker_threads}\n\n[http]\npool_max_idle = 4096\n"
+    );
     for webhook in webhooks {
         let _ = write!(
             toml,
