@@ -51,6 +51,20 @@ pub fn is_notification(hook: Hook) -> bool {
     )
 }
 
+/// Whether `ok` answers to `hook` may be cached on `cache-control: max-age`
+/// (the three auth hooks and their `_m5` variants, as in vmq_webhooks).
+pub fn is_cacheable(hook: Hook) -> bool {
+    matches!(
+        hook,
+        Hook::AuthOnRegister
+            | Hook::AuthOnRegisterM5
+            | Hook::AuthOnPublish
+            | Hook::AuthOnPublishM5
+            | Hook::AuthOnSubscribe
+            | Hook::AuthOnSubscribeM5
+    )
+}
+
 /// The arguments as hookd's cache sees them: without payload and peer
 /// port, so a verdict hookd marked cacheable applies to the same identities
 /// locally.

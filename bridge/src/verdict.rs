@@ -107,6 +107,18 @@ impl Verdict {
 }
 
 impl ErrorKind {
+    /// The kind as a short snake_case label, as hookd logs it.
+    pub fn label(self) -> &'static str {
+        match self {
+            ErrorKind::Denied => "denied",
+            ErrorKind::Unavailable => "unavailable",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::InvalidResponse => "invalid_response",
+            ErrorKind::InvalidCall => "invalid_call",
+            ErrorKind::Overloaded => "overloaded",
+        }
+    }
+
     fn from_proto(kind: i32) -> Self {
         match pb::ErrorKind::try_from(kind) {
             Ok(pb::ErrorKind::Denied) => ErrorKind::Denied,

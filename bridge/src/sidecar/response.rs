@@ -25,7 +25,7 @@ use base64::{Engine, engine::general_purpose::STANDARD as BASE64};
 use serde_json::{Map, Value, json};
 
 use crate::{
-    hooks::is_notification,
+    hooks::{is_cacheable, is_notification},
     pb::{self, Hook, ok::Modifiers},
     verdict::{ErrorKind, Outcome, Verdict},
 };
@@ -88,19 +88,6 @@ pub fn answer(hook: Hook, verdict: &Verdict, base64_payload: bool) -> Answer {
     }
 }
 
-/// The hooks whose `ok` answers VerneMQ caches on `cache-control: max-age`.
-fn is_cacheable(hook: Hook) -> bool {
-    matches!(
-        hook,
-        Hook::AuthOnRegister
-            | Hook::AuthOnRegisterM5
-            | Hook::AuthOnPublish
-            | Hook::AuthOnPublishM5
-            | Hook::AuthOnSubscribe
-            | Hook::AuthOnSubscribeM5
-    )
-}
-
 fn plain(body: Value) -> Answer {
     Answer {
         status: StatusCode::OK,
@@ -114,20 +101,9 @@ fn plain(body: Value) -> Answer {
 fn error_body(kind: ErrorKind, reason: &str) -> Value {
     let reason = match kind {
         ErrorKind::Denied => reason.to_owned(),
-        other => format!("{}: {reason}", kind_name(other)),
+        other => format!("{}: {reason}", other.label()),
     };
     json!({"result": {"error": reason}})
-}
-
-fn kind_name(kind: ErrorKind) -> &'static str {
-    match kind {
-        ErrorKind::Denied => "denied",
-        ErrorKind::Unavailable => "unavailable",
-        ErrorKind::Timeout => "timeout",
-        ErrorKind::InvalidResponse => "invalid_response",
-        ErrorKind::InvalidCall => "invalid_call",
-        ErrorKind::Overloaded => "overloaded",
-    }
 }
 
 /// Where the modifiers go in the answer.

@@ -657,24 +657,6 @@ fn every_typed_call<'a>(client: &'a Client, id: &str) -> Vec<(Hook, TypedCall<'a
     ]
 }
 
-/// Whether the broker only tells hookd about `hook` (vmq's `all` hooks).
-fn is_notification(hook: Hook) -> bool {
-    matches!(
-        hook,
-        Hook::OnRegister
-            | Hook::OnRegisterM5
-            | Hook::OnPublish
-            | Hook::OnPublishM5
-            | Hook::OnSubscribe
-            | Hook::OnSubscribeM5
-            | Hook::OnOfflineMessage
-            | Hook::OnClientWakeup
-            | Hook::OnClientOffline
-            | Hook::OnClientGone
-            | Hook::OnSessionExpired
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_typed_method_calls_its_own_hook() {
     let webhook = Webhook::start(Reply::ok()).await;
@@ -683,7 +665,7 @@ async fn each_typed_method_calls_its_own_hook() {
     for (n, (hook, call)) in every_typed_call(&client, "c1").into_iter().enumerate() {
         let verdict = within(hook.name(), call).await;
         assert_eq!(verdict.source, Source::Hookd { cached: false }, "{}", hook.name());
-        if is_notification(hook) {
+        if hook.style() == hookd::hook::HookStyle::Notify {
             assert_eq!(verdict.outcome, Outcome::Ack, "{}", hook.name());
         } else {
             assert!(
@@ -702,7 +684,7 @@ async fn by_default_auth_and_chain_hooks_deny_and_notifications_ack_when_hookd_i
     let client = connect(options([refused_addr().await])).expect("valid client options");
     for (hook, call) in every_typed_call(&client, "c1") {
         let verdict = within(hook.name(), call).await;
-        let expected = if is_notification(hook) {
+        let expected = if hook.style() == hookd::hook::HookStyle::Notify {
             Outcome::Ack
         } else {
             denied(ErrorKind::Unavailable)
