@@ -10,7 +10,7 @@ pub mod session;
 
 use std::{pin::Pin, sync::Arc, time::Duration};
 
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use hookd_proto::v1::{self as pb, hook_service_server};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -64,7 +64,8 @@ impl hook_service_server::HookService for HookService {
             self.limits,
             self.shutdown.child_token(),
         ));
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        let frames = ReceiverStream::new(rx).map(|sent| sent.map(|frame| *frame).map_err(|status| *status));
+        Ok(Response::new(Box::pin(frames)))
     }
 
     async fn call(&self, request: Request<pb::HookCall>) -> Result<Response<pb::Verdict>, Status> {

@@ -35,7 +35,10 @@ pub struct Limits {
 }
 
 /// Where the session writes its frames; ends the broker's stream when dropped.
-pub type Outbound = mpsc::Sender<Result<pb::ServerFrame, Status>>;
+/// Frames and statuses are boxed: a channel allocates its slots in blocks, and
+/// unboxed (a verdict can carry every register modifier) an idle stream's
+/// first block alone would cost kilobytes.
+pub type Outbound = mpsc::Sender<Result<Box<pb::ServerFrame>, Box<Status>>>;
 
 /// Serves one broker stream until the broker closes it, a protocol error, or
 /// `shutdown`.
@@ -51,7 +54,7 @@ pub async fn run(
         first = inbound.message() => match first {
             Ok(Some(pb::BrokerFrame { frame: Some(In::Hello(hello)) })) => hello,
             Ok(Some(_)) => {
-                let _ = outbound.send(Err(Status::invalid_argument("the first frame must be Hello"))).await;
+                let _ = outbound.send(Err(Box::new(Status::invalid_argument("the first frame must be Hello")))).await;
                 return;
             }
             Ok(None) => return,
@@ -142,7 +145,7 @@ impl Session<'_> {
                         Ok(Some(pb::BrokerFrame { frame: Some(In::Call(call)) })) => call,
                         Ok(Some(_)) => {
                             let status = Status::invalid_argument("only Call frames may follow Hello");
-                            let _ = self.outbound.send(Err(status)).await;
+                            let _ = self.outbound.send(Err(Box::new(status))).await;
                             return End::Failed;
                         }
                         Ok(None) => {
@@ -196,6 +199,6 @@ pub fn deadline(timeout_ms: Option<u32>, default: Duration) -> Duration {
     }
 }
 
-fn frame(frame: Out) -> pb::ServerFrame {
-    pb::ServerFrame { frame: Some(frame) }
+fn frame(frame: Out) -> Box<pb::ServerFrame> {
+    Box::new(pb::ServerFrame { frame: Some(frame) })
 }
