@@ -80,7 +80,7 @@ impl Dispatcher {
                 latency_us = started.elapsed().as_micros() as u64
             )
         });
-        Metrics::count(&self.metrics.calls, hook.name(), verdict.label());
+        self.metrics.calls.count(hook, verdict.label());
         verdict
     }
 
@@ -103,10 +103,10 @@ impl Dispatcher {
         let cacheable = hook.is_cacheable();
         if cacheable {
             if let Some(verdict) = self.cache.get(endpoint.name(), call) {
-                Metrics::count(&self.metrics.cache_lookups, hook.name(), "hit");
+                self.metrics.cache_lookups.count(hook, "hit");
                 return verdict;
             }
-            Metrics::count(&self.metrics.cache_lookups, hook.name(), "miss");
+            self.metrics.cache_lookups.count(hook, "miss");
         }
         let started = Instant::now();
         // Boxed: the webhook future is large, and keeping it out of line
@@ -137,7 +137,7 @@ impl Dispatcher {
         } else {
             "ok"
         };
-        Metrics::count(&self.metrics.webhook_requests, hook.name(), outcome);
+        self.metrics.webhook_requests.count(hook, outcome);
         verdict
     }
 }

@@ -5,23 +5,27 @@
 //! and notifications dropped because the notification path was full. The
 //! registry is served in the Prometheus text format when `metrics.listen` is set.
 
+use std::sync::OnceLock;
+
 use prometheus_client::{
     encoding::{EncodeLabelSet, text::encode},
     metrics::{counter::Counter, family::Family, gauge::Gauge},
     registry::Registry,
 };
 
+use crate::hook::Hook;
+
 /// All of hookd's metrics.
 pub struct Metrics {
     registry: Registry,
     /// Hook calls answered, by hook and verdict (`ok`, `next`, `ack` or error kind).
-    pub calls: Family<Outcome, Counter>,
+    pub calls: Counters,
     /// HTTP requests made to webhooks, by hook and result (`ok` or error kind).
-    pub webhook_requests: Family<Outcome, Counter>,
+    pub webhook_requests: Counters,
     /// Cache lookups, by hook and `hit` / `miss`.
-    pub cache_lookups: Family<Outcome, Counter>,
+    pub cache_lookups: Counters,
     /// Notifications not delivered because too many were in flight, by hook.
-    pub notifications_dropped: Family<Outcome, Counter>,
+    pub notifications_dropped: Counters,
     /// Broker streams open now.
     pub streams: Gauge,
 }
@@ -35,29 +39,74 @@ pub struct Outcome {
     pub outcome: &'static str,
 }
 
+/// One counter family by (hook, outcome), with each series resolved once:
+/// counting on the per-call path is then one atomic add, not a hash-map
+/// lookup under a lock.
+#[derive(Default)]
+pub struct Counters {
+    family: Family<Outcome, Counter>,
+    resolved: [[OnceLock<Counter>; OUTCOMES.len()]; Hook::ALL.len()],
+}
+
+/// Every outcome label a counter is kept for.
+const OUTCOMES: [&str; 12] = [
+    "ok",
+    "next",
+    "ack",
+    "denied",
+    "unavailable",
+    "timeout",
+    "invalid_response",
+    "invalid_call",
+    "overloaded",
+    "hit",
+    "miss",
+    "full",
+];
+
+impl Counters {
+    /// Counts one event for `hook` with `outcome`.
+    pub fn count(&self, hook: Hook, outcome: &'static str) {
+        let label = Outcome {
+            hook: hook.name(),
+            outcome,
+        };
+        match OUTCOMES.iter().position(|known| *known == outcome) {
+            Some(index) => self.resolved[hook as usize][index]
+                .get_or_init(|| self.family.get_or_create(&label).clone())
+                .inc(),
+            None => self.family.get_or_create(&label).inc(),
+        };
+    }
+}
+
 impl Metrics {
     /// Creates and registers every metric.
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("hookd");
-        let calls = Family::default();
-        registry.register("calls", "Hook calls answered, by hook and verdict", calls.clone());
-        let webhook_requests = Family::default();
+        let calls = Counters::default();
+        registry.register(
+            "calls",
+            "Hook calls answered, by hook and verdict",
+            calls.family.clone(),
+        );
+        let webhook_requests = Counters::default();
         registry.register(
             "webhook_requests",
             "HTTP requests to webhooks, by hook and result",
-            webhook_requests.clone(),
+            webhook_requests.family.clone(),
         );
-        let cache_lookups = Family::default();
+        let cache_lookups = Counters::default();
         registry.register(
             "cache_lookups",
             "Verdict cache lookups, by hook and hit/miss",
-            cache_lookups.clone(),
+            cache_lookups.family.clone(),
         );
-        let notifications_dropped = Family::default();
+        let notifications_dropped = Counters::default();
         registry.register(
             "notifications_dropped",
             "Notifications dropped because the notification path was full",
-            notifications_dropped.clone(),
+            notifications_dropped.family.clone(),
         );
         let streams = Gauge::default();
         registry.register("streams", "Broker streams open now", streams.clone());
@@ -69,11 +118,6 @@ impl Metrics {
             notifications_dropped,
             streams,
         }
-    }
-
-    /// Counts one event of `family` for `hook` with `outcome`.
-    pub fn count(family: &Family<Outcome, Counter>, hook: &'static str, outcome: &'static str) {
-        family.get_or_create(&Outcome { hook, outcome }).inc();
     }
 
     /// The registry in the Prometheus text exposition format.
@@ -88,5 +132,27 @@ impl Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_show_up_in_the_exposition_by_hook_and_outcome() {
+        let metrics = Metrics::new();
+        metrics.calls.count(Hook::AuthOnPublish, "ok");
+        metrics.calls.count(Hook::AuthOnPublish, "ok");
+        metrics.calls.count(Hook::OnSessionExpired, "timeout");
+        let text = metrics.encode();
+        assert!(
+            text.contains(r#"hookd_calls_total{hook="auth_on_publish",outcome="ok"} 2"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"hookd_calls_total{hook="on_session_expired",outcome="timeout"} 1"#),
+            "{text}"
+        );
     }
 }

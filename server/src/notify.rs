@@ -38,7 +38,7 @@ impl Notifier {
         for endpoint in endpoints.iter() {
             let Ok(permit) = self.permits.clone().try_acquire_owned() else {
                 warn!(%hook, endpoint = %endpoint.name(), "notification dropped: too many in flight");
-                Metrics::count(&self.metrics.notifications_dropped, hook.name(), "full");
+                self.metrics.notifications_dropped.count(hook, "full");
                 continue;
             };
             let (endpoint, call, metrics) = (endpoint.clone(), call.clone(), self.metrics.clone());
@@ -53,7 +53,7 @@ impl Notifier {
                         }
                     };
                     debug!(outcome, "notification delivered");
-                    Metrics::count(&metrics.webhook_requests, hook.name(), outcome);
+                    metrics.webhook_requests.count(hook, outcome);
                     drop(permit);
                 }
                 .instrument(span),
