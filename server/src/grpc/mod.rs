@@ -10,10 +10,8 @@ pub mod session;
 
 use std::{pin::Pin, sync::Arc, time::Duration};
 
-use futures::{Stream, StreamExt};
+use futures::Stream;
 use hookd_proto::v1::{self as pb, hook_service_server};
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -22,10 +20,6 @@ use crate::{
     verdict::{ErrorKind, Verdict},
 };
 use session::Limits;
-
-/// How many frames may wait to be written to one broker; past it the
-/// session waits, which bounds memory per stream.
-const OUTBOUND_BUFFER: usize = 1024;
 
 /// The `HookService` implementation.
 pub struct HookService {
@@ -56,15 +50,12 @@ impl hook_service_server::HookService for HookService {
         &self,
         request: Request<Streaming<pb::BrokerFrame>>,
     ) -> Result<Response<Self::StreamStream>, Status> {
-        let (tx, rx) = mpsc::channel(OUTBOUND_BUFFER);
-        tokio::spawn(session::run(
+        let frames = session::serve(
             request.into_inner(),
-            tx,
             self.dispatcher.clone(),
             self.limits,
             self.shutdown.child_token(),
-        ));
-        let frames = ReceiverStream::new(rx).map(|sent| sent.map(|frame| *frame).map_err(|status| *status));
+        );
         Ok(Response::new(Box::pin(frames)))
     }
 

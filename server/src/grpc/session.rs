@@ -7,14 +7,17 @@
 //! shutdown every call still in flight is answered `overloaded` and the
 //! stream is ended, so graceful shutdown never waits on an open stream.
 //!
-//! Calls run as futures on this stream's own task (a `FuturesUnordered`)
-//! rather than a task each: cheaper per call, and they die with the stream.
+//! The session *is* the response stream: it is polled by the HTTP/2 stream
+//! that sends its frames, and its calls run as futures inside it (a
+//! `FuturesUnordered`), with no task or channel of its own. A verdict thus
+//! goes out without a hand-off between tasks; when the broker stops reading,
+//! flow control stops the polling (backpressure), and when the broker goes
+//! away the stream is dropped with every call in it.
 
 use std::{collections::HashSet, sync::Arc, time::Duration};
 
-use futures::{StreamExt, stream::FuturesUnordered};
+use futures::{Stream, StreamExt, stream::FuturesUnordered};
 use hookd_proto::v1::{self as pb, broker_frame::Frame as In, server_frame::Frame as Out};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tonic::{Status, Streaming};
 use tracing::{debug, info, warn};
@@ -22,6 +25,7 @@ use tracing::{debug, info, warn};
 use super::convert;
 use crate::{
     dispatch::Dispatcher,
+    metrics::Metrics,
     verdict::{ErrorKind, Verdict},
 };
 
@@ -34,160 +38,126 @@ pub struct Limits {
     pub default_timeout: Duration,
 }
 
-/// Where the session writes its frames; ends the broker's stream when dropped.
-/// Frames and statuses are boxed: a channel allocates its slots in blocks, and
-/// unboxed (a verdict can carry every register modifier) an idle stream's
-/// first block alone would cost kilobytes.
-pub type Outbound = mpsc::Sender<Result<Box<pb::ServerFrame>, Box<Status>>>;
+/// What woke the session up.
+enum Event {
+    Shutdown,
+    Answered(u64, Verdict),
+    HooksChanged,
+    Frame(Result<Option<pb::BrokerFrame>, Status>),
+}
 
-/// Serves one broker stream until the broker closes it, a protocol error, or
-/// `shutdown`.
-pub async fn run(
+/// Counts an open broker stream for as long as it lives.
+struct OpenStream(Arc<Metrics>);
+
+impl OpenStream {
+    fn new(metrics: Arc<Metrics>) -> Self {
+        metrics.streams.inc();
+        Self(metrics)
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        self.0.streams.dec();
+    }
+}
+
+/// Serves one broker stream: the frames to send it, until the broker closes
+/// its side and every call is answered, a protocol error, or `shutdown`.
+pub fn serve(
     mut inbound: Streaming<pb::BrokerFrame>,
-    outbound: Outbound,
     dispatcher: Arc<Dispatcher>,
     limits: Limits,
     shutdown: CancellationToken,
-) {
-    let hello = tokio::select! {
-        _ = shutdown.cancelled() => return,
-        first = inbound.message() => match first {
-            Ok(Some(pb::BrokerFrame { frame: Some(In::Hello(hello)) })) => hello,
-            Ok(Some(_)) => {
-                let _ = outbound.send(Err(Box::new(Status::invalid_argument("the first frame must be Hello")))).await;
-                return;
-            }
-            Ok(None) => return,
-            Err(status) => {
-                warn!(%status, "broker stream failed before Hello");
-                return;
-            }
-        },
-    };
-    info!(node_id = %hello.node_id, broker = %hello.broker_kind, version = %hello.broker_version, "broker connected");
-    dispatcher.metrics().streams.inc();
-    let mut active = dispatcher.registry().active_hooks();
-    let welcome = pb::Welcome {
-        active_hooks: convert::hooks_to_proto(&active.borrow_and_update()),
-        server_version: env!("CARGO_PKG_VERSION").to_owned(),
-    };
-    if outbound.send(Ok(frame(Out::Welcome(welcome)))).await.is_ok() {
-        let session = Session {
-            outbound: &outbound,
-            dispatcher: &dispatcher,
-            limits,
+) -> impl Stream<Item = Result<pb::ServerFrame, Status>> + Send + 'static {
+    async_stream::stream! {
+        let hello = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            first = inbound.message() => match first {
+                Ok(Some(pb::BrokerFrame { frame: Some(In::Hello(hello)) })) => hello,
+                Ok(Some(_)) => {
+                    yield Err(Status::invalid_argument("the first frame must be Hello"));
+                    return;
+                }
+                Ok(None) => return,
+                Err(status) => {
+                    warn!(%status, "broker stream failed before Hello");
+                    return;
+                }
+            },
         };
-        let end = session.serve(&mut inbound, &mut active, &shutdown).await;
-        info!(node_id = %hello.node_id, ?end, "broker stream ended");
-    }
-    dispatcher.metrics().streams.dec();
-}
+        info!(node_id = %hello.node_id, broker = %hello.broker_kind, version = %hello.broker_version, "broker connected");
+        let _open = OpenStream::new(dispatcher.metrics().clone());
+        let mut active = dispatcher.registry().active_hooks();
+        let welcome = pb::Welcome {
+            active_hooks: convert::hooks_to_proto(&active.borrow_and_update()),
+            server_version: env!("CARGO_PKG_VERSION").to_owned(),
+        };
+        yield Ok(frame(Out::Welcome(welcome)));
 
-/// Why a session ended.
-#[derive(Debug)]
-enum End {
-    /// The broker closed its side and every call was answered.
-    BrokerClosed,
-    /// The broker stopped reading verdicts (its stream is gone).
-    BrokerGone,
-    /// hookd is shutting down.
-    Shutdown,
-    /// The broker broke the protocol or the transport failed.
-    Failed,
-}
-
-struct Session<'a> {
-    outbound: &'a Outbound,
-    dispatcher: &'a Dispatcher,
-    limits: Limits,
-}
-
-impl Session<'_> {
-    async fn serve(
-        &self,
-        inbound: &mut Streaming<pb::BrokerFrame>,
-        active: &mut tokio::sync::watch::Receiver<Vec<crate::hook::Hook>>,
-        shutdown: &CancellationToken,
-    ) -> End {
+        let dispatcher = &*dispatcher;
         let mut in_flight = FuturesUnordered::new();
         let mut ids = HashSet::new();
         let mut reading = true;
         loop {
             if !reading && in_flight.is_empty() {
-                return End::BrokerClosed;
+                info!(node_id = %hello.node_id, "broker closed its stream");
+                break;
             }
-            tokio::select! {
+            let event = tokio::select! {
                 biased;
-                _ = shutdown.cancelled() => {
+                _ = shutdown.cancelled() => Event::Shutdown,
+                Some((id, verdict)) = in_flight.next(), if !in_flight.is_empty() => Event::Answered(id, verdict),
+                Ok(()) = active.changed() => Event::HooksChanged,
+                next = inbound.message(), if reading && in_flight.len() < limits.max_in_flight => Event::Frame(next),
+            };
+            match event {
+                Event::Shutdown => {
                     for id in ids.drain() {
-                        let verdict = Verdict::error(ErrorKind::Overloaded, "hookd is shutting down");
-                        if !self.send_verdict(id, verdict).await {
-                            break;
-                        }
+                        yield Ok(verdict_frame(id, Verdict::error(ErrorKind::Overloaded, "hookd is shutting down")));
                     }
-                    return End::Shutdown;
+                    info!(node_id = %hello.node_id, "broker stream ended: shutting down");
+                    break;
                 }
-                Some((id, verdict)) = in_flight.next(), if !in_flight.is_empty() => {
+                Event::Answered(id, verdict) => {
                     ids.remove(&id);
-                    if !self.send_verdict(id, verdict).await {
-                        return End::BrokerGone;
-                    }
+                    yield Ok(verdict_frame(id, verdict));
                 }
-                Ok(()) = active.changed() => {
+                Event::HooksChanged => {
                     let hooks = convert::hooks_to_proto(&active.borrow_and_update());
-                    let changed = Out::HooksChanged(pb::HooksChanged { active_hooks: hooks });
-                    if self.outbound.send(Ok(frame(changed))).await.is_err() {
-                        return End::BrokerGone;
-                    }
+                    yield Ok(frame(Out::HooksChanged(pb::HooksChanged { active_hooks: hooks })));
                 }
-                next = inbound.message(), if reading && in_flight.len() < self.limits.max_in_flight => {
-                    let call = match next {
-                        Ok(Some(pb::BrokerFrame { frame: Some(In::Call(call)) })) => call,
-                        Ok(Some(_)) => {
-                            let status = Status::invalid_argument("only Call frames may follow Hello");
-                            let _ = self.outbound.send(Err(Box::new(status))).await;
-                            return End::Failed;
-                        }
-                        Ok(None) => {
-                            reading = false;
-                            continue;
-                        }
-                        Err(status) => {
-                            warn!(%status, "broker stream failed");
-                            return End::Failed;
-                        }
-                    };
+                Event::Frame(Ok(Some(pb::BrokerFrame { frame: Some(In::Call(call)) }))) => {
                     let id = call.id;
                     if !ids.insert(id) {
-                        let verdict = Verdict::error(ErrorKind::InvalidCall, format!("call id {id} is already in flight"));
-                        if !self.send_verdict(id, verdict).await {
-                            return End::BrokerGone;
-                        }
+                        let duplicate = format!("call id {id} is already in flight");
+                        yield Ok(verdict_frame(id, Verdict::error(ErrorKind::InvalidCall, duplicate)));
                         continue;
                     }
                     match convert::call_from_proto(call.hook) {
                         Ok(hook_call) => {
-                            let deadline = deadline(call.timeout_ms, self.limits.default_timeout);
-                            let dispatcher = self.dispatcher;
+                            let deadline = deadline(call.timeout_ms, limits.default_timeout);
                             in_flight.push(async move { (id, dispatcher.call(hook_call, deadline).await) });
                         }
                         Err(invalid) => {
                             debug!(id, error = %invalid, "invalid call");
                             ids.remove(&id);
-                            if !self.send_verdict(id, Verdict::error(ErrorKind::InvalidCall, invalid.to_string())).await {
-                                return End::BrokerGone;
-                            }
+                            yield Ok(verdict_frame(id, Verdict::error(ErrorKind::InvalidCall, invalid.to_string())));
                         }
                     }
                 }
+                Event::Frame(Ok(Some(_))) => {
+                    warn!(node_id = %hello.node_id, "broker sent a frame other than Call after Hello");
+                    yield Err(Status::invalid_argument("only Call frames may follow Hello"));
+                    break;
+                }
+                Event::Frame(Ok(None)) => reading = false,
+                Event::Frame(Err(status)) => {
+                    warn!(node_id = %hello.node_id, %status, "broker stream failed");
+                    break;
+                }
             }
         }
-    }
-
-    /// Sends a verdict; false when the broker's stream is gone.
-    async fn send_verdict(&self, id: u64, verdict: Verdict) -> bool {
-        let verdict = convert::verdict_to_proto(id, verdict);
-        self.outbound.send(Ok(frame(Out::Verdict(verdict)))).await.is_ok()
     }
 }
 
@@ -199,6 +169,10 @@ pub fn deadline(timeout_ms: Option<u32>, default: Duration) -> Duration {
     }
 }
 
-fn frame(frame: Out) -> Box<pb::ServerFrame> {
-    Box::new(pb::ServerFrame { frame: Some(frame) })
+fn verdict_frame(id: u64, verdict: Verdict) -> pb::ServerFrame {
+    frame(Out::Verdict(convert::verdict_to_proto(id, verdict)))
+}
+
+fn frame(frame: Out) -> pb::ServerFrame {
+    pb::ServerFrame { frame: Some(frame) }
 }
