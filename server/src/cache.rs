@@ -5,11 +5,17 @@
 //! actively at their own deadline (moka's per-entry expiry) and the cache has
 //! a size bound, so memory cannot grow without limit; `max-age=0` is never
 //! stored. Stored modifiers never include a payload rewrite.
+//!
+//! The key is the endpoint and a hash of the call's cache identity; the entry
+//! keeps the identity itself, and a hit must match it, so a lookup clones
+//! nothing and a hash collision can only cost a miss, never a wrong verdict.
 
 use std::{
     sync::Arc,
     time::{Duration, Instant},
 };
+
+use std::hash::BuildHasher;
 
 use moka::{Expiry, sync::Cache};
 
@@ -24,13 +30,15 @@ pub struct VerdictCache {
     // `None` when the configured capacity is 0: caching is off. The sync
     // flavour: a lookup never waits, so a hit costs no future machinery; keys
     // are hashed with foldhash, as SipHash over a whole call was measurable.
-    entries: Option<Cache<Key, Entry, foldhash::fast::RandomState>>,
+    entries: Option<Cache<Key, Arc<Entry>, foldhash::fast::RandomState>>,
+    identities: foldhash::fast::RandomState,
 }
 
-type Key = (Arc<str>, HookCall);
+type Key = (Arc<str>, u64);
 
-#[derive(Clone)]
 struct Entry {
+    /// The call this verdict answers, without payload and peer port.
+    call: HookCall,
     modifiers: Option<Modifiers>,
     ttl: Duration,
     expires_at: Instant,
@@ -40,15 +48,15 @@ struct Entry {
 /// (moka's default `expire_after_update` would keep the old deadline).
 struct PerEntryTtl;
 
-impl Expiry<Key, Entry> for PerEntryTtl {
-    fn expire_after_create(&self, _key: &Key, entry: &Entry, _now: Instant) -> Option<Duration> {
+impl Expiry<Key, Arc<Entry>> for PerEntryTtl {
+    fn expire_after_create(&self, _key: &Key, entry: &Arc<Entry>, _now: Instant) -> Option<Duration> {
         Some(entry.ttl)
     }
 
     fn expire_after_update(
         &self,
         _key: &Key,
-        entry: &Entry,
+        entry: &Arc<Entry>,
         _now: Instant,
         _current: Option<Duration>,
     ) -> Option<Duration> {
@@ -65,17 +73,24 @@ impl VerdictCache {
                 .expire_after(PerEntryTtl)
                 .build_with_hasher(foldhash::fast::RandomState::default())
         });
-        Self { entries }
+        Self {
+            entries,
+            identities: foldhash::fast::RandomState::default(),
+        }
     }
 
     /// The cached verdict of `endpoint` for `call`, marked as a hit with the
     /// time it has left.
     pub fn get(&self, endpoint: &Arc<str>, call: &HookCall) -> Option<Verdict> {
         let entries = self.entries.as_ref()?;
-        let entry = entries.get(&(endpoint.clone(), call.cache_identity()))?;
+        let identity = call.cache_identity();
+        let entry = entries.get(&(endpoint.clone(), self.identities.hash_one(identity)))?;
+        if entry.call.cache_identity() != identity {
+            return None;
+        }
         let ttl = entry.expires_at.checked_duration_since(Instant::now())?;
         Some(Verdict::Ok(Allow {
-            modifiers: entry.modifiers,
+            modifiers: entry.modifiers.clone(),
             cache: Some(CacheInfo { hit: true, ttl }),
         }))
     }
@@ -84,12 +99,14 @@ impl VerdictCache {
     /// payload modifier.
     pub fn insert(&self, endpoint: &Arc<str>, call: &HookCall, modifiers: Option<Modifiers>, ttl: Duration) {
         let Some(entries) = &self.entries else { return };
-        let entry = Entry {
+        let entry = Arc::new(Entry {
+            call: call.cache_copy(),
             modifiers: modifiers.map(Modifiers::without_payload),
             ttl,
             expires_at: Instant::now() + ttl,
-        };
-        entries.insert((endpoint.clone(), call.cache_identity()), entry);
+        });
+        let key = (endpoint.clone(), self.identities.hash_one(call.cache_identity()));
+        entries.insert(key, entry);
     }
 }
 

@@ -6,7 +6,10 @@
 //! vmq_webhooks' hooks; [`Hook::style`] says whether a hook's answer decides
 //! anything (a chain) or is a notification.
 
-use std::fmt;
+use std::{
+    fmt,
+    hash::{Hash, Hasher},
+};
 
 use bytes::Bytes;
 use serde::Deserialize;
@@ -57,6 +60,11 @@ pub struct HookCall {
     hook: Hook,
     args: HookArgs,
 }
+
+/// A call compared and hashed as the verdict cache keys it: without its
+/// payload and peer port. See [`HookCall::cache_identity`].
+#[derive(Debug, Clone, Copy)]
+pub struct CacheIdentity<'a>(&'a HookCall);
 
 /// The arguments of a hook call, one variant per argument shape.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -507,10 +515,16 @@ impl HookCall {
         &self.args
     }
 
-    /// The identity the verdict cache keys on: the call without its payload
-    /// and peer port, as in vmq_webhooks (everything else, the password
-    /// included, must match for a hit).
-    pub fn cache_identity(&self) -> HookCall {
+    /// The call as the verdict cache sees it: everything but the payload and
+    /// the peer port, as in vmq_webhooks (the password included). Borrowed,
+    /// so a cache lookup clones nothing.
+    pub fn cache_identity(&self) -> CacheIdentity<'_> {
+        CacheIdentity(self)
+    }
+
+    /// A copy of the call without what [`HookCall::cache_identity`] ignores,
+    /// to keep in a cache entry.
+    pub fn cache_copy(&self) -> HookCall {
         let mut call = self.clone();
         match &mut call.args {
             HookArgs::Register(r) => r.peer.port = 0,
@@ -521,6 +535,104 @@ impl HookCall {
         call
     }
 }
+
+impl Hash for CacheIdentity<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.hook.hash(state);
+        // Destructured in full, so a new argument cannot be left out by mistake.
+        match &self.0.args {
+            HookArgs::Register(Register {
+                peer: Peer { addr, port: _ },
+                subscriber,
+                username,
+                password,
+                clean,
+                listener,
+                properties,
+            }) => (addr, subscriber, username, password, clean, listener, properties).hash(state),
+            HookArgs::Registered(Registered {
+                peer: Peer { addr, port: _ },
+                subscriber,
+                username,
+                properties,
+            }) => (addr, subscriber, username, properties).hash(state),
+            HookArgs::Publish(Publish {
+                subscriber,
+                username,
+                qos,
+                topic,
+                payload: _,
+                retain,
+                properties,
+            }) => (subscriber, username, qos, topic, retain, properties).hash(state),
+            other => other.hash(state),
+        }
+    }
+}
+
+impl PartialEq for CacheIdentity<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        if self.0.hook != other.0.hook {
+            return false;
+        }
+        match (&self.0.args, &other.0.args) {
+            (HookArgs::Register(a), HookArgs::Register(b)) => {
+                let Register {
+                    peer: Peer { addr, port: _ },
+                    subscriber,
+                    username,
+                    password,
+                    clean,
+                    listener,
+                    properties,
+                } = a;
+                (addr, subscriber, username, password, clean, listener, properties)
+                    == (
+                        &b.peer.addr,
+                        &b.subscriber,
+                        &b.username,
+                        &b.password,
+                        &b.clean,
+                        &b.listener,
+                        &b.properties,
+                    )
+            }
+            (HookArgs::Registered(a), HookArgs::Registered(b)) => {
+                let Registered {
+                    peer: Peer { addr, port: _ },
+                    subscriber,
+                    username,
+                    properties,
+                } = a;
+                (addr, subscriber, username, properties)
+                    == (&b.peer.addr, &b.subscriber, &b.username, &b.properties)
+            }
+            (HookArgs::Publish(a), HookArgs::Publish(b)) => {
+                let Publish {
+                    subscriber,
+                    username,
+                    qos,
+                    topic,
+                    payload: _,
+                    retain,
+                    properties,
+                } = a;
+                (subscriber, username, qos, topic, retain, properties)
+                    == (
+                        &b.subscriber,
+                        &b.username,
+                        &b.qos,
+                        &b.topic,
+                        &b.retain,
+                        &b.properties,
+                    )
+            }
+            (a, b) => a == b,
+        }
+    }
+}
+
+impl Eq for CacheIdentity<'_> {}
 
 impl HookArgs {
     /// The client the call is about.
@@ -604,6 +716,36 @@ mod tests {
     }
 
     #[test]
+    fn cache_identity_ignores_the_peer_port_but_not_the_password() {
+        let register = |port, password: &'static [u8]| {
+            let args = HookArgs::Register(Register {
+                peer: Peer {
+                    addr: "10.0.0.1".into(),
+                    port,
+                },
+                subscriber: SubscriberId {
+                    mountpoint: String::new(),
+                    client_id: "c".into(),
+                },
+                password: Some(Bytes::from_static(password)),
+                ..Default::default()
+            });
+            HookCall::new(Hook::AuthOnRegister, args).expect("valid")
+        };
+        assert_eq!(
+            register(1, b"pw").cache_identity(),
+            register(2, b"pw").cache_identity()
+        );
+        assert_ne!(
+            register(1, b"pw").cache_identity(),
+            register(1, b"other").cache_identity()
+        );
+        let state = std::hash::RandomState::new();
+        let hash = |call: &HookCall| std::hash::BuildHasher::hash_one(&state, call.cache_identity());
+        assert_eq!(hash(&register(1, b"pw")), hash(&register(2, b"pw")));
+    }
+
+    #[test]
     fn cache_identity_ignores_payload_only() {
         let mut a = Publish {
             subscriber: SubscriberId {
@@ -618,6 +760,7 @@ mod tests {
         a.payload = Bytes::from_static(b"two");
         let second = HookCall::new(Hook::AuthOnPublish, HookArgs::Publish(a.clone())).expect("valid");
         assert_eq!(first.cache_identity(), second.cache_identity());
+        assert_eq!(first.cache_copy().cache_identity(), first.cache_identity());
         a.qos = 1;
         let third = HookCall::new(Hook::AuthOnPublish, HookArgs::Publish(a)).expect("valid");
         assert_ne!(first.cache_identity(), third.cache_identity());
