@@ -20,8 +20,8 @@ use crate::{
     metrics::Metrics,
     notify::Notifier,
     registry::Registry,
-    verdict::{Allow, CacheInfo, ErrorKind, Verdict},
-    webhook::{Answer, Endpoint},
+    verdict::{Allow, CacheInfo, Verdict},
+    webhook::{Answer, CallDeadline, Endpoint},
 };
 
 /// Everything a hook call needs: endpoints, cache, notifier, metrics.
@@ -64,16 +64,13 @@ impl Dispatcher {
         let hook = call.hook();
         let started = Instant::now();
         let span = debug_span!("call", %hook, client_id = %call.args().subscriber().client_id);
-        let verdict = match tokio::time::timeout(deadline, self.dispatch(call))
-            .instrument(span.clone())
-            .await
-        {
-            Ok(verdict) => verdict,
-            Err(_) => Verdict::error(
-                ErrorKind::Timeout,
-                format!("no verdict within the call deadline {deadline:?}"),
-            ),
+        // Every await on the way is a webhook request bounded by this
+        // deadline, so the call needs no timer of its own.
+        let deadline = CallDeadline {
+            at: tokio::time::Instant::from_std(started) + deadline,
+            budget: deadline,
         };
+        let verdict = self.dispatch(call, deadline).instrument(span.clone()).await;
         span.in_scope(|| {
             debug!(
                 outcome = verdict.label(),
@@ -84,10 +81,12 @@ impl Dispatcher {
         verdict
     }
 
-    async fn dispatch(&self, call: HookCall) -> Verdict {
+    async fn dispatch(&self, call: HookCall, deadline: CallDeadline) -> Verdict {
         let endpoints = self.registry.endpoints(call.hook());
         match call.hook().style() {
-            HookStyle::Chain => chain::run(endpoints.iter(), |endpoint| self.ask(endpoint, &call)).await,
+            HookStyle::Chain => {
+                chain::run(endpoints.iter(), |endpoint| self.ask(endpoint, &call, deadline)).await
+            }
             HookStyle::Notify => {
                 if !endpoints.is_empty() {
                     self.notifier.notify(call, endpoints);
@@ -98,7 +97,7 @@ impl Dispatcher {
     }
 
     /// One endpoint's verdict: from the cache, or from its webhook.
-    async fn ask(&self, endpoint: &Arc<Endpoint>, call: &HookCall) -> Verdict {
+    async fn ask(&self, endpoint: &Arc<Endpoint>, call: &HookCall, deadline: CallDeadline) -> Verdict {
         let hook = call.hook();
         let cacheable = hook.is_cacheable();
         if cacheable {
@@ -111,7 +110,7 @@ impl Dispatcher {
         let started = Instant::now();
         // Boxed: the webhook future is large, and keeping it out of line
         // keeps the call future small for cache hits, which never create it.
-        let result = Box::pin(endpoint.call(call)).await;
+        let result = Box::pin(endpoint.call(call, Some(deadline))).await;
         let latency_us = started.elapsed().as_micros() as u64;
         let verdict = match result {
             Ok(Answer {

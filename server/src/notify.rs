@@ -45,7 +45,7 @@ impl Notifier {
             let span = info_span!("notify", %hook, endpoint = %endpoint.name());
             tokio::spawn(
                 async move {
-                    let outcome = match endpoint.call(&call).await {
+                    let outcome = match endpoint.call(&call, None).await {
                         Ok(_) => Verdict::Ack.label(),
                         Err(e) => {
                             warn!(error = %e, "notification failed");

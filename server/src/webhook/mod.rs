@@ -13,6 +13,8 @@ pub mod response;
 
 use std::{sync::Arc, time::Duration};
 
+use tokio::time::Instant;
+
 use http::{HeaderValue, header};
 use reqwest::{Client, StatusCode, Url};
 
@@ -35,6 +37,15 @@ pub struct Endpoint {
     timeout: Duration,
     max_response_bytes: usize,
     client: Client,
+}
+
+/// The deadline of the hook call a webhook request is made for.
+#[derive(Debug, Clone, Copy)]
+pub struct CallDeadline {
+    /// When the caller stops waiting.
+    pub at: Instant,
+    /// The whole budget the call was given, for the error message.
+    pub budget: Duration,
 }
 
 /// An endpoint's usable answer: its verdict, and how long it may be cached.
@@ -64,6 +75,9 @@ pub enum WebhookError {
     /// No complete answer within the endpoint's response timeout.
     #[error("no complete response within {0:?}")]
     Timeout(Duration),
+    /// The hook call's own deadline passed before the answer was complete.
+    #[error("no verdict within the call deadline {0:?}")]
+    CallDeadline(Duration),
     /// The endpoint could not be reached or the connection failed.
     #[error("endpoint unavailable: {0}")]
     Unavailable(String),
@@ -77,7 +91,7 @@ impl WebhookError {
             | WebhookError::NotJson(_)
             | WebhookError::InvalidResponse(_)
             | WebhookError::TooLarge(_) => ErrorKind::InvalidResponse,
-            WebhookError::Timeout(_) => ErrorKind::Timeout,
+            WebhookError::Timeout(_) | WebhookError::CallDeadline(_) => ErrorKind::Timeout,
             WebhookError::Unavailable(_) => ErrorKind::Unavailable,
         }
     }
@@ -123,12 +137,22 @@ impl Endpoint {
         &self.name
     }
 
-    /// POSTs `call` and reads the answer, all within the response timeout.
-    pub async fn call(&self, call: &HookCall) -> Result<Answer, WebhookError> {
+    /// POSTs `call` and reads the answer, all within the response timeout
+    /// and, when given, before the call's own `deadline` (one timer for both).
+    pub async fn call(
+        &self,
+        call: &HookCall,
+        deadline: Option<CallDeadline>,
+    ) -> Result<Answer, WebhookError> {
         let body = request::body(call, self.encoding);
-        match tokio::time::timeout(self.timeout, self.exchange(call.hook(), body)).await {
+        let own = Instant::now() + self.timeout;
+        let until = deadline.map_or(own, |d| d.at.min(own));
+        match tokio::time::timeout_at(until, self.exchange(call.hook(), body)).await {
             Ok(result) => result,
-            Err(_) => Err(WebhookError::Timeout(self.timeout)),
+            Err(_) => match deadline {
+                Some(d) if d.at < own => Err(WebhookError::CallDeadline(d.budget)),
+                _ => Err(WebhookError::Timeout(self.timeout)),
+            },
         }
     }
 
