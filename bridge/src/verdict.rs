@@ -74,11 +74,6 @@ pub enum Source {
 }
 
 impl Verdict {
-    /// Whether the broker may go ahead (`ok` or `ack`).
-    pub fn is_allowed(&self) -> bool {
-        matches!(self.outcome, Outcome::Ok(_) | Outcome::Ack)
-    }
-
     /// Converts hookd's protobuf verdict.
     pub(crate) fn from_proto(verdict: pb::Verdict) -> Self {
         let outcome = match verdict.outcome {

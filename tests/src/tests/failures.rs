@@ -192,30 +192,13 @@ async fn a_refused_connection_is_unavailable_and_the_stream_goes_on() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_over_the_size_cap_is_an_invalid_response() {
-    // Valid JSON (an ok padded with whitespace): only its size is wrong.
-    let padded = format!("{{\"result\":\"ok\"}}{}", " ".repeat(4096));
-    let reply = Reply::raw(padded).header("content-type", "application/json");
-    let rig = Rig::start_configured(
-        Hook::AuthOnRegister,
-        reply,
-        |_| {},
-        |c| c.http.max_response_bytes = 1024,
-    )
-    .await;
+    let rig = capped_at_1024(ok_padded_by(4096)).await;
     fails_then_recovers(&rig, ErrorKind::InvalidResponse).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_just_under_the_size_cap_is_accepted() {
-    let padded = format!("{{\"result\":\"ok\"}}{}", " ".repeat(900));
-    let reply = Reply::raw(padded).header("content-type", "application/json");
-    let rig = Rig::start_configured(
-        Hook::AuthOnRegister,
-        reply,
-        |_| {},
-        |c| c.http.max_response_bytes = 1024,
-    )
-    .await;
+    let rig = capped_at_1024(ok_padded_by(900)).await;
     assert_ok(&rig.broker.call(calls::auth_on_register("c1")).await);
 }
 
@@ -234,4 +217,21 @@ async fn a_chunked_body_over_the_size_cap_is_an_invalid_response() {
     )
     .await;
     fails_then_recovers(&rig, ErrorKind::InvalidResponse).await;
+}
+
+/// Valid JSON (an ok padded with `spaces` of whitespace): only its size can be wrong.
+fn ok_padded_by(spaces: usize) -> Reply {
+    let padded = format!("{{\"result\":\"ok\"}}{}", " ".repeat(spaces));
+    Reply::raw(padded).header("content-type", "application/json")
+}
+
+/// An `auth_on_register` rig whose hookd accepts response bodies of at most 1 KiB.
+async fn capped_at_1024(reply: Reply) -> Rig {
+    Rig::start_configured(
+        Hook::AuthOnRegister,
+        reply,
+        |_| {},
+        |c| c.http.max_response_bytes = 1024,
+    )
+    .await
 }
