@@ -47,8 +47,8 @@ enum Command {
         /// Add `cache-control: max-age=N` to every answer.
         #[arg(long)]
         max_age: Option<u32>,
-        /// Tokio worker threads.
-        #[arg(long, default_value_t = 2)]
+        /// Runtime threads (1: tokio's current_thread scheduler).
+        #[arg(long, default_value_t = 1)]
         threads: usize,
     },
     /// Serve a bare hookd.v1 echo answering every call `ok`; prints its address.
@@ -56,8 +56,8 @@ enum Command {
         /// Address to listen on (port 0: any free port).
         #[arg(long, default_value = "127.0.0.1:0")]
         listen: SocketAddr,
-        /// Tokio worker threads.
-        #[arg(long, default_value_t = 2)]
+        /// Runtime threads (1: tokio's current_thread scheduler).
+        #[arg(long, default_value_t = 1)]
         threads: usize,
     },
     /// Run the benchmark and print the table.
@@ -71,9 +71,11 @@ enum Command {
         /// Interleaved rounds; medians are quoted.
         #[arg(long, default_value_t = 3)]
         rounds: usize,
-        /// Tokio worker threads of the stub and the load generator (and of
-        /// hookd and the echo unless --server-threads is given).
-        #[arg(long, default_value_t = 2)]
+        /// Runtime threads of the stub and the load generator (and of hookd
+        /// and the echo unless --server-threads is given); 1 is tokio's
+        /// current_thread scheduler everywhere, the fastest setting for
+        /// both hookd and the direct driver on a 2-vCPU machine.
+        #[arg(long, default_value_t = 1)]
         threads: usize,
         /// Tokio worker threads of hookd and the echo (default: --threads).
         #[arg(long)]
@@ -88,6 +90,20 @@ enum Command {
     },
 }
 
+/// The runtime every process of the harness uses for `threads`, chosen as
+/// hookd chooses for `server.worker_threads`: one thread is tokio's
+/// `current_thread` scheduler, more a work-stealing pool, so the direct
+/// driver always runs on the same flavour and thread count as hookd.
+fn runtime(threads: usize) -> tokio::runtime::Builder {
+    if threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder.worker_threads(threads);
+        builder
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let threads = match &cli.command {
@@ -95,8 +111,7 @@ fn main() -> anyhow::Result<()> {
             (*threads).max(1)
         }
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads)
+    let runtime = runtime(threads)
         .enable_all()
         .build()
         .context("starting the runtime")?;

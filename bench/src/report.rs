@@ -130,11 +130,11 @@ impl Report {
     /// The whole report as markdown.
     pub fn markdown(&self) -> String {
         let mut out = format!(
-            "Runtime: tokio multi_thread everywhere; {} worker threads for hookd and the echo, {} for the \
-             stub and the load process (direct driver, bridge client); {} round(s), {:.1} s measured after \
-             {:.1} s warm-up per point; medians of per-round ratios.\n\n",
-            self.server_threads,
-            self.threads,
+            "Runtime: {} for hookd and the echo, {} for the stub and the load process (direct driver, \
+             bridge client); {} round(s), {:.1} s measured after {:.1} s warm-up per point; medians of \
+             per-round ratios.\n\n",
+            flavour(self.server_threads),
+            flavour(self.threads),
             self.rounds,
             self.window.measure.as_secs_f64(),
             self.window.warmup.as_secs_f64()
@@ -208,5 +208,14 @@ mod tests {
         assert!(!Target::AtMost(1.15).met(1.2));
         assert!(!Target::Below(1.0).met(1.0));
         assert!(!Target::AtLeast(0.5).met(f64::NAN));
+    }
+}
+
+/// How a thread count is run (the harness's and hookd's rule).
+fn flavour(threads: usize) -> String {
+    if threads == 1 {
+        "tokio current_thread (one thread)".to_owned()
+    } else {
+        format!("tokio multi_thread with {threads} workers")
     }
 }

@@ -42,7 +42,10 @@ pub struct ServerConfig {
     pub max_in_flight_per_stream: usize,
     /// Deadline of a call whose broker set none, in ms. Default 10000.
     pub call_timeout: u64,
-    /// Tokio worker threads; 0 means one per CPU core. Default 0.
+    /// Threads serving brokers. 1 runs everything on one thread (tokio's
+    /// `current_thread` runtime: no cross-thread wake-ups, the least CPU per
+    /// call); N > 1 is a work-stealing pool of N threads; 0 means one per CPU
+    /// core. Default 0.
     pub worker_threads: usize,
 }
 

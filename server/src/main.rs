@@ -25,11 +25,7 @@ fn main() -> anyhow::Result<()> {
         .with_env_filter(EnvFilter::try_from_env("HOOKD_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
         .init();
     let config = Config::load(cli.config.as_deref(), None).context("loading the configuration")?;
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if config.server.worker_threads > 0 {
-        runtime.worker_threads(config.server.worker_threads);
-    }
-    runtime
+    runtime(config.server.worker_threads)
         .enable_all()
         .build()
         .context("starting the runtime")?
@@ -41,6 +37,22 @@ fn main() -> anyhow::Result<()> {
                 .await
                 .context("serving")
         })
+}
+
+/// The runtime for `worker_threads` (see `server.worker_threads`). One
+/// thread gets the `current_thread` scheduler rather than a pool of one: a
+/// broker stream, its calls and their webhook connections then share one
+/// event loop, and no wake-up ever crosses threads.
+fn runtime(worker_threads: usize) -> tokio::runtime::Builder {
+    match worker_threads {
+        1 => tokio::runtime::Builder::new_current_thread(),
+        0 => tokio::runtime::Builder::new_multi_thread(),
+        n => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(n);
+            builder
+        }
+    }
 }
 
 /// Completes on Ctrl-C or SIGTERM (what `docker stop` sends).

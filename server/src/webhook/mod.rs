@@ -105,6 +105,9 @@ pub fn client(http: &HttpConfig) -> Result<Client, reqwest::Error> {
         // A missing TCP_NODELAY cost VerneMQ 40 ms per call (Nagle +
         // delayed ACK); small JSON requests must go out at once.
         .tcp_nodelay(true)
+        // vmq_webhooks does not follow redirects either: a 3xx is an
+        // invalid response, and the call never goes where Location says.
+        .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(5))
         .build()
 }

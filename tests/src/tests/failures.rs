@@ -46,6 +46,23 @@ async fn a_status_other_than_200_is_an_invalid_response() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_is_an_invalid_response_and_is_not_followed() {
+    // vmq_webhooks (hackney) does not follow redirects: a 3xx is an answer
+    // other than 200. Following it would send the call, credentials
+    // included, to whatever the Location names.
+    let elsewhere = Webhook::start(Reply::ok()).await;
+    let rig = Rig::start(
+        Hook::AuthOnRegister,
+        Reply::ok().status(302).header("location", &elsewhere.url()),
+    )
+    .await;
+    let verdict = rig.broker.call(calls::auth_on_register("victim")).await;
+    let reason = assert_error(&verdict, ErrorKind::InvalidResponse);
+    assert!(reason.contains("302"), "{reason}");
+    assert_eq!(elsewhere.hits(), 0, "the redirect was followed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_that_is_not_json_is_an_invalid_response() {
     answer_fails_with(Reply::raw("<html>oops</html>"), ErrorKind::InvalidResponse).await;
 }
