@@ -16,13 +16,23 @@ use tracing::{Instrument, debug, debug_span, warn};
 use crate::{
     cache::VerdictCache,
     chain,
-    hook::{HookCall, HookStyle},
+    hook::{Hook, HookCall, HookStyle},
     metrics::Metrics,
     notify::Notifier,
-    registry::Registry,
+    registry::{Endpoints, Registry},
     verdict::{Allow, CacheInfo, Verdict},
     webhook::{Answer, CallDeadline, Endpoint},
 };
+
+/// A call that needs its webhooks asked: what [`Dispatcher::start`] found
+/// out, kept for [`Dispatcher::finish`].
+pub struct Pending {
+    call: HookCall,
+    endpoints: Endpoints,
+    started: Instant,
+    /// The first endpoint's cache was looked up, and missed.
+    first_missed: bool,
+}
 
 /// Everything a hook call needs: endpoints, cache, notifier, metrics.
 pub struct Dispatcher {
@@ -61,8 +71,61 @@ impl Dispatcher {
     /// Answers `call` within `deadline`; past it the verdict is a timeout
     /// error and any webhook request still running is abandoned.
     pub async fn call(&self, call: HookCall, deadline: Duration) -> Verdict {
+        match self.start(call) {
+            Ok(verdict) => verdict,
+            Err(pending) => self.finish(pending, deadline).await,
+        }
+    }
+
+    /// Answers `call` at once when no webhook request is needed: a
+    /// notification (handed to the notifier and acknowledged), a hook without
+    /// endpoints (`next`), or a chain whose first endpoint has a cached `ok`
+    /// (which the chain would take, as the first `ok` wins). Anything else
+    /// comes back [`Pending`], for [`Dispatcher::finish`].
+    ///
+    /// A stream answers most calls of a busy broker here, so they cost no
+    /// future, no timer and no wake-up.
+    pub fn start(&self, call: HookCall) -> Result<Verdict, Pending> {
         let hook = call.hook();
         let started = Instant::now();
+        let endpoints = self.registry.endpoints(hook);
+        let verdict = match (hook.style(), endpoints.first()) {
+            (HookStyle::Notify, _) => {
+                if !endpoints.is_empty() {
+                    self.notifier.notify(call, endpoints);
+                }
+                Verdict::Ack
+            }
+            (HookStyle::Chain, None) => Verdict::Next,
+            (HookStyle::Chain, Some(first)) => {
+                let cached = hook.is_cacheable().then(|| self.cached(first, &call));
+                match cached {
+                    Some(Some(verdict)) => verdict,
+                    missed => {
+                        return Err(Pending {
+                            call,
+                            endpoints,
+                            started,
+                            first_missed: missed.is_some(),
+                        });
+                    }
+                }
+            }
+        };
+        self.finished(hook, &verdict, started);
+        Ok(verdict)
+    }
+
+    /// Asks the webhooks of a call [`Dispatcher::start`] could not answer,
+    /// within `deadline` of when it started.
+    pub async fn finish(&self, pending: Pending, deadline: Duration) -> Verdict {
+        let Pending {
+            call,
+            endpoints,
+            started,
+            first_missed,
+        } = pending;
+        let hook = call.hook();
         let span = debug_span!("call", %hook, client_id = %call.args().subscriber().client_id);
         // Every await on the way is a webhook request bounded by this
         // deadline, so the call needs no timer of its own.
@@ -70,42 +133,52 @@ impl Dispatcher {
             at: tokio::time::Instant::from_std(started) + deadline,
             budget: deadline,
         };
-        let verdict = self.dispatch(call, deadline).instrument(span.clone()).await;
-        span.in_scope(|| {
-            debug!(
-                outcome = verdict.label(),
-                latency_us = started.elapsed().as_micros() as u64
-            )
-        });
-        self.metrics.calls.count(hook, verdict.label());
+        let asks = endpoints.iter().enumerate();
+        let verdict = chain::run(asks, |(i, endpoint)| {
+            // The first endpoint's cache was looked up by `start`.
+            let lookup = !(i == 0 && first_missed);
+            self.ask(endpoint, &call, deadline, lookup)
+        })
+        .instrument(span.clone())
+        .await;
+        span.in_scope(|| self.finished(hook, &verdict, started));
         verdict
     }
 
-    async fn dispatch(&self, call: HookCall, deadline: CallDeadline) -> Verdict {
-        let endpoints = self.registry.endpoints(call.hook());
-        match call.hook().style() {
-            HookStyle::Chain => {
-                chain::run(endpoints.iter(), |endpoint| self.ask(endpoint, &call, deadline)).await
-            }
-            HookStyle::Notify => {
-                if !endpoints.is_empty() {
-                    self.notifier.notify(call, endpoints);
-                }
-                Verdict::Ack
-            }
-        }
+    /// The cached verdict of `endpoint` for `call`, counted as a hit or a miss.
+    fn cached(&self, endpoint: &Endpoint, call: &HookCall) -> Option<Verdict> {
+        let verdict = self.cache.get(endpoint.name(), call);
+        let outcome = if verdict.is_some() { "hit" } else { "miss" };
+        self.metrics.cache_lookups.count(call.hook(), outcome);
+        verdict
     }
 
-    /// One endpoint's verdict: from the cache, or from its webhook.
-    async fn ask(&self, endpoint: &Arc<Endpoint>, call: &HookCall, deadline: CallDeadline) -> Verdict {
+    /// Logs and counts a call's verdict.
+    fn finished(&self, hook: Hook, verdict: &Verdict, started: Instant) {
+        debug!(
+            %hook,
+            outcome = verdict.label(),
+            latency_us = started.elapsed().as_micros() as u64,
+            "call answered"
+        );
+        self.metrics.calls.count(hook, verdict.label());
+    }
+
+    /// One endpoint's verdict: from the cache (unless `lookup` is false,
+    /// when it was just missed), or from its webhook.
+    async fn ask(
+        &self,
+        endpoint: &Arc<Endpoint>,
+        call: &HookCall,
+        deadline: CallDeadline,
+        lookup: bool,
+    ) -> Verdict {
         let hook = call.hook();
         let cacheable = hook.is_cacheable();
-        if cacheable {
-            if let Some(verdict) = self.cache.get(endpoint.name(), call) {
-                self.metrics.cache_lookups.count(hook, "hit");
+        if cacheable && lookup {
+            if let Some(verdict) = self.cached(endpoint, call) {
                 return verdict;
             }
-            self.metrics.cache_lookups.count(hook, "miss");
         }
         let started = Instant::now();
         // Boxed: the webhook future is large, and keeping it out of line

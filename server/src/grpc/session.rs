@@ -9,7 +9,9 @@
 //!
 //! The session *is* the response stream: it is polled by the HTTP/2 stream
 //! that sends its frames, and its calls run as futures inside it (a
-//! `FuturesUnordered`), with no task or channel of its own. A verdict thus
+//! `FuturesUnordered`), with no task or channel of its own; a call that needs
+//! no webhook request (a cache hit, a notification) is answered as its frame
+//! is read, without becoming a future at all. A verdict thus
 //! goes out without a hand-off between tasks; when the broker stops reading,
 //! flow control stops the polling (backpressure), and when the broker goes
 //! away the stream is dropped with every call in it.
@@ -18,6 +20,7 @@ use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use futures::{Stream, StreamExt, stream::FuturesUnordered};
 use hookd_proto::v1::{self as pb, broker_frame::Frame as In, server_frame::Frame as Out};
+use tokio_stream::wrappers::WatchStream;
 use tokio_util::sync::CancellationToken;
 use tonic::{Status, Streaming};
 use tracing::{debug, info, warn};
@@ -25,6 +28,7 @@ use tracing::{debug, info, warn};
 use super::convert;
 use crate::{
     dispatch::Dispatcher,
+    hook::Hook,
     metrics::Metrics,
     verdict::{ErrorKind, Verdict},
 };
@@ -42,7 +46,7 @@ pub struct Limits {
 enum Event {
     Shutdown,
     Answered(u64, Verdict),
-    HooksChanged,
+    HooksChanged(Vec<Hook>),
     Frame(Result<Option<pb::BrokerFrame>, Status>),
 }
 
@@ -96,6 +100,11 @@ pub fn serve(
         yield Ok(frame(Out::Welcome(welcome)));
 
         let dispatcher = &*dispatcher;
+        // Made once, not per event: each of these registers a waiter (behind a
+        // lock) when first polled, which per call and per verdict was measurable.
+        let cancelled = shutdown.cancelled();
+        tokio::pin!(cancelled);
+        let mut hook_changes = WatchStream::from_changes(active);
         let mut in_flight = FuturesUnordered::new();
         let mut ids = HashSet::new();
         let mut reading = true;
@@ -106,9 +115,9 @@ pub fn serve(
             }
             let event = tokio::select! {
                 biased;
-                _ = shutdown.cancelled() => Event::Shutdown,
+                _ = &mut cancelled => Event::Shutdown,
                 Some((id, verdict)) = in_flight.next(), if !in_flight.is_empty() => Event::Answered(id, verdict),
-                Ok(()) = active.changed() => Event::HooksChanged,
+                Some(hooks) = hook_changes.next() => Event::HooksChanged(hooks),
                 next = inbound.message(), if reading && in_flight.len() < limits.max_in_flight => Event::Frame(next),
             };
             match event {
@@ -123,25 +132,26 @@ pub fn serve(
                     ids.remove(&id);
                     yield Ok(verdict_frame(id, verdict));
                 }
-                Event::HooksChanged => {
-                    let hooks = convert::hooks_to_proto(&active.borrow_and_update());
+                Event::HooksChanged(hooks) => {
+                    let hooks = convert::hooks_to_proto(&hooks);
                     yield Ok(frame(Out::HooksChanged(pb::HooksChanged { active_hooks: hooks })));
                 }
                 Event::Frame(Ok(Some(pb::BrokerFrame { frame: Some(In::Call(call)) }))) => {
                     let id = call.id;
-                    if !ids.insert(id) {
+                    if ids.contains(&id) {
                         let duplicate = format!("call id {id} is already in flight");
                         yield Ok(verdict_frame(id, Verdict::error(ErrorKind::InvalidCall, duplicate)));
                         continue;
                     }
-                    match convert::call_from_proto(call.hook) {
-                        Ok(hook_call) => {
+                    match convert::call_from_proto(call.hook).map(|hook_call| dispatcher.start(hook_call)) {
+                        Ok(Ok(verdict)) => yield Ok(verdict_frame(id, verdict)),
+                        Ok(Err(pending)) => {
+                            ids.insert(id);
                             let deadline = deadline(call.timeout_ms, limits.default_timeout);
-                            in_flight.push(async move { (id, dispatcher.call(hook_call, deadline).await) });
+                            in_flight.push(async move { (id, dispatcher.finish(pending, deadline).await) });
                         }
                         Err(invalid) => {
                             debug!(id, error = %invalid, "invalid call");
-                            ids.remove(&id);
                             yield Ok(verdict_frame(id, Verdict::error(ErrorKind::InvalidCall, invalid.to_string())));
                         }
                     }
