@@ -191,6 +191,15 @@ pub fn median(values: impl Iterator<Item = f64>) -> f64 {
     }
 }
 
+/// How a thread count is run (the harness's and hookd's rule).
+fn flavour(threads: usize) -> String {
+    if threads == 1 {
+        "tokio current_thread (one thread)".to_owned()
+    } else {
+        format!("tokio multi_thread with {threads} workers")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,14 +217,5 @@ mod tests {
         assert!(!Target::AtMost(1.15).met(1.2));
         assert!(!Target::Below(1.0).met(1.0));
         assert!(!Target::AtLeast(0.5).met(f64::NAN));
-    }
-}
-
-/// How a thread count is run (the harness's and hookd's rule).
-fn flavour(threads: usize) -> String {
-    if threads == 1 {
-        "tokio current_thread (one thread)".to_owned()
-    } else {
-        format!("tokio multi_thread with {threads} workers")
     }
 }

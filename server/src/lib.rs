@@ -20,6 +20,7 @@
 //! - [`cache`]: verdicts cached from `cache-control: max-age`.
 //! - [`notify`]: the fire-and-forget notification path.
 //! - [`registry`]: endpoints per hook and the active-hook set.
+//! - [`shard`]: the serving threads, one event loop each.
 //! - [`webhook`]: the vmq_webhooks HTTP back door.
 //! - [`metrics`]: Prometheus counters, served on `metrics.listen`.
 
@@ -34,6 +35,7 @@ pub mod hook;
 pub mod metrics;
 pub mod notify;
 pub mod registry;
+pub mod shard;
 pub mod verdict;
 pub mod webhook;
 
@@ -42,8 +44,11 @@ use std::{future::Future, sync::Arc};
 use hookd_proto::v1::hook_service_server::HookServiceServer;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::{Server, server::TcpIncoming};
-use tracing::info;
+use tonic::{
+    service::Routes,
+    transport::{Server, server::TcpIncoming},
+};
+use tracing::{info, warn};
 
 pub use config::Config;
 
@@ -67,6 +72,9 @@ pub enum RunError {
     /// The gRPC server failed.
     #[error("gRPC server: {0}")]
     Serve(#[from] tonic::transport::Error),
+    /// A shard's thread panicked.
+    #[error("a serving thread panicked")]
+    ShardPanicked,
 }
 
 /// A configured hookd, ready to serve: its registry can be changed while it runs.
@@ -79,7 +87,8 @@ impl Hookd {
     /// Builds the registry, cache, notifier and dispatcher from `config`.
     pub fn new(config: Config) -> Result<Self, RunError> {
         let metrics = Arc::new(Metrics::new());
-        let registry = Arc::new(Registry::new(config.http.clone(), &config.webhooks)?);
+        let shards = shard::count(config.server.worker_threads);
+        let registry = Arc::new(Registry::new(config.http.clone(), shards, &config.webhooks)?);
         let cache = VerdictCache::new(config.cache.max_entries);
         let notifier = Notifier::new(config.notifications.max_in_flight, metrics.clone());
         let dispatcher = Arc::new(Dispatcher::new(registry, cache, notifier, metrics));
@@ -96,14 +105,102 @@ impl Hookd {
         self.dispatcher.metrics()
     }
 
-    /// Serves gRPC on `listener` until `shutdown` completes; then ends every
-    /// open broker stream and returns.
+    /// Serves gRPC on `listener`, on the caller's runtime, until `shutdown`
+    /// completes; then ends every open broker stream and returns. (The
+    /// `hookd` binary serves through [`Hookd::serve_sharded`] instead.)
     pub async fn serve(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), RunError> {
         let token = CancellationToken::new();
+        let front = self.front_door(token.clone()).await?;
+        self.spawn_metrics(&token).await?;
+        info!(addr = %listener.local_addr()?, webhooks = self.config.webhooks.len(), "hookd listening");
+        let (stop, door) = (token.clone(), front.clone());
+        let stopping = async move {
+            shutdown.await;
+            door.stopping().await;
+            stop.cancel();
+        };
+        front.serve(listener, stopping).await
+    }
+
+    /// Serves gRPC on `listener` from `shards` threads, each a
+    /// single-threaded runtime ([`shard`]), until `shutdown` completes; then
+    /// ends every open broker stream, waits for the shards and returns.
+    /// Blocks the calling thread, which runs the metrics server and waits
+    /// for `shutdown`.
+    pub fn serve_sharded(
+        self,
+        listener: std::net::TcpListener,
+        shards: usize,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), RunError> {
+        let main = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let token = CancellationToken::new();
+        let front = main.block_on(self.front_door(token.clone()))?;
+        listener.set_nonblocking(true)?;
+        info!(
+            addr = %listener.local_addr()?,
+            webhooks = self.config.webhooks.len(),
+            shards,
+            "hookd listening"
+        );
+        // A shard that stops on its own (its server failed) stops hookd.
+        let (exited, mut exits) = tokio::sync::mpsc::unbounded_channel();
+        let threads = (0..shards.max(1))
+            .map(|index| {
+                // Every shard accepts from the same socket: a new broker
+                // connection goes to whichever shard is free to take it.
+                let listener = listener.try_clone()?;
+                let (front, stop, exited) = (front.clone(), token.clone(), exited.clone());
+                std::thread::Builder::new()
+                    .name(format!("hookd-shard-{index}"))
+                    .spawn(move || -> Result<(), RunError> {
+                        shard::enter(index);
+                        let served = tokio::runtime::Builder::new_current_thread()
+                            .enable_all()
+                            .build()
+                            .map_err(RunError::from)
+                            .and_then(|runtime| {
+                                runtime.block_on(async move {
+                                    let listener = TcpListener::from_std(listener)?;
+                                    front.serve(listener, stop.cancelled_owned()).await
+                                })
+                            });
+                        let _ = exited.send(index);
+                        served
+                    })
+                    .map_err(RunError::from)
+            })
+            .collect::<Result<Vec<_>, RunError>>();
+        let served = main.block_on(async {
+            let threads = threads?;
+            self.spawn_metrics(&token).await?;
+            tokio::select! {
+                _ = shutdown => {}
+                Some(index) = exits.recv() => warn!(shard = index, "a shard stopped serving"),
+            }
+            front.stopping().await;
+            Ok::<_, RunError>(threads)
+        });
+        token.cancel();
+        let mut result = Ok(());
+        for thread in served? {
+            let shard_result = thread.join().unwrap_or_else(|_| Err(RunError::ShardPanicked));
+            if let Err(e) = shard_result {
+                result = Err(e);
+            }
+        }
+        result
+    }
+
+    /// The gRPC services, built once and cloned into every shard; broker
+    /// streams end when `token` is cancelled.
+    async fn front_door(&self, token: CancellationToken) -> Result<FrontDoor, RunError> {
         let limits = grpc::session::Limits {
             max_in_flight: self.config.server.max_in_flight_per_stream,
             default_timeout: self.config.server.call_timeout(),
@@ -118,9 +215,15 @@ impl Hookd {
                 .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         };
         // v1 for current tools, v1alpha for grpcurl and older clients.
-        let reflection_v1 = reflection().build_v1()?;
-        let reflection_v1alpha = reflection().build_v1alpha()?;
+        let routes = Routes::new(health_service)
+            .add_service(reflection().build_v1()?)
+            .add_service(reflection().build_v1alpha()?)
+            .add_service(service);
+        Ok(FrontDoor { routes, health })
+    }
 
+    /// Serves `GET /metrics` on `metrics.listen`, if set, until `token` is cancelled.
+    async fn spawn_metrics(&self, token: &CancellationToken) -> Result<(), RunError> {
         if let Some(addr) = self.config.metrics.listen {
             let metrics_listener = TcpListener::bind(addr).await?;
             info!(addr = %metrics_listener.local_addr()?, "metrics listening");
@@ -130,25 +233,34 @@ impl Hookd {
                 token.clone(),
             ));
         }
+        Ok(())
+    }
+}
 
-        let addr = listener.local_addr()?;
-        info!(%addr, webhooks = self.config.webhooks.len(), "hookd listening");
+/// hookd's gRPC services (hooks, health, reflection), cheap to clone.
+#[derive(Clone)]
+struct FrontDoor {
+    routes: Routes,
+    health: tonic_health::server::HealthReporter,
+}
+
+impl FrontDoor {
+    /// Health says NOT_SERVING from the moment shutdown begins, before the
+    /// broker streams are ended.
+    async fn stopping(&self) {
+        info!("shutting down");
+        self.health
+            .set_not_serving::<HookServiceServer<HookService>>()
+            .await;
+    }
+
+    /// Serves the services on `listener` until `stopping` completes.
+    async fn serve(self, listener: TcpListener, stopping: impl Future<Output = ()>) -> Result<(), RunError> {
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-        let stop = token.clone();
-        let stopping = async move {
-            shutdown.await;
-            info!("shutting down");
-            health.set_not_serving::<HookServiceServer<HookService>>().await;
-            stop.cancel();
-        };
         Server::builder()
-            .add_service(health_service)
-            .add_service(reflection_v1)
-            .add_service(reflection_v1alpha)
-            .add_service(service)
+            .add_routes(self.routes)
             .serve_with_incoming_shutdown(incoming, stopping)
             .await?;
-        token.cancel();
         Ok(())
     }
 }

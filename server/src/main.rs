@@ -1,5 +1,5 @@
 //! The `hookd` binary: parses the command line, loads the configuration,
-//! starts tracing and the runtime, and runs hookd until Ctrl-C or SIGTERM.
+//! starts tracing, and serves hookd on its shards until Ctrl-C or SIGTERM.
 
 use std::path::PathBuf;
 
@@ -25,34 +25,13 @@ fn main() -> anyhow::Result<()> {
         .with_env_filter(EnvFilter::try_from_env("HOOKD_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
         .init();
     let config = Config::load(cli.config.as_deref(), None).context("loading the configuration")?;
-    runtime(config.server.worker_threads)
-        .enable_all()
-        .build()
-        .context("starting the runtime")?
-        .block_on(async {
-            let listener = tokio::net::TcpListener::bind(config.server.listen)
-                .await
-                .with_context(|| format!("binding {}", config.server.listen))?;
-            hookd::run(config, listener, shutdown_signal())
-                .await
-                .context("serving")
-        })
-}
-
-/// The runtime for `worker_threads` (see `server.worker_threads`). One
-/// thread gets the `current_thread` scheduler rather than a pool of one: a
-/// broker stream, its calls and their webhook connections then share one
-/// event loop, and no wake-up ever crosses threads.
-fn runtime(worker_threads: usize) -> tokio::runtime::Builder {
-    match worker_threads {
-        1 => tokio::runtime::Builder::new_current_thread(),
-        0 => tokio::runtime::Builder::new_multi_thread(),
-        n => {
-            let mut builder = tokio::runtime::Builder::new_multi_thread();
-            builder.worker_threads(n);
-            builder
-        }
-    }
+    let listener = std::net::TcpListener::bind(config.server.listen)
+        .with_context(|| format!("binding {}", config.server.listen))?;
+    let shards = hookd::shard::count(config.server.worker_threads);
+    hookd::Hookd::new(config)
+        .context("configuring")?
+        .serve_sharded(listener, shards, shutdown_signal())
+        .context("serving")
 }
 
 /// Completes on Ctrl-C or SIGTERM (what `docker stop` sends).

@@ -10,13 +10,12 @@ use std::{
     sync::{Arc, RwLock},
 };
 
-use reqwest::Client;
 use tokio::sync::watch;
 
 use crate::{
     config::{HttpConfig, WebhookConfig},
     hook::Hook,
-    webhook::{self, Endpoint},
+    webhook::{self, Endpoint, Pools},
 };
 
 /// The endpoints of one hook, in chain order; a cheap snapshot.
@@ -25,15 +24,18 @@ pub type Endpoints = Arc<[Arc<Endpoint>]>;
 /// The registered endpoints of every hook.
 pub struct Registry {
     http: HttpConfig,
+    shards: usize,
     state: RwLock<State>,
     active: watch::Sender<Vec<Hook>>,
 }
 
 #[derive(Default)]
 struct State {
-    by_hook: HashMap<Hook, Endpoints>,
-    // One keep-alive pool per URL, as vmq_webhooks keeps one per endpoint.
-    clients: HashMap<String, Client>,
+    // Looked up on every call: foldhash, not SipHash, for a one-byte key.
+    by_hook: HashMap<Hook, Endpoints, foldhash::fast::RandomState>,
+    // One keep-alive pool per URL (and shard), as vmq_webhooks keeps one
+    // per endpoint.
+    pools: HashMap<String, Pools>,
 }
 
 /// Why a registration change was refused.
@@ -69,10 +71,12 @@ pub enum RegistryError {
 }
 
 impl Registry {
-    /// A registry with `webhooks` registered in order.
-    pub fn new(http: HttpConfig, webhooks: &[WebhookConfig]) -> Result<Self, RegistryError> {
+    /// A registry with `webhooks` registered in order, whose endpoints keep
+    /// a connection pool for each of `shards` shards.
+    pub fn new(http: HttpConfig, shards: usize, webhooks: &[WebhookConfig]) -> Result<Self, RegistryError> {
         let registry = Self {
             http,
+            shards,
             state: RwLock::new(State::default()),
             active: watch::Sender::new(Vec::new()),
         };
@@ -110,17 +114,17 @@ impl Registry {
                 endpoint: webhook.endpoint.clone(),
             });
         }
-        let client = match state.clients.get(&webhook.endpoint) {
-            Some(client) => client.clone(),
-            None => webhook::client(&self.http)?,
+        let pools = match state.pools.get(&webhook.endpoint) {
+            Some(pools) => pools.clone(),
+            None => webhook::pools(&self.http, self.shards)?,
         };
-        let endpoint = Endpoint::new(webhook, &self.http, client.clone()).map_err(|source| {
+        let endpoint = Endpoint::new(webhook, &self.http, pools.clone()).map_err(|source| {
             RegistryError::InvalidUrl {
                 endpoint: webhook.endpoint.clone(),
                 source,
             }
         })?;
-        state.clients.insert(webhook.endpoint.clone(), client);
+        state.pools.insert(webhook.endpoint.clone(), pools);
         let chain: Endpoints = current.iter().cloned().chain([Arc::new(endpoint)]).collect();
         state.by_hook.insert(webhook.hook, chain);
         self.publish(&state);
@@ -156,7 +160,7 @@ impl Registry {
             .flat_map(|c| c.iter())
             .any(|e| &**e.name() == endpoint);
         if !still_used {
-            state.clients.remove(endpoint);
+            state.pools.remove(endpoint);
         }
         self.publish(&state);
         Ok(())
@@ -185,6 +189,7 @@ mod tests {
     fn endpoints_keep_registration_order_and_active_set_follows() {
         let registry = Registry::new(
             HttpConfig::default(),
+            1,
             &[
                 webhook(Hook::OnPublish, "http://b/"),
                 webhook(Hook::OnPublish, "http://a/"),
@@ -224,8 +229,8 @@ mod tests {
 
     #[test]
     fn double_registration_and_unknown_deregistration_fail() {
-        let registry =
-            Registry::new(HttpConfig::default(), &[webhook(Hook::OnPublish, "http://a/")]).expect("registry");
+        let registry = Registry::new(HttpConfig::default(), 1, &[webhook(Hook::OnPublish, "http://a/")])
+            .expect("registry");
         assert!(matches!(
             registry.register(&webhook(Hook::OnPublish, "http://a/")),
             Err(RegistryError::AlreadyRegistered { .. })

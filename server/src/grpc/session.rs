@@ -106,7 +106,8 @@ pub fn serve(
         tokio::pin!(cancelled);
         let mut hook_changes = WatchStream::from_changes(active);
         let mut in_flight = FuturesUnordered::new();
-        let mut ids = HashSet::new();
+        // Call ids are the broker's counters: foldhash, not SipHash.
+        let mut ids = HashSet::with_hasher(foldhash::fast::RandomState::default());
         let mut reading = true;
         loop {
             if !reading && in_flight.is_empty() {
@@ -143,7 +144,9 @@ pub fn serve(
                         yield Ok(verdict_frame(id, Verdict::error(ErrorKind::InvalidCall, duplicate)));
                         continue;
                     }
-                    match convert::call_from_proto(call.hook).map(|hook_call| dispatcher.start(hook_call)) {
+                    #[allow(clippy::result_large_err)] // see Dispatcher::start
+                    let started = convert::call_from_proto(call.hook).map(|hook_call| dispatcher.start(hook_call));
+                    match started {
                         Ok(Ok(verdict)) => yield Ok(verdict_frame(id, verdict)),
                         Ok(Err(pending)) => {
                             ids.insert(id);

@@ -21,6 +21,7 @@ use reqwest::{Client, StatusCode, Url};
 use crate::{
     config::{HttpConfig, WebhookConfig},
     hook::{Hook, HookCall},
+    shard,
     verdict::{ErrorKind, Verdict},
 };
 use request::PayloadEncoding;
@@ -36,8 +37,13 @@ pub struct Endpoint {
     encoding: PayloadEncoding,
     timeout: Duration,
     max_response_bytes: usize,
-    client: Client,
+    pools: Pools,
 }
+
+/// The keep-alive pools of one endpoint URL, one per shard, so a request
+/// rides a connection driven by its own shard's thread
+/// ([`crate::shard`]).
+pub type Pools = Arc<[Client]>;
 
 /// The deadline of the hook call a webhook request is made for.
 #[derive(Debug, Clone, Copy)]
@@ -97,8 +103,12 @@ impl WebhookError {
     }
 }
 
-/// Builds the HTTP client (one keep-alive pool) for one endpoint URL.
-pub fn client(http: &HttpConfig) -> Result<Client, reqwest::Error> {
+/// Builds the HTTP clients (a keep-alive pool per shard) for one endpoint URL.
+pub fn pools(http: &HttpConfig, shards: usize) -> Result<Pools, reqwest::Error> {
+    (0..shards.max(1)).map(|_| client(http)).collect()
+}
+
+fn client(http: &HttpConfig) -> Result<Client, reqwest::Error> {
     Client::builder()
         .pool_max_idle_per_host(http.pool_max_idle)
         .pool_idle_timeout(Duration::from_millis(http.pool_idle_timeout))
@@ -113,9 +123,9 @@ pub fn client(http: &HttpConfig) -> Result<Client, reqwest::Error> {
 }
 
 impl Endpoint {
-    /// An endpoint for `webhook`, calling through `client` (shared by all
+    /// An endpoint for `webhook`, calling through `pools` (shared by all
     /// registrations of the same URL). Fails if the URL does not parse.
-    pub fn new(webhook: &WebhookConfig, http: &HttpConfig, client: Client) -> Result<Self, url::ParseError> {
+    pub fn new(webhook: &WebhookConfig, http: &HttpConfig, pools: Pools) -> Result<Self, url::ParseError> {
         Ok(Self {
             hook: webhook.hook,
             url: Url::parse(&webhook.endpoint)?,
@@ -126,7 +136,7 @@ impl Endpoint {
             },
             timeout: webhook.response_timeout(),
             max_response_bytes: http.max_response_bytes,
-            client,
+            pools,
         })
     }
 
@@ -160,8 +170,8 @@ impl Endpoint {
     }
 
     async fn exchange(&self, hook: Hook, body: Vec<u8>) -> Result<Answer, WebhookError> {
-        let mut response = self
-            .client
+        let client = &self.pools[shard::current() % self.pools.len()];
+        let mut response = client
             .post(self.url.clone())
             .header(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))
             .header("vernemq-hook", HeaderValue::from_static(hook.name()))

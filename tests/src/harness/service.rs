@@ -5,7 +5,8 @@
 //! and stops it when dropped or with [`Hookd::stop`]. [`Hookd::start_with_registry`]
 //! builds it with `hookd::Hookd::new(..).serve(..)` instead (what `run` does), to
 //! keep the endpoint registry for registering webhooks while it runs, and its
-//! metrics.
+//! metrics; [`Hookd::start_sharded`] serves it as the binary does, on shard
+//! threads of its own.
 
 use std::{future::Future, net::SocketAddr, sync::Arc};
 
@@ -50,6 +51,19 @@ impl Hookd {
         let metrics = Arc::clone(server.metrics());
         Self::spawn(config, Some(registry), Some(metrics), move |_, listener, stop| {
             server.serve(listener, stop)
+        })
+        .await
+    }
+
+    /// Like [`Hookd::start`], served the way the `hookd` binary serves:
+    /// from `shards` threads of its own, each a single-threaded runtime.
+    pub async fn start_sharded(config: Config, shards: usize) -> Self {
+        Self::spawn(config, None, None, move |config, listener, stop| async move {
+            let server = hookd::Hookd::new(config).expect("the test configuration is valid");
+            let listener = listener.into_std().expect("a bound listener converts to std");
+            tokio::task::spawn_blocking(move || server.serve_sharded(listener, shards, stop))
+                .await
+                .unwrap_or(Err(RunError::ShardPanicked))
         })
         .await
     }

@@ -14,5 +14,6 @@ mod notifications;
 mod publish;
 mod register;
 mod session;
+mod shards;
 mod sidecar;
 mod subscribe;
