@@ -42,10 +42,10 @@ pub struct ServerConfig {
     pub max_in_flight_per_stream: usize,
     /// Deadline of a call whose broker set none, in ms. Default 10000.
     pub call_timeout: u64,
-    /// Threads serving brokers. 1 runs everything on one thread (tokio's
-    /// `current_thread` runtime: no cross-thread wake-ups, the least CPU per
-    /// call); N > 1 is a work-stealing pool of N threads; 0 means one per CPU
-    /// core. Default 0.
+    /// Shards serving brokers: threads with a single-threaded runtime and
+    /// webhook connection pools each; a broker connection is served wholly
+    /// by the shard that accepted it (see [`crate::shard`]). 0 means one
+    /// per CPU core. Default 0.
     pub worker_threads: usize,
 }
 
@@ -53,7 +53,7 @@ pub struct ServerConfig {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct HttpConfig {
-    /// Idle keep-alive connections kept per endpoint. Default 100.
+    /// Idle keep-alive connections kept per endpoint URL and shard. Default 100.
     pub pool_max_idle: usize,
     /// How long an idle keep-alive connection is kept, in ms. Default 60000.
     pub pool_idle_timeout: u64,
