@@ -16,7 +16,13 @@
 //! flow control stops the polling (backpressure), and when the broker goes
 //! away the stream is dropped with every call in it.
 
-use std::{collections::HashSet, sync::Arc, time::Duration};
+use std::{
+    collections::HashSet,
+    future::{Future, poll_fn},
+    sync::Arc,
+    task::{Context, Poll},
+    time::Duration,
+};
 
 use futures::{Stream, StreamExt, stream::FuturesUnordered};
 use hookd_proto::v1::{self as pb, broker_frame::Frame as In, server_frame::Frame as Out};
@@ -109,17 +115,37 @@ pub fn serve(
         // Call ids are the broker's counters: foldhash, not SipHash.
         let mut ids = HashSet::with_hasher(foldhash::fast::RandomState::default());
         let mut reading = true;
+        let mut burst = 0;
         loop {
             if !reading && in_flight.is_empty() {
                 info!(node_id = %hello.node_id, "broker closed its stream");
                 break;
             }
-            let event = tokio::select! {
-                biased;
-                _ = &mut cancelled => Event::Shutdown,
-                Some((id, verdict)) = in_flight.next(), if !in_flight.is_empty() => Event::Answered(id, verdict),
-                Some(hooks) = hook_changes.next() => Event::HooksChanged(hooks),
-                next = inbound.message(), if reading && in_flight.len() < limits.max_in_flight => Event::Frame(next),
+            let can_read = reading && in_flight.len() < limits.max_in_flight;
+            // Under load most events are ready at once: take them a burst at
+            // a time without polling the shutdown and hook-change waiters
+            // (each poll of those takes a lock), which are checked between
+            // bursts and whenever nothing is ready.
+            let ready = if burst < BURST {
+                poll_fn(|cx| Poll::Ready(ready_event(cx, &mut in_flight, &mut inbound, can_read))).await
+            } else {
+                None
+            };
+            let event = match ready {
+                Some(event) => {
+                    burst += 1;
+                    event
+                }
+                None => {
+                    burst = 0;
+                    tokio::select! {
+                        biased;
+                        _ = &mut cancelled => Event::Shutdown,
+                        Some((id, verdict)) = in_flight.next(), if !in_flight.is_empty() => Event::Answered(id, verdict),
+                        Some(hooks) = hook_changes.next() => Event::HooksChanged(hooks),
+                        next = inbound.message(), if can_read => Event::Frame(next),
+                    }
+                }
             };
             match event {
                 Event::Shutdown => {
@@ -171,6 +197,35 @@ pub fn serve(
                 }
             }
         }
+    }
+}
+
+/// Events taken in one burst before shutdown and hook changes are checked.
+const BURST: usize = 64;
+
+/// An answered call or a broker frame, if one is ready now; polled with the
+/// session's own waker, so a `None` leaves both registered for wake-up.
+fn ready_event<F>(
+    cx: &mut Context<'_>,
+    in_flight: &mut FuturesUnordered<F>,
+    inbound: &mut Streaming<pb::BrokerFrame>,
+    can_read: bool,
+) -> Option<Event>
+where
+    F: Future<Output = (u64, Verdict)>,
+{
+    if !in_flight.is_empty()
+        && let Poll::Ready(Some((id, verdict))) = in_flight.poll_next_unpin(cx)
+    {
+        return Some(Event::Answered(id, verdict));
+    }
+    if !can_read {
+        return None;
+    }
+    match inbound.poll_next_unpin(cx) {
+        Poll::Ready(Some(frame)) => Some(Event::Frame(frame.map(Some))),
+        Poll::Ready(None) => Some(Event::Frame(Ok(None))),
+        Poll::Pending => None,
     }
 }
 
