@@ -108,3 +108,27 @@ async fn verdicts_come_back_as_they_complete_not_in_call_order() {
     assert_eq!(verdict.id, 1);
     assert_ok(&verdict);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_max_in_flight_per_stream_hookd_stops_reading_until_a_call_finishes() {
+    let webhook = Webhook::builder().held().start().await;
+    let mut config =
+        crate::harness::service::config([WebhookConfig::new(Hook::AuthOnRegister, webhook.url())]);
+    config.server.max_in_flight_per_stream = 2;
+    let hookd = Hookd::start(config).await;
+    let broker = hookd.broker().await;
+    let pending: Vec<_> =
+        join_all((0..3).map(|i| broker.send_args(calls::auth_on_register(&format!("held-{i}"))))).await;
+    webhook.wait_for_hits(2).await;
+    // A round trip on another stream of the same hookd: by its end hookd
+    // would long have forwarded the third call, had it read it.
+    let other = hookd.broker().await;
+    crate::harness::assert_next(&other.call(calls::auth_on_subscribe("barrier")).await);
+    assert_eq!(webhook.hits(), 2, "the third call waited in the stream");
+
+    webhook.release();
+    for verdict in join_all(pending.into_iter().map(|p| p.verdict())).await {
+        assert_ok(&verdict);
+    }
+    assert_eq!(webhook.hits(), 3, "the third call was read once a slot freed");
+}
