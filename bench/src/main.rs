@@ -90,10 +90,11 @@ enum Command {
     },
 }
 
-/// The runtime every process of the harness uses for `threads`, chosen as
-/// hookd chooses for `server.worker_threads`: one thread is tokio's
-/// `current_thread` scheduler, more a work-stealing pool, so the direct
-/// driver always runs on the same flavour and thread count as hookd.
+/// The runtime of each harness process (stub, echo, load) for `threads`:
+/// one thread is tokio's `current_thread` scheduler, more a work-stealing
+/// pool. hookd itself runs `threads` shards, each a `current_thread`
+/// runtime, so at one thread the direct driver runs on exactly the flavour
+/// and thread count that serves hookd's one broker stream.
 fn runtime(threads: usize) -> tokio::runtime::Builder {
     if threads == 1 {
         tokio::runtime::Builder::new_current_thread()

@@ -130,9 +130,11 @@ impl Report {
     /// The whole report as markdown.
     pub fn markdown(&self) -> String {
         let mut out = format!(
-            "Runtime: {} for hookd and the echo, {} for the stub and the load process (direct driver, \
-             bridge client); {} round(s), {:.1} s measured after {:.1} s warm-up per point; medians of \
-             per-round ratios.\n\n",
+            "Runtime: hookd on {} shard(s) (`server.worker_threads`; each a tokio current_thread \
+             runtime, one broker stream is served by one), the echo on {}, the stub and the load process \
+             (direct driver, bridge client) on {}; {} round(s), {:.1} s measured after {:.1} s warm-up \
+             per point; medians of per-round ratios.\n\n",
+            self.server_threads,
             flavour(self.server_threads),
             flavour(self.threads),
             self.rounds,
@@ -191,7 +193,7 @@ pub fn median(values: impl Iterator<Item = f64>) -> f64 {
     }
 }
 
-/// How a thread count is run (the harness's and hookd's rule).
+/// How the harness runs a process on `threads` threads.
 fn flavour(threads: usize) -> String {
     if threads == 1 {
         "tokio current_thread (one thread)".to_owned()
