@@ -1,7 +1,7 @@
 //! The `hookd` binary: parses the command line, loads the configuration,
 //! starts tracing, and serves hookd on its shards until Ctrl-C or SIGTERM.
 
-use std::path::PathBuf;
+use std::{io::IsTerminal, path::PathBuf};
 
 use anyhow::Context;
 use clap::Parser;
@@ -21,8 +21,11 @@ struct Cli {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // Logs go to stderr, coloured only on a terminal (not in `docker logs`).
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_env("HOOKD_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let config = Config::load(cli.config.as_deref(), None).context("loading the configuration")?;
     let listener = std::net::TcpListener::bind(config.server.listen)
