@@ -6,11 +6,17 @@
 //! `cache-control: max-age=N` is added when the stub was started with
 //! `--max-age N`, or for any path under `/max-age/N/`.
 //!
-//! Two extras for the harness: `GET /stats` returns how many hook requests
+//! Extras for the harness: `GET /stats` returns how many hook requests
 //! arrived, and the p50/p99 of the delivery latency of those whose body
 //! carries a send timestamp (the [`TIMESTAMP_MARKER`] followed by the
 //! sender's wall clock in nanoseconds); `GET /stats?reset` also clears the
 //! latency histogram. Sender and stub share the machine's clock.
+//!
+//! Requests under `/hold/` are *held*: read, counted in `held`, and answered
+//! only when `GET /release` arrives (which answers all requests held at that
+//! moment, `{"released": N}`), so a benchmark can keep a known number of
+//! webhook calls in flight without anything sleeping. A held request whose
+//! connection closes stops counting as held.
 
 use std::{
     convert::Infallible,
@@ -28,7 +34,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::{body::Incoming, server::conn::http1, service::service_fn};
 use hyper_util::rt::TokioIo;
 use serde::{Deserialize, Serialize};
-use tokio::net::TcpListener;
+use tokio::{net::TcpListener, sync::watch};
 
 /// Precedes a send timestamp (wall-clock nanoseconds since the Unix epoch,
 /// in decimal) inside a request body.
@@ -47,6 +53,12 @@ pub struct Stats {
     pub p50_us: f64,
     /// 99th percentile delivery latency, in microseconds.
     pub p99_us: f64,
+    /// Requests under `/hold/` waiting for `GET /release` right now.
+    #[serde(default)]
+    pub held: u64,
+    /// Failed `accept` calls since start (e.g. out of file descriptors).
+    #[serde(default)]
+    pub accept_errors: u64,
 }
 
 struct State {
@@ -54,6 +66,20 @@ struct State {
     connections: AtomicU64,
     latency: Mutex<Histogram<u64>>,
     max_age: Option<HeaderValue>,
+    held: AtomicU64,
+    accept_errors: AtomicU64,
+    /// Bumped by `GET /release`; held requests wait for the next bump.
+    release: watch::Sender<u64>,
+}
+
+/// Counts one held request for as long as it lives (also when its
+/// connection closes before the release).
+struct Held<'a>(&'a AtomicU64);
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Serves hook requests on `listener` until the process ends.
@@ -63,10 +89,25 @@ pub async fn serve(listener: TcpListener, max_age: Option<u32>) -> std::io::Resu
         connections: AtomicU64::new(0),
         latency: Mutex::new(latency_histogram()),
         max_age: max_age.and_then(|n| HeaderValue::from_str(&format!("max-age={n}")).ok()),
+        held: AtomicU64::new(0),
+        accept_errors: AtomicU64::new(0),
+        release: watch::Sender::new(0),
     });
     loop {
-        let (stream, _) = listener.accept().await?;
-        stream.set_nodelay(true)?;
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(error) => {
+                // Out of descriptors or a connection reset before accept:
+                // the stub goes on (counted in /stats), after a short pause
+                // so a persistent EMFILE does not spin.
+                if state.accept_errors.fetch_add(1, Ordering::Relaxed) == 0 {
+                    eprintln!("stub: accept failed: {error} (counted in /stats from now on)");
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
         state.connections.fetch_add(1, Ordering::Relaxed);
         let state = state.clone();
         tokio::spawn(async move {
@@ -92,6 +133,12 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<Respons
         let reset = request.uri().query().is_some_and(|q| q.contains("reset"));
         return Ok(stats(&state, reset));
     }
+    if request.method() == Method::GET && request.uri().path() == "/release" {
+        let released = state.held.load(Ordering::Relaxed);
+        state.release.send_modify(|generation| *generation += 1);
+        return Ok(json(format!(r#"{{"released":{released}}}"#).into_bytes()));
+    }
+    let hold = request.uri().path().starts_with("/hold/");
     let max_age = path_max_age(request.uri().path()).or_else(|| state.max_age.clone());
     let body = match request.into_body().collect().await {
         Ok(collected) => collected.to_bytes(),
@@ -103,6 +150,15 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<Respons
         if let Ok(mut latency) = state.latency.lock() {
             let _ = latency.record(now.saturating_sub(sent).max(1_000));
         }
+    }
+    if hold {
+        // Subscribed before counting: a release that follows the count is
+        // always seen.
+        let mut released = state.release.subscribe();
+        state.held.fetch_add(1, Ordering::Relaxed);
+        let _held = Held(&state.held);
+        // Err only if the sender is gone, i.e. never while the stub runs.
+        let _ = released.changed().await;
     }
     let mut response = Response::new(Full::new(Bytes::from_static(br#"{"result":"ok"}"#)));
     let headers = response.headers_mut();
@@ -117,6 +173,8 @@ fn stats(state: &State, reset: bool) -> Response<Full<Bytes>> {
     let mut stats = Stats {
         requests: state.requests.load(Ordering::Relaxed),
         connections: state.connections.load(Ordering::Relaxed),
+        held: state.held.load(Ordering::Relaxed),
+        accept_errors: state.accept_errors.load(Ordering::Relaxed),
         ..Stats::default()
     };
     if let Ok(mut latency) = state.latency.lock() {
@@ -127,7 +185,11 @@ fn stats(state: &State, reset: bool) -> Response<Full<Bytes>> {
             latency.reset();
         }
     }
-    let body = serde_json::to_vec(&stats).unwrap_or_default();
+    json(serde_json::to_vec(&stats).unwrap_or_default())
+}
+
+/// A `200` answer with a JSON `body`.
+fn json(body: Vec<u8>) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(body)));
     response
         .headers_mut()
@@ -174,6 +236,31 @@ mod tests {
         let body = br#"{"client_id":"c","payload":"@ts=1234567|padding","retain":false}"#;
         assert_eq!(timestamp(body), Some(1_234_567));
         assert_eq!(timestamp(br#"{"payload":"none"}"#), None);
+    }
+
+    #[tokio::test]
+    async fn held_requests_wait_for_the_release() -> anyhow::Result<()> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let base = format!("http://{}", listener.local_addr()?);
+        tokio::spawn(serve(listener, None));
+        let http = reqwest::Client::new();
+        let stats = |http: reqwest::Client, base: String| async move {
+            let stats: Stats = http.get(format!("{base}/stats")).send().await?.json().await?;
+            anyhow::Ok(stats)
+        };
+        let held = tokio::spawn(http.post(format!("{base}/hold/x")).body("{}").send());
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+        while stats(http.clone(), base.clone()).await?.held < 1 {
+            anyhow::ensure!(tokio::time::Instant::now() < deadline, "never held");
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        assert!(!held.is_finished());
+        let released = http.get(format!("{base}/release")).send().await?.text().await?;
+        assert_eq!(released, r#"{"released":1}"#);
+        let answer = tokio::time::timeout(std::time::Duration::from_secs(5), held).await???;
+        assert_eq!(answer.text().await?, r#"{"result":"ok"}"#);
+        assert_eq!(stats(http, base).await?.held, 0);
+        Ok(())
     }
 
     #[test]
