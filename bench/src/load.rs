@@ -9,6 +9,7 @@ use std::{
         Arc,
         atomic::{AtomicU8, Ordering},
     },
+    task::Poll,
     time::{Duration, Instant},
 };
 
@@ -42,9 +43,13 @@ pub struct Sample {
     pub cpu: Vec<Option<Duration>>,
 }
 
-const WARMUP: u8 = 0;
-const MEASURE: u8 = 1;
-const STOP: u8 = 2;
+/// A window's phase (shared as an `AtomicU8` by [`measure_window`] and the
+/// load it times): load runs but is not counted.
+pub const WARMUP: u8 = 0;
+/// Load is counted.
+pub const MEASURE: u8 = 1;
+/// The window is over: no new calls, finish the ones in flight.
+pub const STOP: u8 = 2;
 
 impl Sample {
     /// Completed calls per second.
@@ -128,8 +133,39 @@ where
 
 /// Issues calls at `rate` per second for `window`, whatever their answers'
 /// speed (an open loop), from one task. Calls still unanswered 5 s after
-/// the window are abandoned.
+/// the window are abandoned. The backlog is not bounded: see [`open_loop`].
 pub async fn fixed_rate<F, Fut>(rate: f64, window: Window, watch: &[u32], call: F) -> Sample
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = bool> + Send + 'static,
+{
+    open_loop(rate, window, watch, usize::MAX, call).await.sample
+}
+
+/// What an [`open_loop`] measured.
+#[derive(Debug, Clone)]
+pub struct OpenLoop {
+    /// The calls answered inside the window.
+    pub sample: Sample,
+    /// Calls issued over the whole run (warm-up and window).
+    pub sent: u64,
+    /// Calls that were due but not issued because `max_pending` calls were
+    /// already unanswered (the generator's own bound).
+    pub skipped: u64,
+}
+
+/// [`fixed_rate`] with at most `max_pending` calls unanswered at once: a
+/// call due while that many are pending is not issued but counted in
+/// [`OpenLoop::skipped`], so a target slower than the offered rate costs
+/// this process bounded memory. All answers ready at once are collected in
+/// one go, so the generator keeps up with fast (e.g. shed) answers.
+pub async fn open_loop<F, Fut>(
+    rate: f64,
+    window: Window,
+    watch: &[u32],
+    max_pending: usize,
+    call: F,
+) -> OpenLoop
 where
     F: Fn() -> Fut + Send + Sync + 'static,
     Fut: Future<Output = bool> + Send + 'static,
@@ -139,11 +175,11 @@ where
         let phase = phase.clone();
         tokio::spawn(async move {
             let mut latency = latency_histogram();
-            let (mut calls, mut errors) = (0u64, 0u64);
+            let (mut calls, mut errors, mut sent, mut skipped) = (0u64, 0u64, 0u64, 0u64);
             let mut in_flight = FuturesUnordered::new();
             let mut tick = tokio::time::interval(Duration::from_millis(1));
             let start = Instant::now();
-            let mut sent = 0u64;
+            let mut due_so_far = 0u64;
             loop {
                 tokio::select! {
                     _ = tick.tick() => {
@@ -151,18 +187,25 @@ where
                             break;
                         }
                         let due = (start.elapsed().as_secs_f64() * rate) as u64;
-                        while sent < due {
+                        while due_so_far < due {
+                            due_so_far += 1;
+                            if in_flight.len() >= max_pending {
+                                skipped += 1;
+                                continue;
+                            }
                             sent += 1;
                             let call = call();
                             let started = Instant::now();
                             in_flight.push(async move { (call.await, started) });
                         }
                     }
-                    Some((ok, started)) = in_flight.next(), if !in_flight.is_empty() => {
+                    answers = ready_answers(&mut in_flight), if !in_flight.is_empty() => {
                         if phase.load(Ordering::Relaxed) == MEASURE {
-                            let _ = latency.record(started.elapsed().as_nanos() as u64);
-                            calls += 1;
-                            errors += u64::from(!ok);
+                            for (ok, started) in answers {
+                                let _ = latency.record(started.elapsed().as_nanos() as u64);
+                                calls += 1;
+                                errors += u64::from(!ok);
+                            }
                         }
                     }
                 }
@@ -171,23 +214,50 @@ where
                 while in_flight.next().await.is_some() {}
             })
             .await;
-            (calls, errors, latency)
+            (calls, errors, latency, sent, skipped)
         })
     };
     let (elapsed, cpu) = measure_window(window, &phase, watch).await;
-    let (calls, errors, latency) = driver.await.unwrap_or((0, 0, latency_histogram()));
-    Sample {
-        calls,
-        errors,
-        elapsed,
-        latency,
-        cpu,
+    let (calls, errors, latency, sent, skipped) = driver.await.unwrap_or((0, 0, latency_histogram(), 0, 0));
+    OpenLoop {
+        sample: Sample {
+            calls,
+            errors,
+            elapsed,
+            latency,
+            cpu,
+        },
+        sent,
+        skipped,
     }
 }
 
+/// Every answer of `in_flight` that is ready now (at least one: pending
+/// until then), collected in one poll rather than one per wake-up.
+async fn ready_answers<T, F>(in_flight: &mut FuturesUnordered<F>) -> Vec<T>
+where
+    F: Future<Output = T>,
+{
+    std::future::poll_fn(|cx| {
+        let mut ready = Vec::new();
+        // Ready(None) (empty) and Pending (nothing more now, waker kept)
+        // both end the batch.
+        while let Poll::Ready(Some(answer)) = in_flight.poll_next_unpin(cx) {
+            ready.push(answer);
+        }
+        if ready.is_empty() {
+            Poll::Pending
+        } else {
+            Poll::Ready(ready)
+        }
+    })
+    .await
+}
+
 /// Waits out the warm-up, opens the window, waits it out, closes it; returns
-/// its length and the CPU time of each watched process inside it.
-async fn measure_window(
+/// its length and the CPU time of each watched process inside it. Load
+/// generators of their own (the MQTT client) drive `phase` with it.
+pub async fn measure_window(
     window: Window,
     phase: &AtomicU8,
     watch: &[u32],

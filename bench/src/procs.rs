@@ -1,7 +1,12 @@
 //! The processes a run measures: the stub and the echo (this binary, started
-//! again with another subcommand) and hookd instances, each its own process so
-//! that its CPU time can be read from `/proc`. Every child is killed when its
-//! handle is dropped.
+//! again with another subcommand), hookd instances and Mosquitto brokers, each
+//! its own process so that its CPU time can be read from `/proc`. Every child
+//! is killed when its handle is dropped.
+//!
+//! Children are started through `sh -c 'ulimit -n <hard>; exec …'`, so each
+//! runs with its open-files soft limit raised to the hard limit (10,000 calls
+//! in flight are 10,000 sockets in hookd and in the stub) while keeping the
+//! process id `/proc` is read by; [`open_files_limit`] reads the result.
 
 use std::{
     fmt::Write as _,
@@ -16,6 +21,30 @@ use tokio::{
     io::{AsyncBufReadExt, BufReader},
     process::{Child, Command},
 };
+
+/// The shell prologue that raises the soft open-files limit to the hard one
+/// and then replaces the shell with the real program (`"$0" "$@"`).
+const RAISE_NOFILE: &str = r#"ulimit -n "$(ulimit -H -n)" 2>/dev/null; exec "$0" "$@""#;
+
+/// A command running `program` with the open-files soft limit raised to the
+/// hard limit (see [`RAISE_NOFILE`]); arguments are added by the caller.
+fn raised(program: &Path) -> Command {
+    let mut command = Command::new("sh");
+    command.arg("-c").arg(RAISE_NOFILE).arg(program);
+    command
+}
+
+/// The soft limit on open files of process `pid` (`Max open files` in
+/// `/proc/PID/limits`); `None` if unreadable, `u64::MAX` if unlimited.
+pub fn open_files_limit(pid: u32) -> Option<u64> {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    let soft = line.strip_prefix("Max open files")?.split_whitespace().next()?;
+    if soft == "unlimited" {
+        return Some(u64::MAX);
+    }
+    soft.parse().ok()
+}
 
 /// A running child process and the address it serves on.
 pub struct Proc {
@@ -32,6 +61,16 @@ pub struct Webhook {
     pub endpoint: String,
     /// Whether payloads are sent base64-encoded (vmq's default).
     pub base64_payload: bool,
+}
+
+/// Settings beyond the harness defaults for one hookd instance; `None`
+/// leaves hookd's own default.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Tuning {
+    /// `server.max_in_flight_per_stream` (hookd's default: 4096).
+    pub max_in_flight_per_stream: Option<usize>,
+    /// `response_timeout` of every webhook, in ms (hookd's default: 5000).
+    pub response_timeout_ms: Option<u64>,
 }
 
 impl Proc {
@@ -51,7 +90,7 @@ impl Drop for Proc {
 /// the address it prints as its first line.
 pub async fn spawn_self(name: &str, args: &[String]) -> anyhow::Result<Proc> {
     let exe = std::env::current_exe().context("locating hookd-bench itself")?;
-    let mut child = Command::new(exe)
+    let mut child = raised(&exe)
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -84,25 +123,42 @@ pub async fn spawn_hookd(
     worker_threads: usize,
     webhooks: &[Webhook],
 ) -> anyhow::Result<Proc> {
+    spawn_hookd_with(hookd, dir, name, worker_threads, webhooks, Tuning::default()).await
+}
+
+/// [`spawn_hookd`] with the settings in `tuning` written into its TOML too.
+pub async fn spawn_hookd_with(
+    hookd: &Path,
+    dir: &Path,
+    name: &str,
+    worker_threads: usize,
+    webhooks: &[Webhook],
+    tuning: Tuning,
+) -> anyhow::Result<Proc> {
     let addr = free_port().await?;
     // The pool keeps as many idle connections as the direct driver does:
     // hookd's default (100, as vmq's pool) churns connections once more than
     // 100 calls per endpoint are in flight, which is configuration, not cost.
-    let mut toml = format!(
-        "[server]\nlisten = \"{addr}\"\nworker_threads = {worker_threads}\n\n[http]\npool_max_idle = 4096\n"
-    );
+    let mut toml = format!("[server]\nlisten = \"{addr}\"\nworker_threads = {worker_threads}\n");
+    if let Some(limit) = tuning.max_in_flight_per_stream {
+        let _ = writeln!(toml, "max_in_flight_per_stream = {limit}");
+    }
+    toml.push_str("\n[http]\npool_max_idle = 4096\n");
     for webhook in webhooks {
         let _ = write!(
             toml,
             "\n[[webhooks]]\nhook = \"{}\"\nendpoint = \"{}\"\nbase64_payload = {}\n",
             webhook.hook, webhook.endpoint, webhook.base64_payload
         );
+        if let Some(ms) = tuning.response_timeout_ms {
+            let _ = writeln!(toml, "response_timeout = {ms}");
+        }
     }
     let config = dir.join(format!("{name}.toml"));
     std::fs::write(&config, toml).with_context(|| format!("writing {}", config.display()))?;
     let log_path = dir.join(format!("{name}.log"));
     let log = std::fs::File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
-    let child = Command::new(hookd)
+    let child = raised(hookd)
         .arg("--config")
         .arg(&config)
         // Not HOOKD_LOG: hookd's configuration would read it as an unknown
@@ -134,10 +190,93 @@ pub async fn spawn_hookd(
     }
 }
 
+/// Starts `mosquitto` (the binary at that path) with `-c dir/NAME.conf`, listening on a free loopback port,
+/// the configuration being that `listener` line plus `conf` (whole lines);
+/// its log goes to `dir/NAME.log`. Returns once the port accepts
+/// connections. Run as root, Mosquitto drops to its own user before it
+/// loads plugins, so any plugin must be readable by that user.
+pub async fn spawn_mosquitto(mosquitto: &Path, dir: &Path, name: &str, conf: &str) -> anyhow::Result<Proc> {
+    let addr = free_port().await?;
+    let text = format!("listener {} {}\n{conf}", addr.port(), addr.ip());
+    let config = dir.join(format!("{name}.conf"));
+    std::fs::write(&config, text).with_context(|| format!("writing {}", config.display()))?;
+    let log_path = dir.join(format!("{name}.log"));
+    let log = std::fs::File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
+    let child = raised(mosquitto)
+        .arg("-c")
+        .arg(&config)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting mosquitto")?;
+    let mut proc = Proc { addr, child };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            return Ok(proc);
+        }
+        if let Ok(Some(status)) = proc.child.try_wait() {
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            bail!("mosquitto ({name}) exited with {status}:\n{log}");
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("mosquitto ({name}) did not listen on {addr} within 10 s");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// A loopback port free right now (bound, read, released).
 async fn free_port() -> anyhow::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     Ok(listener.local_addr()?)
+}
+
+/// `program` as found on `PATH` (an executable file), if anywhere.
+pub fn find_on_path(program: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(program))
+        .find(|path| {
+            std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}
+
+/// The Mosquitto plugin `hookd-mosquitto` (`libhookd_mosquitto.so`) beside
+/// this executable; when started by cargo it is built first (`cargo build
+/// --release -p hookd-mosquitto`, as [`locate_hookd`] builds hookd). Errors
+/// say why there is none.
+pub fn locate_mosquitto_plugin() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe().context("locating hookd-bench itself")?;
+    let plugin = exe.with_file_name("libhookd_mosquitto.so");
+    if let Some(cargo) = std::env::var_os("CARGO") {
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .context("workspace root")?;
+        let mut build = std::process::Command::new(cargo);
+        build
+            .current_dir(workspace)
+            .args(["build", "-p", "hookd-mosquitto"]);
+        if !cfg!(debug_assertions) {
+            build.arg("--release");
+        }
+        eprintln!("building the Mosquitto plugin: {build:?}");
+        let status = build
+            .status()
+            .context("running cargo build for hookd-mosquitto")?;
+        if !status.success() {
+            bail!("building hookd-mosquitto failed ({status})");
+        }
+    }
+    if !plugin.is_file() {
+        bail!(
+            "{} not found: build it with `cargo build --release -p hookd-mosquitto`",
+            plugin.display()
+        );
+    }
+    Ok(plugin)
 }
 
 /// The hookd binary to measure: `explicit` if given; else, when started by

@@ -72,6 +72,15 @@ fn payload(timestamp: Option<u64>) -> Vec<u8> {
 /// A bridge client to one gRPC address, local cache off (every call goes to
 /// the server), waited on until its stream is open.
 pub async fn bridge(address: &str) -> anyhow::Result<hookd_bridge::Client> {
+    bridge_tuned(address, |_| {}).await
+}
+
+/// [`bridge`] with its options (local cache off, 10 s default deadline,
+/// the bridge's other defaults) changed by `tune` before connecting.
+pub async fn bridge_tuned(
+    address: &str,
+    tune: impl FnOnce(&mut Options),
+) -> anyhow::Result<hookd_bridge::Client> {
     let identity = NodeIdentity {
         node_id: "bench".to_owned(),
         broker_kind: "hookd-bench".to_owned(),
@@ -80,6 +89,7 @@ pub async fn bridge(address: &str) -> anyhow::Result<hookd_bridge::Client> {
     let mut options = Options::new([address], identity);
     options.local_cache = false;
     options.default_timeout = Duration::from_secs(10);
+    tune(&mut options);
     let client = hookd_bridge::connect(options).context("bridge client")?;
     if !client.wait_connected(Duration::from_secs(10)).await {
         bail!("no stream to {address} within 10 s");
