@@ -7,20 +7,39 @@
 //! - (a) uncached `auth_on_publish` through hookd vs direct HTTP at N = 16, 64, 256;
 //! - (c) cached verdicts through hookd vs the echo at N = 64, 256;
 //! - (e) `on_publish` fan-out to 1, 2, 4, 8 endpoints at a fixed rate;
-//! - (d) hookd's RSS per idle broker stream.
+//! - (d) hookd's RSS per idle broker stream, per call in flight (10,000
+//!   held by the stub), and under 2× overload (flat, the excess shed);
+//! - (g) QoS 1 publishes end to end through a real Mosquitto, with the hookd
+//!   plugin (cached verdicts) vs without it (skipped, with a note, when
+//!   Mosquitto or the plugin is missing).
 
-use std::{collections::BTreeMap, path::PathBuf, time::Duration};
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
 use anyhow::{Context, bail};
+use hookd_bridge::{ErrorKind, Outcome, Overload, Source};
+use tokio::{task::JoinSet, time::Instant};
 
 use crate::{
     load::{self, Sample, Window},
     procfs,
-    procs::{self, Proc, Webhook},
+    procs::{self, Proc, Tuning, Webhook},
     report::{Report, Row, Target, median},
-    stub::Stats,
+    stub::{Stats, latency_histogram},
     workload::{self, Direct},
 };
+
+/// The MQTT 3.1.1 load client of scenario (g). (Declared here, not in
+/// `main.rs`, because the scenario is its only user.)
+#[path = "mqtt.rs"]
+mod mqtt;
 
 /// What `run` was asked for.
 #[derive(Debug, Clone)]
@@ -38,7 +57,7 @@ pub struct RunOptions {
     pub server_threads: Option<usize>,
     /// The hookd binary (default: built and found by [`procs::locate_hookd`]).
     pub hookd: Option<PathBuf>,
-    /// Scenario letters to run (default all of `abcdef`).
+    /// Scenario letters to run (`abcdefg`; main.rs gives the default).
     pub only: String,
 }
 
@@ -50,6 +69,22 @@ const UNCACHED_N: [usize; 3] = [16, 64, 256];
 const CACHED_N: [usize; 2] = [64, 256];
 /// Idle streams opened for scenario (d).
 const IDLE_STREAMS: usize = 1_000;
+/// Calls held in flight for scenario (d)'s per-call RSS.
+const HELD_CALLS: usize = 10_000;
+/// Calls held before the RSS baseline is read, so it includes the stream,
+/// the HTTP client and every code path's first allocations.
+const HELD_WARM: usize = 16;
+/// Held calls are issued in steps of this many, each waited on at the stub,
+/// so hookd's 10,000 connects do not overflow the stub's accept backlog.
+const HELD_STEP: usize = 1_000;
+/// Seconds of 2× overload before scenario (d) judges RSS: hookd fills its
+/// 4,096 calls in flight (and as many webhook connections) meanwhile.
+const OVERLOAD_FILL: f64 = 1.0;
+/// Calls the overload generator keeps unanswered at most: the bridge
+/// client's 10,000 in flight plus room for answers not yet collected.
+const MAX_PENDING: usize = 20_000;
+/// In-flight N of scenario (g).
+const MQTT_N: [usize; 2] = [16, 64];
 
 struct Rig {
     stub: Proc,
@@ -111,15 +146,59 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
         let capacity = hookd_256.unwrap_or(20_000.0);
         fan_out(&rig, window, rounds, capacity, &mut report).await?;
     }
+    let mut notes = Vec::new();
     if wants('d') {
         idle_memory(&rig, &mut report).await?;
+        held_memory(&rig, &mut report, &mut notes).await?;
+        overload_memory(&rig, options.quick, window, &mut report).await?;
+    }
+    if wants('g') {
+        match mosquitto(&rig, window, rounds, &mut report).await {
+            Ok(Ran::Yes) => {}
+            Ok(Ran::Skipped(why)) => {
+                eprintln!("(g) skipped: {why}");
+                notes.push(format!("(g) skipped: {why}"));
+            }
+            Err(error) => {
+                eprintln!("(g) failed: {error:#}");
+                notes.push(format!("(g) failed: {error:#}"));
+                report.note_errors(
+                    "(g) Mosquitto end to end (aborted, see the notes)",
+                    &[failed_sample()],
+                );
+            }
+        }
     }
     println!("{}", report.markdown());
+    if !notes.is_empty() {
+        println!("notes:");
+        for note in &notes {
+            println!("- {note}");
+        }
+    }
     let failures = report.failures();
     if failures > 0 {
         bail!("{failures} measured point(s) had failed calls (see the `errors` notes above)");
     }
     Ok(())
+}
+
+/// Whether a scenario that needs outside software ran.
+enum Ran {
+    Yes,
+    /// Not run, and why.
+    Skipped(String),
+}
+
+/// A sample with no calls, which the report lists as a failed point.
+fn failed_sample() -> Sample {
+    Sample {
+        calls: 0,
+        errors: 0,
+        elapsed: Duration::ZERO,
+        latency: latency_histogram(),
+        cpu: Vec::new(),
+    }
 }
 
 impl Rig {
@@ -551,6 +630,462 @@ async fn idle_memory(rig: &Rig, report: &mut Report) -> anyhow::Result<()> {
         target: Target::AtMost(16.0),
     });
     Ok(())
+}
+
+/// Polls the stub's `/stats` until `held` is at least `wanted`, for at
+/// most `within`; returns the last stats.
+async fn wait_held(
+    rig: &Rig,
+    http: &reqwest::Client,
+    wanted: usize,
+    within: Duration,
+) -> anyhow::Result<Stats> {
+    let deadline = Instant::now() + within;
+    loop {
+        let stats = rig.stub_stats(http, false).await?;
+        if stats.held >= wanted as u64 {
+            return Ok(stats);
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "the stub holds {} of {wanted} calls after {} s ({} accept errors)",
+                stats.held,
+                within.as_secs(),
+                stats.accept_errors
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// (d): RSS per call in flight. A fresh hookd whose `auth_on_publish`
+/// webhook is the stub's `/hold/` path (answered only on `GET /release`),
+/// `max_in_flight_per_stream` above 10,000 and long deadlines; one bridge
+/// stream puts [`HELD_WARM`] calls in flight (baseline RSS), then
+/// [`HELD_CALLS`] more, waited on at the stub; RSS again; release; every
+/// call must then be answered `ok`. Over HTTP/1.1 each call in flight holds
+/// its own connection to the stub, so the figure includes it.
+async fn held_memory(rig: &Rig, report: &mut Report, notes: &mut Vec<String>) -> anyhow::Result<()> {
+    eprintln!("(d) {HELD_CALLS} calls in flight");
+    let total = HELD_WARM + HELD_CALLS;
+    let webhooks = [Webhook {
+        hook: "auth_on_publish",
+        endpoint: format!("http://{}/hold/publish", rig.stub.addr),
+        base64_payload: true,
+    }];
+    let tuning = Tuning {
+        max_in_flight_per_stream: Some(2 * total),
+        response_timeout_ms: Some(120_000),
+    };
+    let hookd =
+        procs::spawn_hookd_with(&rig.hookd, &rig.dir, "hookd-held", rig.threads, &webhooks, tuning).await?;
+    // Each held call is a socket in hookd and one in the stub.
+    for (name, pid) in [("hookd", hookd.pid()), ("the stub", rig.stub.pid())] {
+        let limit = procs::open_files_limit(pid);
+        if limit.is_some_and(|limit| limit < total as u64 + 256) {
+            let why = format!(
+                "{name} may open only {} files (ulimit -n), too few for {total} calls in flight; \
+                 the per-call RSS row is left out",
+                limit.unwrap_or(0)
+            );
+            eprintln!("(d) skipped: {why}");
+            notes.push(format!("(d) skipped: {why}"));
+            return Ok(());
+        }
+    }
+    let client = workload::bridge_tuned(&hookd.addr.to_string(), |options| {
+        options.max_in_flight = 2 * total;
+        options.default_timeout = Duration::from_secs(120);
+    })
+    .await?;
+    let http = reqwest::Client::new();
+    let already = rig.stub_stats(&http, false).await?.held as usize;
+    let mut calls = JoinSet::new();
+    let mut issue = |count: usize| {
+        for _ in 0..count {
+            let client = client.clone();
+            calls.spawn(async move { client.auth_on_publish(workload::auth_on_publish()).await });
+        }
+    };
+    issue(HELD_WARM);
+    let start = wait_held(rig, &http, already + HELD_WARM, Duration::from_secs(10)).await?;
+    let before = procfs::rss_bytes(hookd.pid()).context("hookd RSS")?;
+    let mut issued = HELD_WARM;
+    while issued < total {
+        let step = HELD_STEP.min(total - issued);
+        issue(step);
+        issued += step;
+        wait_held(rig, &http, already + issued, Duration::from_secs(30)).await?;
+    }
+    let after = procfs::rss_bytes(hookd.pid()).context("hookd RSS")?;
+    let held = rig.stub_stats(&http, false).await?;
+    let released = http
+        .get(format!("http://{}/release", rig.stub.addr))
+        .send()
+        .await?
+        .error_for_status()?;
+    drop(released);
+    let (mut ok, mut answered) = (0u64, 0u64);
+    let drained = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(verdict) = calls.join_next().await {
+            answered += 1;
+            ok += u64::from(matches!(verdict.map(|v| v.outcome), Ok(Outcome::Ok(_))));
+        }
+    })
+    .await;
+    if drained.is_err() {
+        calls.abort_all();
+    }
+    report.note_errors(
+        "(d) calls held in flight",
+        &[Sample {
+            calls: total as u64,
+            errors: total as u64 - ok,
+            elapsed: Duration::ZERO,
+            latency: latency_histogram(),
+            cpu: Vec::new(),
+        }],
+    );
+    if answered < total as u64 {
+        eprintln!("(d) only {answered} of {total} held calls were answered within 60 s of the release");
+    }
+    let per_call = after.saturating_sub(before) as f64 / HELD_CALLS as f64 / 1024.0;
+    report.row(Row {
+        id: "d",
+        what: format!("RSS per in-flight call ({HELD_CALLS} held on one stream, KiB)"),
+        measured: format!(
+            "VmRSS {:.1} MiB ({HELD_WARM} in flight) → {:.1} MiB ({total}); includes hookd's outbound \
+             HTTP/1.1 connection per in-flight call ({} new connections at the stub); {ok} of {total} ok after release",
+            before as f64 / 1048576.0,
+            after as f64 / 1048576.0,
+            held.connections.saturating_sub(start.connections),
+        ),
+        ratio: per_call,
+        target: Target::AtMost(2.0),
+    });
+    Ok(())
+}
+
+/// How the calls of the overload run were answered.
+#[derive(Default)]
+struct Answers {
+    ok: AtomicU64,
+    /// Shed by the bridge client at its in-flight limit (`Overload::FailFast`).
+    client_overloaded: AtomicU64,
+    /// `overloaded` from hookd itself.
+    hookd_overloaded: AtomicU64,
+    /// Past their deadline (the client's policy or hookd's verdict).
+    timeout: AtomicU64,
+    other: AtomicU64,
+}
+
+impl Answers {
+    fn count(&self, source: Source, outcome: &Outcome) {
+        let counter = match (source, outcome) {
+            (_, Outcome::Ok(_)) => &self.ok,
+            (Source::Policy(ErrorKind::Overloaded), _) => &self.client_overloaded,
+            (
+                _,
+                Outcome::Error {
+                    kind: ErrorKind::Overloaded,
+                    ..
+                },
+            ) => &self.hookd_overloaded,
+            (
+                _,
+                Outcome::Error {
+                    kind: ErrorKind::Timeout,
+                    ..
+                },
+            ) => &self.timeout,
+            _ => &self.other,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `ok 51%, overloaded at the client 49%, …` over all answers; calls
+    /// `sent` but never answered are listed as such.
+    fn shares(&self, sent: u64) -> String {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let kinds = [
+            ("ok", get(&self.ok)),
+            ("overloaded at the client", get(&self.client_overloaded)),
+            ("overloaded by hookd", get(&self.hookd_overloaded)),
+            ("timeout", get(&self.timeout)),
+            ("other", get(&self.other)),
+        ];
+        let all: u64 = kinds.iter().map(|(_, n)| n).sum();
+        let unanswered = sent.saturating_sub(all);
+        let mut parts: Vec<String> = kinds
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(name, n)| format!("{name} {:.0}%", *n as f64 * 100.0 / all.max(1) as f64))
+            .collect();
+        if unanswered > 0 {
+            parts.push(format!("{unanswered} unanswered"));
+        }
+        parts.join(", ")
+    }
+}
+
+/// (d): RSS under 2× overload. A fresh hookd with the fast `/plain`
+/// webhook; its capacity is measured first (closed loop, N=256, as (a));
+/// then an open loop offers twice that through one bridge stream while
+/// hookd's VmRSS is read every 250 ms: [`OVERLOAD_FILL`] s in which hookd
+/// fills its in-flight window (not judged), then 3 s (quick) or 2 × the
+/// point length (at least 6 s). The client sheds at 10,000 calls in flight
+/// (`Overload::FailFast`, 2 s deadline) and hookd stops reading its stream
+/// at its default 4,096 per stream, so nothing needs to queue. Criterion:
+/// the largest RSS of the last second ÷ the largest of the first second
+/// after the fill ≤ 1.1: with in-flight state bounded on both sides, RSS
+/// that keeps growing is memory the overload costs beyond it.
+async fn overload_memory(rig: &Rig, quick: bool, window: Window, report: &mut Report) -> anyhow::Result<()> {
+    eprintln!("(d) 2× overload");
+    let webhooks = [Webhook {
+        hook: "auth_on_publish",
+        endpoint: format!("http://{}/plain", rig.stub.addr),
+        base64_payload: true,
+    }];
+    let hookd = procs::spawn_hookd(&rig.hookd, &rig.dir, "hookd-overload", rig.threads, &webhooks).await?;
+    let pid = hookd.pid();
+    let client = workload::bridge_tuned(&hookd.addr.to_string(), |options| {
+        options.overload = Overload::FailFast;
+        options.max_in_flight = 10_000;
+        options.default_timeout = Duration::from_secs(2);
+    })
+    .await?;
+    let capacity_window = Window {
+        warmup: Duration::from_millis(300),
+        measure: Duration::from_secs(1),
+    };
+    let (c, args) = (client.clone(), workload::auth_on_publish());
+    let capacity = load::closed_loop(256, capacity_window, &[pid], move || {
+        workload::bridge_call(c.clone(), args.clone())
+    })
+    .await;
+    report.note_errors("(d) overload: capacity N=256", std::slice::from_ref(&capacity));
+    let rate = 2.0 * capacity.rate();
+    let seconds = if quick {
+        3.0
+    } else {
+        (2.0 * window.measure.as_secs_f64()).max(6.0)
+    };
+    // The fill second comes first and is not judged.
+    let length = Duration::from_secs_f64(OVERLOAD_FILL + seconds);
+    let idle = procfs::rss_bytes(pid).context("hookd RSS")?;
+    let http = reqwest::Client::new();
+    let stub_before = rig.stub_stats(&http, false).await?;
+    let answers = Arc::new(Answers::default());
+    let load = {
+        let (client, answers) = (client.clone(), answers.clone());
+        let overload = Window {
+            warmup: Duration::ZERO,
+            measure: length,
+        };
+        tokio::spawn(async move {
+            let call = move || {
+                let (client, answers) = (client.clone(), answers.clone());
+                async move {
+                    let verdict = client.auth_on_publish(workload::auth_on_publish()).await;
+                    answers.count(verdict.source, &verdict.outcome);
+                    matches!(verdict.outcome, Outcome::Ok(_))
+                }
+            };
+            load::open_loop(rate, overload, &[pid], MAX_PENDING, call).await
+        })
+    };
+    let started = Instant::now();
+    let mut rss = Vec::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        tick.tick().await;
+        let at = started.elapsed();
+        rss.push((at, procfs::rss_bytes(pid).context("hookd RSS")?));
+        if at >= length {
+            break;
+        }
+    }
+    let run = load.await.context("the overload task")?;
+    let stub_after = rig.stub_stats(&http, false).await?;
+    eprintln!(
+        "(d) overload: the stub accepted {} connections from hookd during it",
+        stub_after.connections.saturating_sub(stub_before.connections)
+    );
+    let series: Vec<String> = rss
+        .iter()
+        .map(|&(_, bytes)| format!("{:.0}", bytes as f64 / 1048576.0))
+        .collect();
+    eprintln!(
+        "(d) overload: hookd VmRSS every 250 ms (MiB): {}",
+        series.join(" ")
+    );
+    let peak = |from: f64, to: f64| {
+        rss.iter()
+            .filter(|(at, _)| (from..=to).contains(&at.as_secs_f64()))
+            .map(|&(_, bytes)| bytes)
+            .max()
+            .unwrap_or(0)
+    };
+    let end = OVERLOAD_FILL + seconds;
+    let (fill, first, last) = (
+        peak(0.0, OVERLOAD_FILL),
+        peak(OVERLOAD_FILL, OVERLOAD_FILL + 1.0),
+        peak(end - 1.0, f64::INFINITY),
+    );
+    let mib = |bytes: u64| bytes as f64 / 1048576.0;
+    report.row(Row {
+        id: "d",
+        what: "RSS under 2× overload: max VmRSS of the last second ÷ of the first (after a 1 s fill)".into(),
+        measured: format!(
+            "capacity {}/s (N=256); 1 + {seconds:.0} s at {}/s offered ({}/s due{}); VmRSS idle {:.1} MiB, \
+             fill {:.1} MiB, first s {:.1} MiB, last s {:.1} MiB; answers: {}; ok {}/s; hookd {:.2} cores",
+            kilo(capacity.rate()),
+            kilo(run.sent as f64 / end),
+            kilo(rate),
+            if run.skipped > 0 {
+                format!(", {} not sent: the generator's own bound", run.skipped)
+            } else {
+                String::new()
+            },
+            mib(idle),
+            mib(fill),
+            mib(first),
+            mib(last),
+            answers.shares(run.sent),
+            kilo(answers.ok.load(Ordering::Relaxed) as f64 / end),
+            run.sample.cores(0).unwrap_or(f64::NAN),
+        ),
+        ratio: last as f64 / first.max(1) as f64,
+        target: Target::AtMost(1.1),
+    });
+    Ok(())
+}
+
+/// (g): QoS 1 publishes per second end to end through a real Mosquitto, with
+/// the hookd plugin (verdicts cached in the plugin: `plugin_opt_local_cache
+/// true`, webhooks answering `max-age=3600`) ÷ the same Mosquitto without a
+/// plugin (`allow_anonymous true`). Both brokers run side by side on loopback
+/// ports with the same configuration otherwise; the same client (one
+/// connection, N publishes in flight) alternates between them. Each broker
+/// must first route a probe publish to a subscriber, and the plugin broker
+/// again after the rounds, since MQTT 3.1.1 acknowledges refused publishes.
+async fn mosquitto(rig: &Rig, window: Window, rounds: usize, report: &mut Report) -> anyhow::Result<Ran> {
+    let Some(mosquitto) = procs::find_on_path("mosquitto") else {
+        return Ok(Ran::Skipped(
+            "no `mosquitto` on PATH (apt-get install mosquitto mosquitto-clients)".into(),
+        ));
+    };
+    let plugin = match procs::locate_mosquitto_plugin() {
+        Ok(plugin) => plugin,
+        Err(error) => return Ok(Ran::Skipped(format!("no Mosquitto plugin: {error:#}"))),
+    };
+    // The webhooks behind the plugin: both answer ok with max-age=3600.
+    let url = |path: &str| format!("http://{}{path}", rig.stub.addr);
+    let webhooks = [
+        Webhook {
+            hook: "auth_on_register",
+            endpoint: url("/max-age/3600/register"),
+            base64_payload: true,
+        },
+        Webhook {
+            hook: "auth_on_publish",
+            endpoint: url("/max-age/3600/publish"),
+            base64_payload: true,
+        },
+    ];
+    let hookd = procs::spawn_hookd(&rig.hookd, &rig.dir, "hookd-mqtt", rig.threads, &webhooks).await?;
+    let dir = rig.dir.join("mosquitto");
+    let plugin = readable_copy(&plugin, &rig.dir, &dir)?;
+    let common = "allow_anonymous {anonymous}\nset_tcp_nodelay true\npersistence false\n";
+    let plain = procs::spawn_mosquitto(
+        &mosquitto,
+        &dir,
+        "mosquitto-plain",
+        &common.replace("{anonymous}", "true"),
+    )
+    .await?;
+    let with_plugin = format!(
+        "{}plugin {}\nplugin_opt_hookd_addresses {}\nplugin_opt_node_id bench-mosquitto\nplugin_opt_local_cache true\n",
+        common.replace("{anonymous}", "false"),
+        plugin.display(),
+        hookd.addr
+    );
+    let hooked = procs::spawn_mosquitto(&mosquitto, &dir, "mosquitto-plugin", &with_plugin).await?;
+    let login = mqtt::Login {
+        client_id: workload::CLIENT_ID,
+        username: workload::USERNAME,
+        password: b"bench-password",
+    };
+    let args = workload::auth_on_publish();
+    let (topic, payload) = (args.topic.as_str(), args.payload.as_slice());
+    // The plugin refuses (policy deny) until its stream to hookd is up.
+    mqtt::wait_accepting(hooked.addr, login, Duration::from_secs(10)).await?;
+    for (name, broker) in [("without the plugin", &plain), ("with the plugin", &hooked)] {
+        mqtt::probe(broker.addr, login, topic, payload)
+            .await
+            .with_context(|| format!("the probe through Mosquitto {name}"))?;
+    }
+    let watch = [rig.me, plain.pid(), hooked.pid(), hookd.pid()];
+    let names: Vec<String> = ["bench", "mosquitto", "mosquitto+plugin", "hookd"]
+        .map(str::to_owned)
+        .into();
+    let mut samples: BTreeMap<(usize, bool), Vec<Sample>> = BTreeMap::new();
+    for round in 0..rounds {
+        for n in MQTT_N {
+            eprintln!("(g) Mosquitto N={n}, round {}/{rounds}", round + 1);
+            for (plugged, broker) in [(false, &plain), (true, &hooked)] {
+                let sample = mqtt::closed_loop(broker.addr, login, n, topic, payload, window, &watch).await?;
+                samples.entry((n, plugged)).or_default().push(sample);
+            }
+        }
+    }
+    mqtt::probe(hooked.addr, login, topic, payload)
+        .await
+        .context("the probe through Mosquitto with the plugin, after the rounds")?;
+    let per_call = |s: &Sample, i: usize| s.cpu_per_call_us(i, s.calls).unwrap_or(f64::NAN);
+    for n in MQTT_N {
+        let (without, with) = (&samples[&(n, false)], &samples[&(n, true)]);
+        report.note_errors(&format!("(g) Mosquitto N={n}"), without);
+        report.note_errors(&format!("(g) Mosquitto+plugin N={n}"), with);
+        report.cpu_line(&format!("(g) N={n} Mosquitto"), without, &names);
+        report.cpu_line(&format!("(g) N={n} Mosquitto + hookd plugin"), with, &names);
+        report.row(Row {
+            id: "g",
+            what: format!("N={n} QoS 1 publishes/s through Mosquitto: with the hookd plugin (cached) ÷ without"),
+            measured: format!(
+                "with {}/s (Mosquitto {:.1} µs CPU/publish, hookd {:.1} µs), without {}/s (Mosquitto {:.1} µs); \
+                 one connection, {} B payload",
+                kilo(median(with.iter().map(Sample::rate))),
+                median(with.iter().map(|s| per_call(s, 2))),
+                median(with.iter().map(|s| per_call(s, 3))),
+                kilo(median(without.iter().map(Sample::rate))),
+                median(without.iter().map(|s| per_call(s, 1))),
+                payload.len(),
+            ),
+            ratio: median(
+                with.iter()
+                    .zip(without)
+                    .map(|(w, o)| w.rate() / o.rate().max(1e-9)),
+            ),
+            target: Target::AtLeast(0.8),
+        });
+    }
+    Ok(Ran::Yes)
+}
+
+/// Copies the plugin into `dir` (created under `root`), both readable and
+/// traversable by everyone: run as root, Mosquitto loads plugins after
+/// dropping to its own user.
+fn readable_copy(plugin: &Path, root: &Path, dir: &Path) -> anyhow::Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let copy = dir.join("libhookd_mosquitto.so");
+    std::fs::copy(plugin, &copy).with_context(|| format!("copying {}", plugin.display()))?;
+    for path in [root, dir, copy.as_path()] {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+            .with_context(|| format!("making {} readable", path.display()))?;
+    }
+    Ok(copy)
 }
 
 fn watch_names(rig: &Rig, watch: &[u32]) -> Vec<String> {
