@@ -15,6 +15,7 @@
 
 use std::{
     collections::BTreeMap,
+    net::SocketAddr,
     path::{Path, PathBuf},
     sync::{
         Arc,
@@ -93,6 +94,8 @@ struct Rig {
     cached: Proc,
     fan: Vec<Proc>,
     hookd: PathBuf,
+    /// The stub's (and this process's) runtime threads.
+    load_threads: usize,
     dir: PathBuf,
     /// hookd's worker threads.
     threads: usize,
@@ -142,32 +145,29 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
     if wants('c') {
         cached(&rig, window, rounds, &mut report).await?;
     }
-    if wants('e') {
-        let capacity = hookd_256.unwrap_or(20_000.0);
-        fan_out(&rig, window, rounds, capacity, &mut report).await?;
-    }
+    // (d) and (g) before (e): the fan-out can leave tens of thousands of
+    // webhook connections open (and loopback ports in use) for a while,
+    // and these need thousands of sockets and free ports of their own.
     let mut notes = Vec::new();
     if wants('d') {
         idle_memory(&rig, &mut report).await?;
-        held_memory(&rig, &mut report, &mut notes).await?;
-        overload_memory(&rig, options.quick, window, &mut report).await?;
+        let held = held_memory(&rig, &mut report).await;
+        settle(held, "(d) calls in flight", &mut report, &mut notes);
+        let overload = overload_memory(&rig, options.quick, window, &mut report).await;
+        settle(
+            overload.map(|()| Ran::Yes),
+            "(d) 2× overload",
+            &mut report,
+            &mut notes,
+        );
     }
     if wants('g') {
-        match mosquitto(&rig, window, rounds, &mut report).await {
-            Ok(Ran::Yes) => {}
-            Ok(Ran::Skipped(why)) => {
-                eprintln!("(g) skipped: {why}");
-                notes.push(format!("(g) skipped: {why}"));
-            }
-            Err(error) => {
-                eprintln!("(g) failed: {error:#}");
-                notes.push(format!("(g) failed: {error:#}"));
-                report.note_errors(
-                    "(g) Mosquitto end to end (aborted, see the notes)",
-                    &[failed_sample()],
-                );
-            }
-        }
+        let ran = mosquitto(&rig, window, rounds, &mut report).await;
+        settle(ran, "(g) Mosquitto end to end", &mut report, &mut notes);
+    }
+    if wants('e') {
+        let capacity = hookd_256.unwrap_or(20_000.0);
+        fan_out(&rig, window, rounds, capacity, &mut report).await?;
     }
     println!("{}", report.markdown());
     if !notes.is_empty() {
@@ -188,6 +188,26 @@ enum Ran {
     Yes,
     /// Not run, and why.
     Skipped(String),
+}
+
+/// Notes a skipped scenario, or an aborted one (also as a failed point, so
+/// the run fails after printing the table); the run goes on either way.
+fn settle(ran: anyhow::Result<Ran>, scenario: &str, report: &mut Report, notes: &mut Vec<String>) {
+    match ran {
+        Ok(Ran::Yes) => {}
+        Ok(Ran::Skipped(why)) => {
+            eprintln!("{scenario} skipped: {why}");
+            notes.push(format!("{scenario} skipped: {why}"));
+        }
+        Err(error) => {
+            eprintln!("{scenario} failed: {error:#}");
+            notes.push(format!("{scenario} failed: {error:#}"));
+            report.note_errors(
+                &format!("{scenario} (aborted, see the notes)"),
+                &[failed_sample()],
+            );
+        }
+    }
 }
 
 /// A sample with no calls, which the report lists as a failed point.
@@ -257,15 +277,21 @@ impl Rig {
             hookd,
             dir,
             threads: server_threads,
+            load_threads: threads,
             me: std::process::id(),
         })
     }
 
     async fn stub_stats(&self, http: &reqwest::Client, reset: bool) -> anyhow::Result<Stats> {
-        let query = if reset { "?reset" } else { "" };
-        let url = format!("http://{}/stats{query}", self.stub.addr);
-        Ok(http.get(url).send().await?.error_for_status()?.json().await?)
+        stub_stats_at(http, self.stub.addr, reset).await
     }
+}
+
+/// `GET /stats` (with `?reset` if asked) of the stub at `stub`.
+async fn stub_stats_at(http: &reqwest::Client, stub: SocketAddr, reset: bool) -> anyhow::Result<Stats> {
+    let query = if reset { "?reset" } else { "" };
+    let url = format!("http://{stub}/stats{query}");
+    Ok(http.get(url).send().await?.error_for_status()?.json().await?)
 }
 
 impl Drop for Rig {
@@ -635,14 +661,14 @@ async fn idle_memory(rig: &Rig, report: &mut Report) -> anyhow::Result<()> {
 /// Polls the stub's `/stats` until `held` is at least `wanted`, for at
 /// most `within`; returns the last stats.
 async fn wait_held(
-    rig: &Rig,
+    stub: SocketAddr,
     http: &reqwest::Client,
     wanted: usize,
     within: Duration,
 ) -> anyhow::Result<Stats> {
     let deadline = Instant::now() + within;
     loop {
-        let stats = rig.stub_stats(http, false).await?;
+        let stats = stub_stats_at(http, stub, false).await?;
         if stats.held >= wanted as u64 {
             return Ok(stats);
         }
@@ -659,18 +685,25 @@ async fn wait_held(
 }
 
 /// (d): RSS per call in flight. A fresh hookd whose `auth_on_publish`
-/// webhook is the stub's `/hold/` path (answered only on `GET /release`),
+/// webhook is the `/hold/` path (answered only on `GET /release`) of a stub
+/// of its own (so the rig's stub's connections do not count against its
+/// open-files limit),
 /// `max_in_flight_per_stream` above 10,000 and long deadlines; one bridge
 /// stream puts [`HELD_WARM`] calls in flight (baseline RSS), then
 /// [`HELD_CALLS`] more, waited on at the stub; RSS again; release; every
 /// call must then be answered `ok`. Over HTTP/1.1 each call in flight holds
 /// its own connection to the stub, so the figure includes it.
-async fn held_memory(rig: &Rig, report: &mut Report, notes: &mut Vec<String>) -> anyhow::Result<()> {
+async fn held_memory(rig: &Rig, report: &mut Report) -> anyhow::Result<Ran> {
     eprintln!("(d) {HELD_CALLS} calls in flight");
     let total = HELD_WARM + HELD_CALLS;
+    let stub = procs::spawn_self(
+        "stub for held calls",
+        &["stub".into(), "--threads".into(), rig.load_threads.to_string()],
+    )
+    .await?;
     let webhooks = [Webhook {
         hook: "auth_on_publish",
-        endpoint: format!("http://{}/hold/publish", rig.stub.addr),
+        endpoint: format!("http://{}/hold/publish", stub.addr),
         base64_payload: true,
     }];
     let tuning = Tuning {
@@ -680,17 +713,14 @@ async fn held_memory(rig: &Rig, report: &mut Report, notes: &mut Vec<String>) ->
     let hookd =
         procs::spawn_hookd_with(&rig.hookd, &rig.dir, "hookd-held", rig.threads, &webhooks, tuning).await?;
     // Each held call is a socket in hookd and one in the stub.
-    for (name, pid) in [("hookd", hookd.pid()), ("the stub", rig.stub.pid())] {
+    for (name, pid) in [("hookd", hookd.pid()), ("the stub", stub.pid())] {
         let limit = procs::open_files_limit(pid);
         if limit.is_some_and(|limit| limit < total as u64 + 256) {
-            let why = format!(
-                "{name} may open only {} files (ulimit -n), too few for {total} calls in flight; \
+            return Ok(Ran::Skipped(format!(
+                "{name} may open only {} files (ulimit -n -H), too few for {total} calls in flight; \
                  the per-call RSS row is left out",
                 limit.unwrap_or(0)
-            );
-            eprintln!("(d) skipped: {why}");
-            notes.push(format!("(d) skipped: {why}"));
-            return Ok(());
+            )));
         }
     }
     let client = workload::bridge_tuned(&hookd.addr.to_string(), |options| {
@@ -699,7 +729,7 @@ async fn held_memory(rig: &Rig, report: &mut Report, notes: &mut Vec<String>) ->
     })
     .await?;
     let http = reqwest::Client::new();
-    let already = rig.stub_stats(&http, false).await?.held as usize;
+    let already = stub_stats_at(&http, stub.addr, false).await?.held as usize;
     let mut calls = JoinSet::new();
     let mut issue = |count: usize| {
         for _ in 0..count {
@@ -708,19 +738,19 @@ async fn held_memory(rig: &Rig, report: &mut Report, notes: &mut Vec<String>) ->
         }
     };
     issue(HELD_WARM);
-    let start = wait_held(rig, &http, already + HELD_WARM, Duration::from_secs(10)).await?;
+    let start = wait_held(stub.addr, &http, already + HELD_WARM, Duration::from_secs(10)).await?;
     let before = procfs::rss_bytes(hookd.pid()).context("hookd RSS")?;
     let mut issued = HELD_WARM;
     while issued < total {
         let step = HELD_STEP.min(total - issued);
         issue(step);
         issued += step;
-        wait_held(rig, &http, already + issued, Duration::from_secs(30)).await?;
+        wait_held(stub.addr, &http, already + issued, Duration::from_secs(30)).await?;
     }
     let after = procfs::rss_bytes(hookd.pid()).context("hookd RSS")?;
-    let held = rig.stub_stats(&http, false).await?;
+    let held = stub_stats_at(&http, stub.addr, false).await?;
     let released = http
-        .get(format!("http://{}/release", rig.stub.addr))
+        .get(format!("http://{}/release", stub.addr))
         .send()
         .await?
         .error_for_status()?;
@@ -763,7 +793,7 @@ async fn held_memory(rig: &Rig, report: &mut Report, notes: &mut Vec<String>) ->
         ratio: per_call,
         target: Target::AtMost(2.0),
     });
-    Ok(())
+    Ok(Ran::Yes)
 }
 
 /// How the calls of the overload run were answered.

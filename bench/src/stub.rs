@@ -16,7 +16,8 @@
 //! only when `GET /release` arrives (which answers all requests held at that
 //! moment, `{"released": N}`), so a benchmark can keep a known number of
 //! webhook calls in flight without anything sleeping. A held request whose
-//! connection closes stops counting as held.
+//! connection closes stops counting as held; a released one is answered
+//! with `connection: close`.
 
 use std::{
     convert::Infallible,
@@ -165,6 +166,12 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<Respons
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     if let Some(max_age) = max_age {
         headers.insert(header::CACHE_CONTROL, max_age);
+    }
+    if hold {
+        // The stub closes first, so the TIME_WAIT of each of these many
+        // connections sits on the stub's port, not on a loopback port the
+        // client took from the ephemeral range (which a run may exhaust).
+        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     Ok(response)
 }
