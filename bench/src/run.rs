@@ -963,17 +963,17 @@ async fn overload_memory(rig: &Rig, quick: bool, window: Window, report: &mut Re
         peak(end - 1.0, f64::INFINITY),
     );
     let mib = |bytes: u64| bytes as f64 / 1048576.0;
+    let ok_rate = answers.ok.load(Ordering::Relaxed) as f64 / end;
     report.row(Row {
         id: "d",
         what: "RSS under 2× overload: max VmRSS of the last second ÷ of the first (after a 1 s fill)".into(),
         measured: format!(
-            "capacity {}/s (N=256); 1 + {seconds:.0} s at {}/s offered ({}/s due{}); VmRSS idle {:.1} MiB, \
-             fill {:.1} MiB, first s {:.1} MiB, last s {:.1} MiB; answers: {}; ok {}/s; hookd {:.2} cores",
+            "capacity {}/s (N=256); 1 + {seconds:.0} s offered at 2× that{}; VmRSS idle {:.1} MiB, \
+             fill {:.1} MiB, first s {:.1} MiB, last s {:.1} MiB; answers: {}; ok {}/s ({:.2} of capacity); \
+             hookd {:.2} cores",
             kilo(capacity.rate()),
-            kilo(run.sent as f64 / end),
-            kilo(rate),
             if run.skipped > 0 {
-                format!(", {} not sent: the generator's own bound", run.skipped)
+                format!(" ({} calls not sent: the generator's own bound)", run.skipped)
             } else {
                 String::new()
             },
@@ -982,7 +982,8 @@ async fn overload_memory(rig: &Rig, quick: bool, window: Window, report: &mut Re
             mib(first),
             mib(last),
             answers.shares(run.sent),
-            kilo(answers.ok.load(Ordering::Relaxed) as f64 / end),
+            kilo(ok_rate),
+            ok_rate / capacity.rate().max(1e-9),
             run.sample.cores(0).unwrap_or(f64::NAN),
         ),
         ratio: last as f64 / first.max(1) as f64,
