@@ -71,6 +71,8 @@ pub struct Tuning {
     pub max_in_flight_per_stream: Option<usize>,
     /// `response_timeout` of every webhook, in ms (hookd's default: 5000).
     pub response_timeout_ms: Option<u64>,
+    /// `http.pool_max_connections` (the harness's default: 16384).
+    pub pool_max_connections: Option<usize>,
 }
 
 impl Proc {
@@ -136,14 +138,16 @@ pub async fn spawn_hookd_with(
     tuning: Tuning,
 ) -> anyhow::Result<Proc> {
     let addr = free_port().await?;
-    // The pool keeps as many idle connections as the direct driver does:
-    // hookd's default (100, as vmq's pool) churns connections once more than
-    // 100 calls per endpoint are in flight, which is configuration, not cost.
+    // As many connections per endpoint as the direct driver may open (its
+    // pool is unbounded): hookd's default (100, as vmq's pool) would make
+    // calls past 100 in flight wait for a connection, which is configuration,
+    // not cost. 16384 also covers the 10,000 calls (d) holds.
     let mut toml = format!("[server]\nlisten = \"{addr}\"\nworker_threads = {worker_threads}\n");
     if let Some(limit) = tuning.max_in_flight_per_stream {
         let _ = writeln!(toml, "max_in_flight_per_stream = {limit}");
     }
-    toml.push_str("\n[http]\npool_max_idle = 4096\n");
+    let pool = tuning.pool_max_connections.unwrap_or(16_384);
+    let _ = write!(toml, "\n[http]\npool_max_connections = {pool}\n");
     for webhook in webhooks {
         let _ = write!(
             toml,

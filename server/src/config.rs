@@ -53,8 +53,13 @@ pub struct ServerConfig {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct HttpConfig {
-    /// Idle keep-alive connections kept per endpoint URL and shard. Default 100.
-    pub pool_max_idle: usize,
+    /// Connections per endpoint URL and shard, open at most (as vmq_webhooks'
+    /// `pool_max_connections`): requests beyond it wait for a free one,
+    /// within their deadline, so a burst can never open (and then churn)
+    /// more. All are kept alive while idle. `pool_max_idle` is accepted as
+    /// an older name. Default 100.
+    #[serde(alias = "pool_max_idle")]
+    pub pool_max_connections: usize,
     /// How long an idle keep-alive connection is kept, in ms. Default 60000.
     pub pool_idle_timeout: u64,
     /// Largest response body accepted, in bytes; a larger one is an invalid
@@ -140,7 +145,7 @@ impl Default for ServerConfig {
 impl Default for HttpConfig {
     fn default() -> Self {
         Self {
-            pool_max_idle: 100,
+            pool_max_connections: 100,
             pool_idle_timeout: 60_000,
             max_response_bytes: 1 << 20,
         }
@@ -241,6 +246,9 @@ impl Config {
         }
         if self.server.call_timeout == 0 {
             return Err(invalid("server.call_timeout".into(), "must be at least 1 ms"));
+        }
+        if self.http.pool_max_connections == 0 {
+            return Err(invalid("http.pool_max_connections".into(), "must be at least 1"));
         }
         if self.http.max_response_bytes == 0 {
             return Err(invalid("http.max_response_bytes".into(), "must be at least 1"));
@@ -382,11 +390,23 @@ mod tests {
     fn environment_overrides_the_file() {
         let env = HashMap::from([
             ("HOOKD_SERVER__LISTEN".to_owned(), "127.0.0.1:6000".to_owned()),
-            ("HOOKD_HTTP__POOL_MAX_IDLE".to_owned(), "7".to_owned()),
+            ("HOOKD_HTTP__POOL_MAX_CONNECTIONS".to_owned(), "7".to_owned()),
         ]);
         let config = Config::load(None, Some(env)).expect("loads");
         assert_eq!(config.server.listen, "127.0.0.1:6000".parse().expect("addr"));
-        assert_eq!(config.http.pool_max_idle, 7);
+        assert_eq!(config.http.pool_max_connections, 7);
+    }
+
+    #[test]
+    fn pool_max_idle_is_the_older_name_of_pool_max_connections() {
+        let config = Config::from_toml("[http]\npool_max_idle = 9\n").expect("loads");
+        assert_eq!(config.http.pool_max_connections, 9);
+    }
+
+    #[test]
+    fn a_pool_of_no_connections_is_rejected() {
+        let err = Config::from_toml("[http]\npool_max_connections = 0\n").expect_err("zero");
+        assert!(err.to_string().contains("http.pool_max_connections"), "{err}");
     }
 
     #[test]

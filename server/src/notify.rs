@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use tokio::sync::Semaphore;
-use tracing::{Instrument, debug, info_span, warn};
+use tracing::{Instrument, debug, debug_span, warn};
 
 use crate::{hook::HookCall, metrics::Metrics, registry::Endpoints, verdict::Verdict};
 
@@ -42,13 +42,15 @@ impl Notifier {
                 continue;
             };
             let (endpoint, call, metrics) = (endpoint.clone(), call.clone(), self.metrics.clone());
-            let span = info_span!("notify", %hook, endpoint = %endpoint.name());
+            // A debug span: an enabled one costs an allocation and the
+            // formatting of its fields per delivery.
+            let span = debug_span!("notify", %hook, endpoint = %endpoint.name());
             tokio::spawn(
                 async move {
                     let outcome = match endpoint.call(&call, None).await {
                         Ok(_) => Verdict::Ack.label(),
                         Err(e) => {
-                            warn!(error = %e, "notification failed");
+                            warn!(%hook, endpoint = %endpoint.name(), error = %e, "notification failed");
                             e.kind().label()
                         }
                     };

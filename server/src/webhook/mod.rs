@@ -13,7 +13,7 @@ pub mod response;
 
 use std::{sync::Arc, time::Duration};
 
-use tokio::time::Instant;
+use tokio::{sync::Semaphore, time::Instant};
 
 use http::{HeaderValue, header};
 use reqwest::{Client, StatusCode, Url};
@@ -42,8 +42,19 @@ pub struct Endpoint {
 
 /// The keep-alive pools of one endpoint URL, one per shard, so a request
 /// rides a connection driven by its own shard's thread
-/// ([`crate::shard`]).
-pub type Pools = Arc<[Client]>;
+/// ([`crate::shard`]). Shared by every registration of the URL.
+pub type Pools = Arc<[Pool]>;
+
+/// One shard's connections to one endpoint URL: at most
+/// `http.pool_max_connections` open, all kept alive when idle. A request
+/// takes a slot before it is sent and frees it with the answer, so a burst
+/// waits for a connection instead of opening ones the pool would close again
+/// (which, past a few thousand, exhausts loopback ports in TIME_WAIT).
+#[derive(Debug)]
+pub struct Pool {
+    client: Client,
+    slots: Semaphore,
+}
 
 /// The deadline of the hook call a webhook request is made for.
 #[derive(Debug, Clone, Copy)]
@@ -103,14 +114,21 @@ impl WebhookError {
     }
 }
 
-/// Builds the HTTP clients (a keep-alive pool per shard) for one endpoint URL.
+/// Builds the connection pools (one per shard) for one endpoint URL.
 pub fn pools(http: &HttpConfig, shards: usize) -> Result<Pools, reqwest::Error> {
-    (0..shards.max(1)).map(|_| client(http)).collect()
+    (0..shards.max(1))
+        .map(|_| {
+            Ok(Pool {
+                client: client(http)?,
+                slots: Semaphore::new(http.pool_max_connections),
+            })
+        })
+        .collect()
 }
 
 fn client(http: &HttpConfig) -> Result<Client, reqwest::Error> {
     Client::builder()
-        .pool_max_idle_per_host(http.pool_max_idle)
+        .pool_max_idle_per_host(http.pool_max_connections)
         .pool_idle_timeout(Duration::from_millis(http.pool_idle_timeout))
         // A missing TCP_NODELAY cost VerneMQ 40 ms per call (Nagle +
         // delayed ACK); small JSON requests must go out at once.
@@ -170,8 +188,16 @@ impl Endpoint {
     }
 
     async fn exchange(&self, hook: Hook, body: Vec<u8>) -> Result<Answer, WebhookError> {
-        let client = &self.pools[shard::current() % self.pools.len()];
-        let mut response = client
+        let pool = &self.pools[shard::current() % self.pools.len()];
+        // Held until the answer is read, so the connection is back in the
+        // pool before the slot is.
+        let _slot = pool
+            .slots
+            .acquire()
+            .await
+            .map_err(|_| WebhookError::Unavailable("the connection pool is closed".into()))?;
+        let mut response = pool
+            .client
             .post(self.url.clone())
             .header(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))
             .header("vernemq-hook", HeaderValue::from_static(hook.name()))

@@ -132,3 +132,49 @@ async fn past_max_in_flight_per_stream_hookd_stops_reading_until_a_call_finishes
     }
     assert_eq!(webhook.hits(), 3, "the third call was read once a slot freed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_pool_max_connections_a_call_waits_for_a_free_connection() {
+    let webhook = Webhook::builder().held().start().await;
+    let mut config =
+        crate::harness::service::config([WebhookConfig::new(Hook::AuthOnRegister, webhook.url())]);
+    config.http.pool_max_connections = 2;
+    let hookd = Hookd::start(config).await;
+    let broker = hookd.broker().await;
+    let pending: Vec<_> =
+        join_all((0..3).map(|i| broker.send_args(calls::auth_on_register(&format!("pooled-{i}"))))).await;
+    webhook.wait_for_hits(2).await;
+    // A round trip on another stream: by its end the third request would long
+    // have reached the webhook, had it not waited for one of the two.
+    let other = hookd.broker().await;
+    crate::harness::assert_next(&other.call(calls::auth_on_subscribe("barrier")).await);
+    assert_eq!(webhook.hits(), 2, "at most two requests at the endpoint");
+
+    webhook.release();
+    for verdict in join_all(pending.into_iter().map(|p| p.verdict())).await {
+        assert_ok(&verdict);
+    }
+    assert_eq!(
+        webhook.hits(),
+        3,
+        "the third request went out on a freed connection"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_still_waiting_for_a_connection_at_its_deadline_is_a_timeout() {
+    let webhook = Webhook::builder().held().start().await;
+    let mut config =
+        crate::harness::service::config([WebhookConfig::new(Hook::AuthOnRegister, webhook.url())]);
+    config.http.pool_max_connections = 1;
+    let hookd = Hookd::start(config).await;
+    let broker = hookd.broker().await;
+    let holding = broker.send_args(calls::auth_on_register("holding")).await;
+    webhook.wait_for_hits(1).await;
+    let mut waiting = calls::auth_on_register("waiting").into_call(broker.fresh_id());
+    waiting.timeout_ms = Some(200);
+    assert_error(&broker.send(waiting).await.verdict().await, ErrorKind::Timeout);
+    assert_eq!(webhook.hits(), 1, "the waiting call never reached the endpoint");
+    webhook.release();
+    assert_ok(&holding.verdict().await);
+}
