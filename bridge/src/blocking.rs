@@ -16,7 +16,7 @@ use tokio::{
     sync::Semaphore,
 };
 
-use crate::{BridgeError, Client, Options, Verdict, connect};
+use crate::{BridgeError, Client, Options, Verdict, connect, hooks};
 
 /// The runtime every blocking client shares.
 static RUNTIME: OnceLock<Result<Runtime, String>> = OnceLock::new();
@@ -65,8 +65,13 @@ impl BlockingClient {
     }
 
     /// Sends a notification in the background and returns at once; false
-    /// (and nothing sent) when too many are already in flight.
+    /// (and nothing sent) when too many are already in flight. One for a
+    /// hook hookd reports as having no endpoints is not sent at all (hookd
+    /// would only acknowledge it): no task, no wake-up of the runtime.
     pub fn notify(&self, args: Args) -> bool {
+        if self.client.has_no_endpoints(hooks::hook_of(&args)) {
+            return true;
+        }
         let Ok(permit) = self.background.clone().try_acquire_owned() else {
             return false;
         };
@@ -80,11 +85,16 @@ impl BlockingClient {
 
     /// Calls a hook with the default deadline, blocking until the verdict.
     pub fn call(&self, args: Args) -> Verdict {
-        self.runtime.block_on(self.client.call(args))
+        self.call_with_timeout(args, self.client.default_timeout())
     }
 
-    /// Calls a hook with `timeout`, blocking until the verdict.
+    /// Calls a hook with `timeout`, blocking until the verdict. A verdict
+    /// that needs no round trip ([`Client::answer_locally`]) is returned
+    /// without entering the runtime at all.
     pub fn call_with_timeout(&self, args: Args, timeout: Duration) -> Verdict {
+        if let Some(verdict) = self.client.answer_locally(&args) {
+            return verdict;
+        }
         self.runtime
             .block_on(self.client.call_with_timeout(args, timeout))
     }

@@ -5,13 +5,15 @@
 use std::time::{Duration, Instant};
 
 use hookd_proto::v1::{hook_call::Hook as Args, ok::Modifiers};
-use moka::{Expiry, future::Cache};
+use moka::{Expiry, sync::Cache};
 
 use crate::{hooks, verdict::Outcome};
 
-/// Outcomes by encoded call identity, each with its own TTL.
+/// Outcomes by encoded call identity, each with its own TTL. moka's sync
+/// flavour with foldhash: a lookup is a plain function call, so a broker's
+/// callback thread can be answered without entering a runtime.
 pub struct LocalCache {
-    entries: Cache<Vec<u8>, Entry>,
+    entries: Cache<Vec<u8>, Entry, foldhash::fast::RandomState>,
 }
 
 #[derive(Clone)]
@@ -46,13 +48,13 @@ impl LocalCache {
             entries: Cache::builder()
                 .max_capacity(max_entries)
                 .expire_after(PerEntryTtl)
-                .build(),
+                .build_with_hasher(foldhash::fast::RandomState::default()),
         }
     }
 
     /// The cached outcome for a call like `args`, with the time it has left.
-    pub async fn get(&self, args: &Args) -> Option<(Outcome, Duration)> {
-        self.entries.get(&key(args)).await.map(|entry| {
+    pub fn get(&self, args: &Args) -> Option<(Outcome, Duration)> {
+        self.entries.get(&key(args)).map(|entry| {
             (
                 entry.outcome,
                 entry.expires.saturating_duration_since(Instant::now()),
@@ -62,7 +64,7 @@ impl LocalCache {
 
     /// Keeps `outcome` for calls like `args` for `ttl`, without a payload
     /// rewrite: like hookd's cache, a payload change belongs to one message.
-    pub async fn insert(&self, args: &Args, mut outcome: Outcome, ttl: Duration) {
+    pub fn insert(&self, args: &Args, mut outcome: Outcome, ttl: Duration) {
         if ttl.is_zero() {
             return;
         }
@@ -72,16 +74,14 @@ impl LocalCache {
             _ => {}
         }
         let expires = Instant::now() + ttl;
-        self.entries
-            .insert(
-                key(args),
-                Entry {
-                    outcome,
-                    ttl,
-                    expires,
-                },
-            )
-            .await;
+        self.entries.insert(
+            key(args),
+            Entry {
+                outcome,
+                ttl,
+                expires,
+            },
+        );
     }
 }
 

@@ -154,6 +154,11 @@ impl Client {
         on_session_expired => OnSessionExpired,
     }
 
+    /// The deadline of a call that sets none (`Options::default_timeout`).
+    pub fn default_timeout(&self) -> Duration {
+        self.inner.options.default_timeout
+    }
+
     /// Calls a hook with the default deadline.
     pub async fn call(&self, args: Args) -> Verdict {
         self.call_with_timeout(args, self.inner.options.default_timeout)
@@ -167,23 +172,10 @@ impl Client {
         // A deadline too far to represent is as good as none (tokio's own
         // `timeout` does the same).
         let deadline = now.checked_add(timeout).unwrap_or_else(|| now + FAR_FUTURE);
+        if let Some(verdict) = self.answer_locally(&args) {
+            return verdict;
+        }
         let hook = hooks::hook_of(&args);
-        if self.has_no_endpoints(hook) {
-            return Verdict {
-                outcome: Outcome::Next,
-                source: Source::NoEndpoints,
-                cache_ttl: None,
-            };
-        }
-        if let Some(cache) = &self.inner.cache
-            && let Some((outcome, remaining)) = cache.get(&args).await
-        {
-            return Verdict {
-                outcome,
-                source: Source::LocalCache,
-                cache_ttl: Some(remaining),
-            };
-        }
         let _permit = match self.inner.options.overload {
             Overload::Wait => match tokio::time::timeout_at(deadline, self.inner.permits.acquire()).await {
                 Ok(Ok(permit)) => permit,
@@ -209,13 +201,11 @@ impl Client {
                 Ok(Ok(verdict)) => {
                     if let (Some(cache), Some(ttl)) = (&self.inner.cache, verdict.cache_ttl_secs) {
                         let verdict = Verdict::from_proto(verdict);
-                        cache
-                            .insert(
-                                &args,
-                                verdict.outcome.clone(),
-                                Duration::from_secs(u64::from(ttl)),
-                            )
-                            .await;
+                        cache.insert(
+                            &args,
+                            verdict.outcome.clone(),
+                            Duration::from_secs(u64::from(ttl)),
+                        );
                         return verdict;
                     }
                     return Verdict::from_proto(verdict);
@@ -233,8 +223,28 @@ impl Client {
         }
     }
 
+    /// The verdict for `args` when it needs no round trip: `next` for a hook
+    /// hookd reports as having no endpoints, or a verdict from the local
+    /// cache. Synchronous, so [`crate::BlockingClient`] answers these without
+    /// entering its runtime.
+    pub fn answer_locally(&self, args: &Args) -> Option<Verdict> {
+        if self.has_no_endpoints(hooks::hook_of(args)) {
+            return Some(Verdict {
+                outcome: Outcome::Next,
+                source: Source::NoEndpoints,
+                cache_ttl: None,
+            });
+        }
+        let (outcome, remaining) = self.inner.cache.as_ref()?.get(args)?;
+        Some(Verdict {
+            outcome,
+            source: Source::LocalCache,
+            cache_ttl: Some(remaining),
+        })
+    }
+
     /// Whether hookd has told us that `hook` has no endpoints.
-    fn has_no_endpoints(&self, hook: Hook) -> bool {
+    pub(crate) fn has_no_endpoints(&self, hook: Hook) -> bool {
         self.inner
             .shared
             .active
