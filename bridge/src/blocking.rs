@@ -91,8 +91,8 @@ impl BlockingClient {
     /// Calls a hook with `timeout`, blocking until the verdict. A verdict
     /// that needs no round trip ([`Client::answer_locally`]) is returned
     /// without entering the runtime at all.
-    pub fn call_with_timeout(&self, args: Args, timeout: Duration) -> Verdict {
-        if let Some(verdict) = self.client.answer_locally(&args) {
+    pub fn call_with_timeout(&self, mut args: Args, timeout: Duration) -> Verdict {
+        if let Some(verdict) = self.client.answer_locally(&mut args) {
             return verdict;
         }
         self.runtime

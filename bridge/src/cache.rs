@@ -53,7 +53,7 @@ impl LocalCache {
     }
 
     /// The cached outcome for a call like `args`, with the time it has left.
-    pub fn get(&self, args: &Args) -> Option<(Outcome, Duration)> {
+    pub fn get(&self, args: &mut Args) -> Option<(Outcome, Duration)> {
         self.entries.get(&key(args)).map(|entry| {
             (
                 entry.outcome,
@@ -64,7 +64,7 @@ impl LocalCache {
 
     /// Keeps `outcome` for calls like `args` for `ttl`, without a payload
     /// rewrite: like hookd's cache, a payload change belongs to one message.
-    pub fn insert(&self, args: &Args, mut outcome: Outcome, ttl: Duration) {
+    pub fn insert(&self, args: &mut Args, mut outcome: Outcome, ttl: Duration) {
         if ttl.is_zero() {
             return;
         }
@@ -85,8 +85,10 @@ impl LocalCache {
     }
 }
 
-fn key(args: &Args) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    hooks::cache_identity(args).encode(&mut bytes);
-    bytes
+fn key(args: &mut Args) -> Vec<u8> {
+    hooks::with_cache_identity(args, |identity| {
+        let mut bytes = Vec::with_capacity(identity.encoded_len());
+        identity.encode(&mut bytes);
+        bytes
+    })
 }

@@ -167,12 +167,12 @@ impl Client {
 
     /// Calls a hook; the verdict arrives within `timeout`, from hookd or, if
     /// hookd cannot answer in time, from the hook's failure policy.
-    pub async fn call_with_timeout(&self, args: Args, timeout: Duration) -> Verdict {
+    pub async fn call_with_timeout(&self, mut args: Args, timeout: Duration) -> Verdict {
         let now = Instant::now();
         // A deadline too far to represent is as good as none (tokio's own
         // `timeout` does the same).
         let deadline = now.checked_add(timeout).unwrap_or_else(|| now + FAR_FUTURE);
-        if let Some(verdict) = self.answer_locally(&args) {
+        if let Some(verdict) = self.answer_locally(&mut args) {
             return verdict;
         }
         let hook = hooks::hook_of(&args);
@@ -202,7 +202,7 @@ impl Client {
                     if let (Some(cache), Some(ttl)) = (&self.inner.cache, verdict.cache_ttl_secs) {
                         let verdict = Verdict::from_proto(verdict);
                         cache.insert(
-                            &args,
+                            &mut args,
                             verdict.outcome.clone(),
                             Duration::from_secs(u64::from(ttl)),
                         );
@@ -226,8 +226,9 @@ impl Client {
     /// The verdict for `args` when it needs no round trip: `next` for a hook
     /// hookd reports as having no endpoints, or a verdict from the local
     /// cache. Synchronous, so [`crate::BlockingClient`] answers these without
-    /// entering its runtime.
-    pub fn answer_locally(&self, args: &Args) -> Option<Verdict> {
+    /// entering its runtime. `args` is mutable only to look it up without a
+    /// copy; it is left as it was.
+    pub fn answer_locally(&self, args: &mut Args) -> Option<Verdict> {
         if self.has_no_endpoints(hooks::hook_of(args)) {
             return Some(Verdict {
                 outcome: Outcome::Next,
@@ -243,8 +244,10 @@ impl Client {
         })
     }
 
-    /// Whether hookd has told us that `hook` has no endpoints.
-    pub(crate) fn has_no_endpoints(&self, hook: Hook) -> bool {
+    /// Whether hookd has told us that `hook` has no endpoints: its calls are
+    /// answered `next` locally and its notifications are not sent, so a
+    /// broker may skip building them at all.
+    pub fn has_no_endpoints(&self, hook: Hook) -> bool {
         self.inner
             .shared
             .active

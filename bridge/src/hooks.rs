@@ -2,7 +2,7 @@
 //! call is for, whether it is a notification, and the identity that hookd's
 //! verdict cache keys on.
 
-use hookd_proto::v1::{Hook, hook_call::Hook as Args};
+use hookd_proto::v1::{self as pb, Hook, hook_call::Hook as Args};
 
 /// The hook a call's arguments are for.
 pub fn hook_of(args: &Args) -> Hook {
@@ -65,25 +65,77 @@ pub fn is_cacheable(hook: Hook) -> bool {
     )
 }
 
-/// The arguments as hookd's cache sees them: without payload and peer
-/// port, so a verdict hookd marked cacheable applies to the same identities
-/// locally.
-pub fn cache_identity(args: &Args) -> Args {
-    let mut args = args.clone();
-    match &mut args {
-        Args::AuthOnRegister(a) => {
-            if let Some(peer) = &mut a.peer {
-                peer.port = 0;
+/// Runs `f` on the arguments as hookd's cache sees them: without payload
+/// and peer port, so a verdict hookd marked cacheable applies to the same
+/// identities locally. Both are taken out of `args` for the call and put
+/// back after it, so nothing is cloned.
+pub fn with_cache_identity<R>(args: &mut Args, f: impl FnOnce(&Args) -> R) -> R {
+    let (payload, port) = match args {
+        Args::AuthOnRegister(pb::AuthOnRegister { peer: Some(peer), .. })
+        | Args::AuthOnRegisterM5(pb::AuthOnRegisterM5 { peer: Some(peer), .. }) => {
+            (None, Some(std::mem::take(&mut peer.port)))
+        }
+        Args::AuthOnPublish(pb::AuthOnPublish { payload, .. })
+        | Args::AuthOnPublishM5(pb::AuthOnPublishM5 { payload, .. }) => (Some(std::mem::take(payload)), None),
+        _ => (None, None),
+    };
+    let result = f(args);
+    match args {
+        Args::AuthOnRegister(pb::AuthOnRegister { peer: Some(peer), .. })
+        | Args::AuthOnRegisterM5(pb::AuthOnRegisterM5 { peer: Some(peer), .. }) => {
+            if let Some(port) = port {
+                peer.port = port;
             }
         }
-        Args::AuthOnRegisterM5(a) => {
-            if let Some(peer) = &mut a.peer {
-                peer.port = 0;
+        Args::AuthOnPublish(pb::AuthOnPublish { payload: slot, .. })
+        | Args::AuthOnPublishM5(pb::AuthOnPublishM5 { payload: slot, .. }) => {
+            if let Some(payload) = payload {
+                *slot = payload;
             }
         }
-        Args::AuthOnPublish(a) => a.payload.clear(),
-        Args::AuthOnPublishM5(a) => a.payload.clear(),
         _ => {}
     }
-    args
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn publish(payload: &[u8]) -> Args {
+        Args::AuthOnPublish(pb::AuthOnPublish {
+            client_id: "c".into(),
+            topic: "t".into(),
+            payload: payload.to_vec(),
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn the_cache_identity_leaves_out_the_payload_and_puts_it_back() {
+        let (mut a, mut b) = (publish(b"one"), publish(b"two"));
+        let identity = with_cache_identity(&mut a, Clone::clone);
+        assert_eq!(identity, with_cache_identity(&mut b, Clone::clone));
+        assert_eq!(a, publish(b"one"), "the payload is restored");
+    }
+
+    #[test]
+    fn the_cache_identity_leaves_out_the_peer_port_and_puts_it_back() {
+        let register = |port| {
+            Args::AuthOnRegister(pb::AuthOnRegister {
+                peer: Some(pb::Peer {
+                    addr: "10.0.0.1".into(),
+                    port,
+                }),
+                client_id: "c".into(),
+                ..Default::default()
+            })
+        };
+        let (mut a, mut b) = (register(1), register(2));
+        assert_eq!(
+            with_cache_identity(&mut a, Clone::clone),
+            with_cache_identity(&mut b, Clone::clone)
+        );
+        assert_eq!(a, register(1), "the port is restored");
+    }
 }

@@ -340,6 +340,17 @@ impl Plugin {
             .filter(|(topic, _)| topic == message.topic)
             .map(|(_, rewrite)| rewrite)
             .unwrap_or_default();
+        let m5 = client.protocol_version == 5;
+        let hook = if m5 {
+            pb::Hook::OnPublishM5
+        } else {
+            pb::Hook::OnPublish
+        };
+        // Most deployments register no on_publish webhook: then the message
+        // is not copied into a notification that would not be sent.
+        if self.client.client().has_no_endpoints(hook) {
+            return rewrite;
+        }
         let topic = rewrite.topic.clone().unwrap_or_else(|| message.topic.to_owned());
         let payload = rewrite
             .payload
@@ -351,13 +362,7 @@ impl Plugin {
             qos: message.qos,
             retain: rewrite.retain.unwrap_or(message.retain),
         };
-        let args = message_args!(
-            client.protocol_version == 5,
-            OnPublish,
-            OnPublishM5,
-            client,
-            routed
-        );
+        let args = message_args!(m5, OnPublish, OnPublishM5, client, routed);
         if !self.client.notify(args) {
             warn!(client_id = %client.id, "on_publish dropped: too many notifications in flight");
         }
