@@ -129,6 +129,7 @@ impl Dispatcher {
             first_missed,
         } = pending;
         let hook = call.hook();
+        let _in_flight = InFlight::new(&self.metrics);
         let span = debug_span!("call", %hook, client_id = %call.args().subscriber().client_id);
         // Every await on the way is a webhook request bounded by this
         // deadline, so the call needs no timer of its own.
@@ -215,5 +216,22 @@ impl Dispatcher {
         };
         self.metrics.webhook_requests.count(hook, outcome);
         verdict
+    }
+}
+
+/// Counts a call in `hookd_calls_in_flight` for as long as it waits for
+/// webhooks, also when its future is dropped (stream gone, shutdown).
+struct InFlight<'a>(&'a Metrics);
+
+impl<'a> InFlight<'a> {
+    fn new(metrics: &'a Metrics) -> Self {
+        metrics.calls_in_flight.inc();
+        Self(metrics)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.calls_in_flight.dec();
     }
 }

@@ -28,6 +28,9 @@ pub struct Metrics {
     pub notifications_dropped: Counters,
     /// Broker streams open now.
     pub streams: Gauge,
+    /// Calls waiting for webhook answers now (calls answered at once, from
+    /// the cache or as notifications, are never in flight).
+    pub calls_in_flight: Gauge,
 }
 
 /// A (hook, outcome) label pair.
@@ -110,6 +113,12 @@ impl Metrics {
         );
         let streams = Gauge::default();
         registry.register("streams", "Broker streams open now", streams.clone());
+        let calls_in_flight = Gauge::default();
+        registry.register(
+            "calls_in_flight",
+            "Calls waiting for webhook answers now",
+            calls_in_flight.clone(),
+        );
         Self {
             registry,
             calls,
@@ -117,6 +126,7 @@ impl Metrics {
             cache_lookups,
             notifications_dropped,
             streams,
+            calls_in_flight,
         }
     }
 

@@ -178,3 +178,24 @@ async fn a_call_still_waiting_for_a_connection_at_its_deadline_is_a_timeout() {
     webhook.release();
     assert_ok(&holding.verdict().await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_waiting_for_webhooks_are_counted_in_flight_until_answered() {
+    let webhook = Webhook::builder().held().start().await;
+    let config = crate::harness::service::config([WebhookConfig::new(Hook::AuthOnRegister, webhook.url())]);
+    let hookd = Hookd::start_with_registry(config).await;
+    let broker = hookd.broker().await;
+    let pending: Vec<_> =
+        join_all((0..3).map(|i| broker.send_args(calls::auth_on_register(&format!("counted-{i}"))))).await;
+    webhook.wait_for_hits(3).await;
+    assert_eq!(hookd.metrics().calls_in_flight.get(), 3);
+    // Answered at once, so never in flight.
+    crate::harness::assert_next(&broker.call(calls::auth_on_subscribe("local")).await);
+    assert_eq!(hookd.metrics().calls_in_flight.get(), 3);
+
+    webhook.release();
+    for verdict in join_all(pending.into_iter().map(|p| p.verdict())).await {
+        assert_ok(&verdict);
+    }
+    assert_eq!(hookd.metrics().calls_in_flight.get(), 0);
+}
