@@ -34,22 +34,12 @@ fn raised(program: &Path) -> Command {
     command
 }
 
-/// The soft limit on open files of process `pid` (`Max open files` in
-/// `/proc/PID/limits`); `None` if unreadable, `u64::MAX` if unlimited.
-pub fn open_files_limit(pid: u32) -> Option<u64> {
-    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).ok()?;
-    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
-    let soft = line.strip_prefix("Max open files")?.split_whitespace().next()?;
-    if soft == "unlimited" {
-        return Some(u64::MAX);
-    }
-    soft.parse().ok()
-}
-
 /// A running child process and the address it serves on.
 pub struct Proc {
     /// Where it listens.
     pub addr: SocketAddr,
+    /// Where a hookd started with [`Tuning::metrics`] serves `/metrics`.
+    pub metrics: Option<SocketAddr>,
     child: Child,
 }
 
@@ -73,6 +63,8 @@ pub struct Tuning {
     pub response_timeout_ms: Option<u64>,
     /// `http.pool_max_connections` (the harness's default: 16384).
     pub pool_max_connections: Option<usize>,
+    /// Serve `/metrics` on a free loopback port ([`Proc::metrics`]).
+    pub metrics: bool,
 }
 
 impl Proc {
@@ -112,7 +104,11 @@ pub async fn spawn_self(name: &str, args: &[String]) -> anyhow::Result<Proc> {
         .trim()
         .parse()
         .with_context(|| format!("the {name} printed {line:?}, not an address"))?;
-    Ok(Proc { addr, child })
+    Ok(Proc {
+        addr,
+        metrics: None,
+        child,
+    })
 }
 
 /// Starts `hookd` with a TOML configuration written to `dir`: gRPC on a free
@@ -158,6 +154,13 @@ pub async fn spawn_hookd_with(
             let _ = writeln!(toml, "response_timeout = {ms}");
         }
     }
+    let metrics = if tuning.metrics {
+        let metrics = free_port().await?;
+        let _ = write!(toml, "\n[metrics]\nlisten = \"{metrics}\"\n");
+        Some(metrics)
+    } else {
+        None
+    };
     let config = dir.join(format!("{name}.toml"));
     std::fs::write(&config, toml).with_context(|| format!("writing {}", config.display()))?;
     let log_path = dir.join(format!("{name}.log"));
@@ -177,7 +180,7 @@ pub async fn spawn_hookd_with(
         .kill_on_drop(true)
         .spawn()
         .with_context(|| format!("starting {}", hookd.display()))?;
-    let mut proc = Proc { addr, child };
+    let mut proc = Proc { addr, metrics, child };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         if tokio::net::TcpStream::connect(addr).await.is_ok() {
@@ -215,7 +218,11 @@ pub async fn spawn_mosquitto(mosquitto: &Path, dir: &Path, name: &str, conf: &st
         .kill_on_drop(true)
         .spawn()
         .context("starting mosquitto")?;
-    let mut proc = Proc { addr, child };
+    let mut proc = Proc {
+        addr,
+        metrics: None,
+        child,
+    };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         if tokio::net::TcpStream::connect(addr).await.is_ok() {

@@ -83,6 +83,8 @@ const HELD_WARM: usize = 16;
 /// Held calls are issued in steps of this many, each waited on at the stub,
 /// so hookd's 10,000 connects do not overflow the stub's accept backlog.
 const HELD_STEP: usize = 1_000;
+/// hookd's default `http.pool_max_connections`, which (d) runs with.
+const DEFAULT_POOL: usize = 100;
 /// Seconds of 2× overload before scenario (d) judges RSS: hookd fills its
 /// 4,096 calls in flight (and as many webhook connections) meanwhile.
 const OVERLOAD_FILL: f64 = 1.0;
@@ -675,41 +677,15 @@ async fn idle_memory(rig: &Rig, report: &mut Report) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Polls the stub's `/stats` until `held` is at least `wanted`, for at
-/// most `within`; returns the last stats.
-async fn wait_held(
-    stub: SocketAddr,
-    http: &reqwest::Client,
-    wanted: usize,
-    within: Duration,
-) -> anyhow::Result<Stats> {
-    let deadline = Instant::now() + within;
-    loop {
-        let stats = stub_stats_at(http, stub, false).await?;
-        if stats.held >= wanted as u64 {
-            return Ok(stats);
-        }
-        if Instant::now() >= deadline {
-            bail!(
-                "the stub holds {} of {wanted} calls after {} s ({} accept errors)",
-                stats.held,
-                within.as_secs(),
-                stats.accept_errors
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// (d): RSS per call in flight. A fresh hookd whose `auth_on_publish`
-/// webhook is the `/hold/` path (answered only on `GET /release`) of a stub
-/// of its own (so the rig's stub's connections do not count against its
-/// open-files limit),
-/// `max_in_flight_per_stream` above 10,000 and long deadlines; one bridge
-/// stream puts [`HELD_WARM`] calls in flight (baseline RSS), then
-/// [`HELD_CALLS`] more, waited on at the stub; RSS again; release; every
-/// call must then be answered `ok`. Over HTTP/1.1 each call in flight holds
-/// its own connection to the stub, so the figure includes it.
+/// (d): RSS per call in flight, hookd as configured by default. A fresh
+/// hookd whose `auth_on_publish` webhook is the `/hold/` path (answered only
+/// on `GET /release`) of a stub of its own, with its default pool of 100
+/// connections per endpoint (so 100 calls are at the stub and the rest wait
+/// for a connection, as they would in production), `max_in_flight_per_stream`
+/// above 10,000 and long deadlines. One bridge stream puts [`HELD_WARM`]
+/// calls in flight (baseline RSS), then [`HELD_CALLS`] more, counted by
+/// hookd's own `hookd_calls_in_flight`; RSS again; then the stub releases
+/// until every call is answered, which must be `ok`.
 async fn held_memory(rig: &Rig, report: &mut Report) -> anyhow::Result<Ran> {
     eprintln!("(d) {HELD_CALLS} calls in flight");
     let total = HELD_WARM + HELD_CALLS;
@@ -726,28 +702,18 @@ async fn held_memory(rig: &Rig, report: &mut Report) -> anyhow::Result<Ran> {
     let tuning = Tuning {
         max_in_flight_per_stream: Some(2 * total),
         response_timeout_ms: Some(120_000),
-        ..Tuning::default()
+        pool_max_connections: Some(DEFAULT_POOL),
+        metrics: true,
     };
     let hookd =
         procs::spawn_hookd_with(&rig.hookd, &rig.dir, "hookd-held", rig.threads, &webhooks, tuning).await?;
-    // Each held call is a socket in hookd and one in the stub.
-    for (name, pid) in [("hookd", hookd.pid()), ("the stub", stub.pid())] {
-        let limit = procs::open_files_limit(pid);
-        if limit.is_some_and(|limit| limit < total as u64 + 256) {
-            return Ok(Ran::Skipped(format!(
-                "{name} may open only {} files (ulimit -n -H), too few for {total} calls in flight; \
-                 the per-call RSS row is left out",
-                limit.unwrap_or(0)
-            )));
-        }
-    }
+    let metrics = hookd.metrics.context("the held hookd serves metrics")?;
     let client = workload::bridge_tuned(&hookd.addr.to_string(), |options| {
         options.max_in_flight = 2 * total;
         options.default_timeout = Duration::from_secs(120);
     })
     .await?;
     let http = reqwest::Client::new();
-    let already = stub_stats_at(&http, stub.addr, false).await?.held as usize;
     let mut calls = JoinSet::new();
     let mut issue = |count: usize| {
         for _ in 0..count {
@@ -756,33 +722,44 @@ async fn held_memory(rig: &Rig, report: &mut Report) -> anyhow::Result<Ran> {
         }
     };
     issue(HELD_WARM);
-    let start = wait_held(stub.addr, &http, already + HELD_WARM, Duration::from_secs(10)).await?;
+    wait_in_flight(&http, metrics, HELD_WARM, Duration::from_secs(10)).await?;
     let before = procfs::rss_bytes(hookd.pid()).context("hookd RSS")?;
     let mut issued = HELD_WARM;
     while issued < total {
         let step = HELD_STEP.min(total - issued);
         issue(step);
         issued += step;
-        wait_held(stub.addr, &http, already + issued, Duration::from_secs(30)).await?;
+        wait_in_flight(&http, metrics, issued, Duration::from_secs(30)).await?;
     }
     let after = procfs::rss_bytes(hookd.pid()).context("hookd RSS")?;
     let held = stub_stats_at(&http, stub.addr, false).await?;
-    let released = http
-        .get(format!("http://{}/release", stub.addr))
-        .send()
-        .await?
-        .error_for_status()?;
-    drop(released);
+    // The stub answers what it holds at each release; the calls waiting
+    // for a connection are held in their turn, so release until all are in.
     let (mut ok, mut answered) = (0u64, 0u64);
     let drained = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(verdict) = calls.join_next().await {
-            answered += 1;
-            ok += u64::from(matches!(verdict.map(|v| v.outcome), Ok(Outcome::Ok(_))));
+        while answered < total as u64 {
+            http.get(format!("http://{}/release", stub.addr))
+                .send()
+                .await?
+                .error_for_status()?;
+            let tick = tokio::time::sleep(Duration::from_millis(5));
+            tokio::pin!(tick);
+            loop {
+                tokio::select! {
+                    _ = &mut tick => break,
+                    Some(verdict) = calls.join_next() => {
+                        answered += 1;
+                        ok += u64::from(matches!(verdict.map(|v| v.outcome), Ok(Outcome::Ok(_))));
+                    }
+                }
+            }
         }
+        Ok::<_, anyhow::Error>(())
     })
     .await;
-    if drained.is_err() {
+    if !matches!(drained, Ok(Ok(()))) {
         calls.abort_all();
+        eprintln!("(d) only {answered} of {total} held calls were answered within 60 s of the release");
     }
     report.note_errors(
         "(d) calls held in flight",
@@ -794,24 +771,55 @@ async fn held_memory(rig: &Rig, report: &mut Report) -> anyhow::Result<Ran> {
             cpu: Vec::new(),
         }],
     );
-    if answered < total as u64 {
-        eprintln!("(d) only {answered} of {total} held calls were answered within 60 s of the release");
-    }
     let per_call = after.saturating_sub(before) as f64 / HELD_CALLS as f64 / 1024.0;
     report.row(Row {
         id: "d",
-        what: format!("RSS per in-flight call ({HELD_CALLS} held on one stream, KiB)"),
+        what: format!("RSS per in-flight call ({HELD_CALLS} on one stream, hookd's default pool, KiB)"),
         measured: format!(
-            "VmRSS {:.1} MiB ({HELD_WARM} in flight) → {:.1} MiB ({total}); includes hookd's outbound \
-             HTTP/1.1 connection per in-flight call ({} new connections at the stub); {ok} of {total} ok after release",
+            "VmRSS {:.1} MiB ({HELD_WARM} in flight) → {:.1} MiB ({total}); {} at the stub on \
+             {DEFAULT_POOL} connections, the rest waiting for one; {ok} of {total} ok after release",
             before as f64 / 1048576.0,
             after as f64 / 1048576.0,
-            held.connections.saturating_sub(start.connections),
+            held.held,
         ),
         ratio: per_call,
         target: Target::AtMost(2.0),
     });
     Ok(Ran::Yes)
+}
+
+/// Polls hookd's `hookd_calls_in_flight` until it reaches `wanted`.
+async fn wait_in_flight(
+    http: &reqwest::Client,
+    metrics: SocketAddr,
+    wanted: usize,
+    within: Duration,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + within;
+    loop {
+        let text = http
+            .get(format!("http://{metrics}/metrics"))
+            .send()
+            .await?
+            .error_for_status()?
+            .text()
+            .await?;
+        let in_flight = text
+            .lines()
+            .find_map(|line| line.strip_prefix("hookd_calls_in_flight "))
+            .and_then(|value| value.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+        if in_flight >= wanted as u64 {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "hookd has {in_flight} of {wanted} calls in flight after {} s",
+                within.as_secs()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// How the calls of the overload run were answered.
@@ -894,7 +902,21 @@ async fn overload_memory(rig: &Rig, quick: bool, window: Window, report: &mut Re
         endpoint: format!("http://{}/plain", rig.stub.addr),
         base64_payload: true,
     }];
-    let hookd = procs::spawn_hookd(&rig.hookd, &rig.dir, "hookd-overload", rig.threads, &webhooks).await?;
+    // hookd's default pool, as in production: a backlog waits for one of
+    // 100 connections instead of opening more.
+    let tuning = Tuning {
+        pool_max_connections: Some(DEFAULT_POOL),
+        ..Tuning::default()
+    };
+    let hookd = procs::spawn_hookd_with(
+        &rig.hookd,
+        &rig.dir,
+        "hookd-overload",
+        rig.threads,
+        &webhooks,
+        tuning,
+    )
+    .await?;
     let pid = hookd.pid();
     let client = workload::bridge_tuned(&hookd.addr.to_string(), |options| {
         options.overload = Overload::FailFast;

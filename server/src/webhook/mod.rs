@@ -169,35 +169,41 @@ impl Endpoint {
     }
 
     /// POSTs `call` and reads the answer, all within the response timeout
-    /// and, when given, before the call's own `deadline` (one timer for both).
+    /// and, when given, before the call's own `deadline` (one deadline for
+    /// both, and for the wait for a free connection).
     pub async fn call(
         &self,
         call: &HookCall,
         deadline: Option<CallDeadline>,
     ) -> Result<Answer, WebhookError> {
-        let body = request::body(call, self.encoding);
         let own = Instant::now() + self.timeout;
         let until = deadline.map_or(own, |d| d.at.min(own));
-        match tokio::time::timeout_at(until, self.exchange(call.hook(), body)).await {
-            Ok(result) => result,
-            Err(_) => match deadline {
-                Some(d) if d.at < own => Err(WebhookError::CallDeadline(d.budget)),
-                _ => Err(WebhookError::Timeout(self.timeout)),
+        let expired = || match deadline {
+            Some(d) if d.at < own => WebhookError::CallDeadline(d.budget),
+            _ => WebhookError::Timeout(self.timeout),
+        };
+        let pool = &self.pools[shard::current() % self.pools.len()];
+        // Held until the answer is read, so the connection is back in the
+        // pool before the slot is. A call waiting for one is this small
+        // future; the request's own, much larger, is made (boxed) only once
+        // a connection is free.
+        let _slot = match pool.slots.try_acquire() {
+            Ok(slot) => slot,
+            Err(_) => match tokio::time::timeout_at(until, pool.slots.acquire()).await {
+                Ok(Ok(slot)) => slot,
+                Ok(Err(_)) => return Err(WebhookError::Unavailable("the connection pool is closed".into())),
+                Err(_) => return Err(expired()),
             },
+        };
+        let body = request::body(call, self.encoding);
+        match tokio::time::timeout_at(until, Box::pin(self.exchange(&pool.client, call.hook(), body))).await {
+            Ok(result) => result,
+            Err(_) => Err(expired()),
         }
     }
 
-    async fn exchange(&self, hook: Hook, body: Vec<u8>) -> Result<Answer, WebhookError> {
-        let pool = &self.pools[shard::current() % self.pools.len()];
-        // Held until the answer is read, so the connection is back in the
-        // pool before the slot is.
-        let _slot = pool
-            .slots
-            .acquire()
-            .await
-            .map_err(|_| WebhookError::Unavailable("the connection pool is closed".into()))?;
-        let mut response = pool
-            .client
+    async fn exchange(&self, client: &Client, hook: Hook, body: Vec<u8>) -> Result<Answer, WebhookError> {
+        let mut response = client
             .post(self.url.clone())
             .header(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))
             .header("vernemq-hook", HeaderValue::from_static(hook.name()))
