@@ -3,18 +3,20 @@
 //! Subcommands:
 //! - `stub`: a fast vmq_webhooks endpoint ([`stub`]);
 //! - `echo`: a bare gRPC `HookService` echo ([`echo`]);
-//! - `run`: starts both and hookd as separate processes, drives the
-//!   scenarios from this process and prints a markdown table ([`run`]).
+//! - `run`: starts both and hookd as separate processes (and Mosquitto,
+//!   with and without the hookd plugin), drives the scenarios from this
+//!   process and prints a markdown table ([`run`]).
 //!
 //! Layout: [`run`] (orchestration and scenarios), [`procs`] (child
 //! processes), [`load`] (closed-loop and fixed-rate load), [`workload`] (what
-//! the simulated broker sends), [`report`] (the table), [`procfs`] (CPU and
-//! memory from `/proc`).
+//! the simulated broker sends), [`mqtt`] (a minimal MQTT 3.1.1 publisher),
+//! [`report`] (the table), [`procfs`] (CPU and memory from `/proc`).
 
 #![forbid(unsafe_code)]
 
 mod echo;
 mod load;
+mod mqtt;
 mod procfs;
 mod procs;
 mod report;
@@ -85,7 +87,7 @@ enum Command {
         #[arg(long)]
         hookd: Option<PathBuf>,
         /// Scenario letters to run.
-        #[arg(long, default_value = "abcdef")]
+        #[arg(long, default_value = "abcdefg")]
         only: String,
     },
 }

@@ -30,17 +30,12 @@ use tokio::{task::JoinSet, time::Instant};
 
 use crate::{
     load::{self, Sample, Window},
-    procfs,
+    mqtt, procfs,
     procs::{self, Proc, Tuning, Webhook},
     report::{Report, Row, Target, median},
     stub::{Stats, latency_histogram},
     workload::{self, Direct},
 };
-
-/// The MQTT 3.1.1 load client of scenario (g). (Declared here, not in
-/// `main.rs`, because the scenario is its only user.)
-#[path = "mqtt.rs"]
-mod mqtt;
 
 /// What `run` was asked for.
 #[derive(Debug, Clone)]
