@@ -68,6 +68,25 @@ pub struct Tuning {
 }
 
 impl Proc {
+    /// Waits (10 s at most) until the child accepts connections on its
+    /// address; fails with its log (`log_path`) if it exits first.
+    async fn listening(mut self, what: &str, log_path: &Path) -> anyhow::Result<Self> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if tokio::net::TcpStream::connect(self.addr).await.is_ok() {
+                return Ok(self);
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                let log = std::fs::read_to_string(log_path).unwrap_or_default();
+                bail!("{what} exited with {status}:\n{log}");
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!("{what} did not listen on {} within 10 s", self.addr);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// The child's process id.
     pub fn pid(&self) -> u32 {
         self.child.id().unwrap_or(0)
@@ -180,21 +199,9 @@ pub async fn spawn_hookd_with(
         .kill_on_drop(true)
         .spawn()
         .with_context(|| format!("starting {}", hookd.display()))?;
-    let mut proc = Proc { addr, metrics, child };
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        if tokio::net::TcpStream::connect(addr).await.is_ok() {
-            return Ok(proc);
-        }
-        if let Ok(Some(status)) = proc.child.try_wait() {
-            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-            bail!("hookd ({name}) exited with {status}:\n{log}");
-        }
-        if tokio::time::Instant::now() > deadline {
-            bail!("hookd ({name}) did not listen on {addr} within 10 s");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    Proc { addr, metrics, child }
+        .listening(&format!("hookd ({name})"), &log_path)
+        .await
 }
 
 /// Starts `mosquitto` (the binary at that path) with `-c dir/NAME.conf`, listening on a free loopback port,
@@ -218,25 +225,12 @@ pub async fn spawn_mosquitto(mosquitto: &Path, dir: &Path, name: &str, conf: &st
         .kill_on_drop(true)
         .spawn()
         .context("starting mosquitto")?;
-    let mut proc = Proc {
+    let proc = Proc {
         addr,
         metrics: None,
         child,
     };
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        if tokio::net::TcpStream::connect(addr).await.is_ok() {
-            return Ok(proc);
-        }
-        if let Ok(Some(status)) = proc.child.try_wait() {
-            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-            bail!("mosquitto ({name}) exited with {status}:\n{log}");
-        }
-        if tokio::time::Instant::now() > deadline {
-            bail!("mosquitto ({name}) did not listen on {addr} within 10 s");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    proc.listening(&format!("mosquitto ({name})"), &log_path).await
 }
 
 /// A loopback port free right now (bound, read, released).

@@ -26,14 +26,13 @@ use std::{
 
 use futures::{Stream, StreamExt, stream::FuturesUnordered};
 use hookd_proto::v1::{self as pb, broker_frame::Frame as In, server_frame::Frame as Out};
-use tokio_stream::wrappers::WatchStream;
 use tokio_util::sync::CancellationToken;
 use tonic::{Status, Streaming};
 use tracing::{debug, info, warn};
 
 use super::convert;
 use crate::{
-    dispatch::Dispatcher,
+    dispatch::{Dispatcher, Pending},
     hook::Hook,
     metrics::Metrics,
     verdict::{ErrorKind, Verdict},
@@ -97,6 +96,9 @@ pub fn serve(
             },
         };
         info!(node_id = %hello.node_id, broker = %hello.broker_kind, version = %hello.broker_version, "broker connected");
+        // Only the node id is logged again; the rest of Hello is not kept
+        // for the stream's life (an idle stream's memory is a target).
+        let node_id = hello.node_id;
         let _open = OpenStream::new(dispatcher.metrics().clone());
         let mut active = dispatcher.registry().active_hooks();
         let welcome = pb::Welcome {
@@ -106,11 +108,11 @@ pub fn serve(
         yield Ok(frame(Out::Welcome(welcome)));
 
         let dispatcher = &*dispatcher;
-        // Made once, not per event: each of these registers a waiter (behind a
-        // lock) when first polled, which per call and per verdict was measurable.
+        // Made once, not per event: it registers a waiter (behind a lock)
+        // when first polled. Hook changes are waited for afresh each time, but
+        // only between bursts (below), and need no allocation per stream.
         let cancelled = shutdown.cancelled();
         tokio::pin!(cancelled);
-        let mut hook_changes = WatchStream::from_changes(active);
         let mut in_flight = FuturesUnordered::new();
         // Call ids are the broker's counters: foldhash, not SipHash.
         let mut ids = HashSet::with_hasher(foldhash::fast::RandomState::default());
@@ -118,7 +120,7 @@ pub fn serve(
         let mut burst = 0;
         loop {
             if !reading && in_flight.is_empty() {
-                info!(node_id = %hello.node_id, "broker closed its stream");
+                info!(node_id = %node_id, "broker closed its stream");
                 break;
             }
             let can_read = reading && in_flight.len() < limits.max_in_flight;
@@ -142,7 +144,7 @@ pub fn serve(
                         biased;
                         _ = &mut cancelled => Event::Shutdown,
                         Some((id, verdict)) = in_flight.next(), if !in_flight.is_empty() => Event::Answered(id, verdict),
-                        Some(hooks) = hook_changes.next() => Event::HooksChanged(hooks),
+                        Ok(()) = active.changed() => Event::HooksChanged(active.borrow_and_update().clone()),
                         next = inbound.message(), if can_read => Event::Frame(next),
                     }
                 }
@@ -152,7 +154,7 @@ pub fn serve(
                     for id in ids.drain() {
                         yield Ok(verdict_frame(id, Verdict::error(ErrorKind::Overloaded, "hookd is shutting down")));
                     }
-                    info!(node_id = %hello.node_id, "broker stream ended: shutting down");
+                    info!(node_id = %node_id, "broker stream ended: shutting down");
                     break;
                 }
                 Event::Answered(id, verdict) => {
@@ -164,39 +166,80 @@ pub fn serve(
                     yield Ok(frame(Out::HooksChanged(pb::HooksChanged { active_hooks: hooks })));
                 }
                 Event::Frame(Ok(Some(pb::BrokerFrame { frame: Some(In::Call(call)) }))) => {
-                    let id = call.id;
-                    if ids.contains(&id) {
-                        let duplicate = format!("call id {id} is already in flight");
-                        yield Ok(verdict_frame(id, Verdict::error(ErrorKind::InvalidCall, duplicate)));
-                        continue;
-                    }
-                    #[allow(clippy::result_large_err)] // see Dispatcher::start
-                    let started = convert::call_from_proto(call.hook).map(|hook_call| dispatcher.start(hook_call));
-                    match started {
-                        Ok(Ok(verdict)) => yield Ok(verdict_frame(id, verdict)),
-                        Ok(Err(pending)) => {
+                    // Decided outside the stream's state machine, so neither
+                    // the call nor its conversion is kept across a yield:
+                    // only the frame that goes out is.
+                    let answer = match admit(call, dispatcher, &ids, limits.default_timeout) {
+                        Admitted::Answer(frame) => frame,
+                        Admitted::Run { id, pending, deadline } => {
                             ids.insert(id);
-                            let deadline = deadline(call.timeout_ms, limits.default_timeout);
                             in_flight.push(async move { (id, dispatcher.finish(pending, deadline).await) });
+                            continue;
                         }
-                        Err(invalid) => {
-                            debug!(id, error = %invalid, "invalid call");
-                            yield Ok(verdict_frame(id, Verdict::error(ErrorKind::InvalidCall, invalid.to_string())));
-                        }
-                    }
+                    };
+                    yield Ok(answer);
                 }
                 Event::Frame(Ok(Some(_))) => {
-                    warn!(node_id = %hello.node_id, "broker sent a frame other than Call after Hello");
+                    warn!(node_id = %node_id, "broker sent a frame other than Call after Hello");
                     yield Err(Status::invalid_argument("only Call frames may follow Hello"));
                     break;
                 }
                 Event::Frame(Ok(None)) => reading = false,
                 Event::Frame(Err(status)) => {
-                    warn!(node_id = %hello.node_id, %status, "broker stream failed");
+                    warn!(node_id = %node_id, %status, "broker stream failed");
                     break;
                 }
             }
         }
+    }
+}
+
+/// What becomes of a call frame.
+enum Admitted {
+    /// Answered at once: a cache hit, a notification, a hook without
+    /// endpoints, or an invalid call.
+    Answer(pb::ServerFrame),
+    /// Its webhooks are to be asked, within `deadline`.
+    Run {
+        id: u64,
+        pending: Pending,
+        deadline: Duration,
+    },
+}
+
+/// Decides what becomes of `call`: invalid (a duplicate id among `in_flight`,
+/// or arguments that do not convert), answered at once, or to be run.
+fn admit(
+    call: pb::HookCall,
+    dispatcher: &Dispatcher,
+    in_flight: &HashSet<u64, foldhash::fast::RandomState>,
+    default_timeout: Duration,
+) -> Admitted {
+    let id = call.id;
+    if in_flight.contains(&id) {
+        let duplicate = format!("call id {id} is already in flight");
+        return Admitted::Answer(verdict_frame(
+            id,
+            Verdict::error(ErrorKind::InvalidCall, duplicate),
+        ));
+    }
+    let hook_call = match convert::call_from_proto(call.hook) {
+        Ok(hook_call) => hook_call,
+        Err(invalid) => {
+            debug!(id, error = %invalid, "invalid call");
+            return Admitted::Answer(verdict_frame(
+                id,
+                Verdict::error(ErrorKind::InvalidCall, invalid.to_string()),
+            ));
+        }
+    };
+    match dispatcher.start(hook_call) {
+        Ok(verdict) => Admitted::Answer(verdict_frame(id, verdict)),
+        Err(pending) => Admitted::Run {
+            id,
+            pending,
+            deadline: deadline(call.timeout_ms, default_timeout),
+        },
     }
 }
 

@@ -109,51 +109,55 @@ async fn verdicts_come_back_as_they_complete_not_in_call_order() {
     assert_ok(&verdict);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn past_max_in_flight_per_stream_hookd_stops_reading_until_a_call_finishes() {
+/// A hookd (configured by `configure`) whose one `auth_on_register` webhook
+/// holds every request, with three calls sent on one stream.
+async fn three_held_calls(
+    configure: impl FnOnce(&mut hookd::Config),
+) -> (Webhook, Hookd, Broker, Vec<crate::harness::broker::Pending>) {
     let webhook = Webhook::builder().held().start().await;
     let mut config =
         crate::harness::service::config([WebhookConfig::new(Hook::AuthOnRegister, webhook.url())]);
-    config.server.max_in_flight_per_stream = 2;
-    let hookd = Hookd::start(config).await;
+    configure(&mut config);
+    let hookd = Hookd::start_with_registry(config).await;
     let broker = hookd.broker().await;
-    let pending: Vec<_> =
+    let pending =
         join_all((0..3).map(|i| broker.send_args(calls::auth_on_register(&format!("held-{i}"))))).await;
+    (webhook, hookd, broker, pending)
+}
+
+/// Releases the webhook and asserts all of `pending` are answered `ok`.
+async fn release_all_ok(webhook: &Webhook, pending: Vec<crate::harness::broker::Pending>) {
+    webhook.release();
+    for verdict in join_all(pending.into_iter().map(|p| p.verdict())).await {
+        assert_ok(&verdict);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_max_in_flight_per_stream_hookd_stops_reading_until_a_call_finishes() {
+    let (webhook, hookd, _broker, pending) =
+        three_held_calls(|config| config.server.max_in_flight_per_stream = 2).await;
     webhook.wait_for_hits(2).await;
     // A round trip on another stream of the same hookd: by its end hookd
     // would long have forwarded the third call, had it read it.
     let other = hookd.broker().await;
     crate::harness::assert_next(&other.call(calls::auth_on_subscribe("barrier")).await);
     assert_eq!(webhook.hits(), 2, "the third call waited in the stream");
-
-    webhook.release();
-    for verdict in join_all(pending.into_iter().map(|p| p.verdict())).await {
-        assert_ok(&verdict);
-    }
+    release_all_ok(&webhook, pending).await;
     assert_eq!(webhook.hits(), 3, "the third call was read once a slot freed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn past_pool_max_connections_a_call_waits_for_a_free_connection() {
-    let webhook = Webhook::builder().held().start().await;
-    let mut config =
-        crate::harness::service::config([WebhookConfig::new(Hook::AuthOnRegister, webhook.url())]);
-    config.http.pool_max_connections = 2;
-    let hookd = Hookd::start(config).await;
-    let broker = hookd.broker().await;
-    let pending: Vec<_> =
-        join_all((0..3).map(|i| broker.send_args(calls::auth_on_register(&format!("pooled-{i}"))))).await;
+    let (webhook, hookd, _broker, pending) =
+        three_held_calls(|config| config.http.pool_max_connections = 2).await;
     webhook.wait_for_hits(2).await;
     // A round trip on another stream: by its end the third request would long
     // have reached the webhook, had it not waited for one of the two.
     let other = hookd.broker().await;
     crate::harness::assert_next(&other.call(calls::auth_on_subscribe("barrier")).await);
     assert_eq!(webhook.hits(), 2, "at most two requests at the endpoint");
-
-    webhook.release();
-    for verdict in join_all(pending.into_iter().map(|p| p.verdict())).await {
-        assert_ok(&verdict);
-    }
+    release_all_ok(&webhook, pending).await;
     assert_eq!(
         webhook.hits(),
         3,
@@ -181,21 +185,12 @@ async fn a_call_still_waiting_for_a_connection_at_its_deadline_is_a_timeout() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_waiting_for_webhooks_are_counted_in_flight_until_answered() {
-    let webhook = Webhook::builder().held().start().await;
-    let config = crate::harness::service::config([WebhookConfig::new(Hook::AuthOnRegister, webhook.url())]);
-    let hookd = Hookd::start_with_registry(config).await;
-    let broker = hookd.broker().await;
-    let pending: Vec<_> =
-        join_all((0..3).map(|i| broker.send_args(calls::auth_on_register(&format!("counted-{i}"))))).await;
+    let (webhook, hookd, broker, pending) = three_held_calls(|_| {}).await;
     webhook.wait_for_hits(3).await;
     assert_eq!(hookd.metrics().calls_in_flight.get(), 3);
     // Answered at once, so never in flight.
     crate::harness::assert_next(&broker.call(calls::auth_on_subscribe("local")).await);
     assert_eq!(hookd.metrics().calls_in_flight.get(), 3);
-
-    webhook.release();
-    for verdict in join_all(pending.into_iter().map(|p| p.verdict())).await {
-        assert_ok(&verdict);
-    }
+    release_all_ok(&webhook, pending).await;
     assert_eq!(hookd.metrics().calls_in_flight.get(), 0);
 }
