@@ -256,25 +256,7 @@ pub fn find_on_path(program: &str) -> Option<PathBuf> {
 pub fn locate_mosquitto_plugin() -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe().context("locating hookd-bench itself")?;
     let plugin = exe.with_file_name("libhookd_mosquitto.so");
-    if let Some(cargo) = std::env::var_os("CARGO") {
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .context("workspace root")?;
-        let mut build = std::process::Command::new(cargo);
-        build
-            .current_dir(workspace)
-            .args(["build", "-p", "hookd-mosquitto"]);
-        if !cfg!(debug_assertions) {
-            build.arg("--release");
-        }
-        eprintln!("building the Mosquitto plugin: {build:?}");
-        let status = build
-            .status()
-            .context("running cargo build for hookd-mosquitto")?;
-        if !status.success() {
-            bail!("building hookd-mosquitto failed ({status})");
-        }
-    }
+    build_with_cargo(&["-p", "hookd-mosquitto"], "the Mosquitto plugin")?;
     if !plugin.is_file() {
         bail!(
             "{} not found: build it with `cargo build --release -p hookd-mosquitto`",
@@ -297,23 +279,7 @@ pub fn locate_hookd(explicit: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     }
     let exe = std::env::current_exe().context("locating hookd-bench itself")?;
     let beside = exe.with_file_name("hookd");
-    if let Some(cargo) = std::env::var_os("CARGO") {
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .context("workspace root")?;
-        let mut build = std::process::Command::new(cargo);
-        build
-            .current_dir(workspace)
-            .args(["build", "--bin", "hookd", "-p", "hookd"]);
-        if !cfg!(debug_assertions) {
-            build.arg("--release");
-        }
-        eprintln!("building hookd: {build:?}");
-        let status = build.status().context("running cargo build for hookd")?;
-        if !status.success() {
-            bail!("building hookd failed ({status})");
-        }
-    }
+    build_with_cargo(&["--bin", "hookd", "-p", "hookd"], "hookd")?;
     if !beside.is_file() {
         bail!(
             "{} not found: build it with `cargo build --release -p hookd`, or pass --hookd PATH",
@@ -321,4 +287,28 @@ pub fn locate_hookd(explicit: Option<PathBuf>) -> anyhow::Result<PathBuf> {
         );
     }
     Ok(beside)
+}
+
+/// When started by cargo, runs `cargo build ARGS` (with `--release` in a
+/// release build) in the workspace, so what is measured is fresh.
+fn build_with_cargo(args: &[&str], what: &str) -> anyhow::Result<()> {
+    let Some(cargo) = std::env::var_os("CARGO") else {
+        return Ok(());
+    };
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .context("workspace root")?;
+    let mut build = std::process::Command::new(cargo);
+    build.current_dir(workspace).arg("build").args(args);
+    if !cfg!(debug_assertions) {
+        build.arg("--release");
+    }
+    eprintln!("building {what}: {build:?}");
+    let status = build
+        .status()
+        .with_context(|| format!("running cargo build for {what}"))?;
+    if !status.success() {
+        bail!("building {what} failed ({status})");
+    }
+    Ok(())
 }

@@ -133,36 +133,37 @@ async fn release_all_ok(webhook: &Webhook, pending: Vec<crate::harness::broker::
     }
 }
 
+/// Asserts that of three held calls exactly two reach `webhook` (`why` not
+/// the third), then releases them and asserts all three are answered `ok`
+/// and the third reached the webhook too.
+async fn two_of_three_then_all(
+    webhook: &Webhook,
+    hookd: &Hookd,
+    pending: Vec<crate::harness::broker::Pending>,
+    why: &str,
+) {
+    webhook.wait_for_hits(2).await;
+    // A round trip on another stream of the same hookd: by its end the third
+    // request would long have reached the webhook, had it not been held back.
+    let other = hookd.broker().await;
+    crate::harness::assert_next(&other.call(calls::auth_on_subscribe("barrier")).await);
+    assert_eq!(webhook.hits(), 2, "{why}");
+    release_all_ok(webhook, pending).await;
+    assert_eq!(webhook.hits(), 3, "the third call went out once a slot freed");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn past_max_in_flight_per_stream_hookd_stops_reading_until_a_call_finishes() {
     let (webhook, hookd, _broker, pending) =
         three_held_calls(|config| config.server.max_in_flight_per_stream = 2).await;
-    webhook.wait_for_hits(2).await;
-    // A round trip on another stream of the same hookd: by its end hookd
-    // would long have forwarded the third call, had it read it.
-    let other = hookd.broker().await;
-    crate::harness::assert_next(&other.call(calls::auth_on_subscribe("barrier")).await);
-    assert_eq!(webhook.hits(), 2, "the third call waited in the stream");
-    release_all_ok(&webhook, pending).await;
-    assert_eq!(webhook.hits(), 3, "the third call was read once a slot freed");
+    two_of_three_then_all(&webhook, &hookd, pending, "the third call waited in the stream").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn past_pool_max_connections_a_call_waits_for_a_free_connection() {
     let (webhook, hookd, _broker, pending) =
         three_held_calls(|config| config.http.pool_max_connections = 2).await;
-    webhook.wait_for_hits(2).await;
-    // A round trip on another stream: by its end the third request would long
-    // have reached the webhook, had it not waited for one of the two.
-    let other = hookd.broker().await;
-    crate::harness::assert_next(&other.call(calls::auth_on_subscribe("barrier")).await);
-    assert_eq!(webhook.hits(), 2, "at most two requests at the endpoint");
-    release_all_ok(&webhook, pending).await;
-    assert_eq!(
-        webhook.hits(),
-        3,
-        "the third request went out on a freed connection"
-    );
+    two_of_three_then_all(&webhook, &hookd, pending, "at most two requests at the endpoint").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
