@@ -242,7 +242,7 @@ unsafe extern "C" fn on_basic_auth(_event: c_int, data: *mut c_void, userdata: *
     // fetched only here, the one event that sends it.
     let client = unsafe {
         ClientInfo {
-            address: text(mosquitto_client_address(ed.client)).unwrap_or_default(),
+            address: borrowed_text(mosquitto_client_address(ed.client)).unwrap_or_default(),
             ..client_info(ed.client)
         }
     };
@@ -363,17 +363,18 @@ unsafe extern "C" fn on_disconnect(_event: c_int, data: *mut c_void, userdata: *
 /// sends; leaving it out saves an allocation on every publish).
 ///
 /// # Safety
-/// `client` is a live client of the current event.
-unsafe fn client_info(client: *mut Opaque) -> ClientInfo {
+/// `client` is a live client of the current event, and the returned texts
+/// (borrowed from it) do not outlive that event.
+unsafe fn client_info<'a>(client: *mut Opaque) -> ClientInfo<'a> {
     if client.is_null() {
         return ClientInfo::default();
     }
     // SAFETY: accessors on a live client return NUL-terminated strings or NULL.
     unsafe {
         ClientInfo {
-            id: text(mosquitto_client_id(client)).unwrap_or_default(),
-            address: String::new(),
-            username: text(mosquitto_client_username(client)),
+            id: borrowed_text(mosquitto_client_id(client)).unwrap_or_default(),
+            address: Cow::Borrowed(""),
+            username: borrowed_text(mosquitto_client_username(client)),
             protocol_version: mosquitto_client_protocol_version(client),
             clean_session: mosquitto_client_clean_session(client),
         }

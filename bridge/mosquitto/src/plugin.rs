@@ -16,7 +16,7 @@
 //! client's failure policy answers when hookd is away; notifications never
 //! wait.
 
-use std::{collections::HashMap, sync::Mutex, time::Duration};
+use std::{borrow::Cow, collections::HashMap, sync::Mutex, time::Duration};
 
 use hookd_bridge::{
     BlockingClient, FailurePolicy, NodeIdentity, Options, Outcome, Source, Verdict,
@@ -48,15 +48,16 @@ pub enum Access {
     Other,
 }
 
-/// The client an event is about.
+/// The client an event is about, its texts borrowed from Mosquitto for the
+/// event's duration (copied only into the hook calls that need them).
 #[derive(Debug, Clone, Default)]
-pub struct ClientInfo {
+pub struct ClientInfo<'a> {
     /// Its client id.
-    pub id: String,
-    /// Its IP address as text.
-    pub address: String,
+    pub id: Cow<'a, str>,
+    /// Its IP address as text (filled for basic auth only).
+    pub address: Cow<'a, str>,
     /// Its username, if any.
-    pub username: Option<String>,
+    pub username: Option<Cow<'a, str>>,
     /// 3, 4 (3.1.1) or 5.
     pub protocol_version: i32,
     /// Its clean-session / clean-start flag.
@@ -181,11 +182,11 @@ impl Settings {
 /// one with empty properties for an MQTT 5 client.
 macro_rules! message_args {
     ($m5:expr, $v3:ident, $v5:ident, $client:expr, $message:expr) => {{
-        let (client, message): (&ClientInfo, Message<'_>) = ($client, $message);
+        let (client, message): (&ClientInfo<'_>, Message<'_>) = ($client, $message);
         if $m5 {
             Args::$v5(pb::$v5 {
-                username: client.username.clone(),
-                client_id: client.id.clone(),
+                username: client.username.as_deref().map(str::to_owned),
+                client_id: client.id.clone().into_owned(),
                 qos: u32::from(message.qos),
                 topic: message.topic.to_owned(),
                 payload: message.payload.to_vec(),
@@ -195,8 +196,8 @@ macro_rules! message_args {
             })
         } else {
             Args::$v3(pb::$v3 {
-                username: client.username.clone(),
-                client_id: client.id.clone(),
+                username: client.username.as_deref().map(str::to_owned),
+                client_id: client.id.clone().into_owned(),
                 qos: u32::from(message.qos),
                 topic: message.topic.to_owned(),
                 payload: message.payload.to_vec(),
@@ -239,12 +240,12 @@ impl Plugin {
     /// `MOSQ_EVT_BASIC_AUTH`: may this client connect?
     pub fn basic_auth(
         &self,
-        client: &ClientInfo,
+        client: &ClientInfo<'_>,
         username: Option<&str>,
         password: Option<&[u8]>,
     ) -> Decision {
         let peer = Some(pb::Peer {
-            addr: client.address.clone(),
+            addr: client.address.clone().into_owned(),
             // Mosquitto 2.0 does not tell plugins the client's port.
             port: 0,
         });
@@ -252,7 +253,7 @@ impl Plugin {
         let args = if client.protocol_version == 5 {
             Args::AuthOnRegisterM5(pb::AuthOnRegisterM5 {
                 peer,
-                client_id: client.id.clone(),
+                client_id: client.id.clone().into_owned(),
                 username,
                 password,
                 clean_start: client.clean_session,
@@ -262,7 +263,7 @@ impl Plugin {
         } else {
             Args::AuthOnRegister(pb::AuthOnRegister {
                 peer,
-                client_id: client.id.clone(),
+                client_id: client.id.clone().into_owned(),
                 username,
                 password,
                 clean_session: client.clean_session,
@@ -280,14 +281,17 @@ impl Plugin {
     }
 
     /// `MOSQ_EVT_ACL_CHECK`: may this client publish, subscribe or receive?
-    pub fn acl_check(&self, client: &ClientInfo, access: Access, message: Message<'_>) -> Decision {
+    pub fn acl_check(&self, client: &ClientInfo<'_>, access: Access, message: Message<'_>) -> Decision {
         let m5 = client.protocol_version == 5;
         let args = match access {
             Access::Other => return Decision::Allow,
             Access::Write => message_args!(m5, AuthOnPublish, AuthOnPublishM5, client, message),
             Access::Read => message_args!(m5, OnDeliver, OnDeliverM5, client, message),
             Access::Subscribe => {
-                let (username, client_id) = (client.username.clone(), client.id.clone());
+                let (username, client_id) = (
+                    client.username.as_deref().map(str::to_owned),
+                    client.id.clone().into_owned(),
+                );
                 let topics = vec![pb::Subscription {
                     topic: message.topic.to_owned(),
                     qos: u32::from(message.qos),
@@ -333,10 +337,10 @@ impl Plugin {
     /// `MOSQ_EVT_MESSAGE`: the rewrite the endpoint asked for when it allowed
     /// this publish, if any; and an `on_publish` notification of the message
     /// as it will be routed.
-    pub fn message(&self, client: &ClientInfo, message: Message<'_>) -> Rewrite {
+    pub fn message(&self, client: &ClientInfo<'_>, message: Message<'_>) -> Rewrite {
         let rewrite = self
             .lock()
-            .remove(&client.id)
+            .remove(&*client.id)
             .filter(|(topic, _)| topic == message.topic)
             .map(|(_, rewrite)| rewrite)
             .unwrap_or_default();
@@ -370,11 +374,11 @@ impl Plugin {
     }
 
     /// `MOSQ_EVT_DISCONNECT`: tells hookd the client went offline.
-    pub fn disconnect(&self, client: &ClientInfo) {
-        self.lock().remove(&client.id);
+    pub fn disconnect(&self, client: &ClientInfo<'_>) {
+        self.lock().remove(&*client.id);
         let args = Args::OnClientOffline(pb::OnClientOffline {
             mountpoint: String::new(),
-            client_id: client.id.clone(),
+            client_id: client.id.clone().into_owned(),
         });
         if !self.client.notify(args) {
             warn!(client_id = %client.id, "on_client_offline dropped: too many notifications in flight");
