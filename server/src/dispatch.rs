@@ -30,8 +30,6 @@ pub struct Pending {
     call: HookCall,
     endpoints: Endpoints,
     started: Instant,
-    /// The first endpoint's cache was looked up, and missed.
-    first_missed: bool,
 }
 
 /// Everything a hook call needs: endpoints, cache, notifier, metrics.
@@ -101,17 +99,16 @@ impl Dispatcher {
             }
             (HookStyle::Chain, None) => Verdict::Next,
             (HookStyle::Chain, Some(first)) => {
-                let cached = hook.is_cacheable().then(|| self.cached(first, &call));
-                match cached {
-                    Some(Some(verdict)) => verdict,
-                    missed => {
-                        return Err(Pending {
-                            call,
-                            endpoints,
-                            started,
-                            first_missed: missed.is_some(),
-                        });
-                    }
+                if hook.is_cacheable()
+                    && let Some(verdict) = self.cached(first, &call)
+                {
+                    verdict
+                } else {
+                    return Err(Pending {
+                        call,
+                        endpoints,
+                        started,
+                    });
                 }
             }
         };
@@ -126,7 +123,6 @@ impl Dispatcher {
             call,
             endpoints,
             started,
-            first_missed,
         } = pending;
         let hook = call.hook();
         let _in_flight = InFlight::new(&self.metrics);
@@ -138,13 +134,10 @@ impl Dispatcher {
             budget: deadline,
         };
         let asks = endpoints.iter().enumerate();
-        let verdict = chain::run(asks, |(i, endpoint)| {
-            // The first endpoint's cache was looked up by `start`.
-            let lookup = !(i == 0 && first_missed);
-            self.ask(endpoint, &call, deadline, lookup)
-        })
-        .instrument(span.clone())
-        .await;
+        // `start` has looked up the first endpoint's cache already.
+        let verdict = chain::run(asks, |(i, endpoint)| self.ask(endpoint, &call, deadline, i > 0))
+            .instrument(span.clone())
+            .await;
         span.in_scope(|| self.finished(hook, &verdict, started));
         verdict
     }
@@ -168,8 +161,8 @@ impl Dispatcher {
         self.metrics.calls.count(hook, verdict.label());
     }
 
-    /// One endpoint's verdict: from the cache (unless `lookup` is false,
-    /// when it was just missed), or from its webhook.
+    /// One endpoint's verdict: from the cache (when `lookup`; the first
+    /// endpoint's was looked up by `start`), or from its webhook.
     async fn ask(
         &self,
         endpoint: &Arc<Endpoint>,

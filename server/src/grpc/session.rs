@@ -33,7 +33,6 @@ use tracing::{debug, info, warn};
 use super::convert;
 use crate::{
     dispatch::{Dispatcher, Pending},
-    hook::Hook,
     metrics::Metrics,
     verdict::{ErrorKind, Verdict},
 };
@@ -51,7 +50,7 @@ pub struct Limits {
 enum Event {
     Shutdown,
     Answered(u64, Verdict),
-    HooksChanged(Vec<Hook>),
+    HooksChanged,
     Frame(Result<Option<pb::BrokerFrame>, Status>),
 }
 
@@ -143,9 +142,14 @@ pub fn serve(
                     tokio::select! {
                         biased;
                         _ = &mut cancelled => Event::Shutdown,
-                        Some((id, verdict)) = in_flight.next(), if !in_flight.is_empty() => Event::Answered(id, verdict),
-                        Ok(()) = active.changed() => Event::HooksChanged(active.borrow_and_update().clone()),
-                        next = inbound.message(), if can_read => Event::Frame(next),
+                        // Before the hook-change waiter: a wake-up is most
+                        // often an answer or a frame, and then that waiter
+                        // (and its lock) is not polled at all.
+                        event = poll_fn(|cx| match ready_event(cx, &mut in_flight, &mut inbound, can_read) {
+                            Some(event) => Poll::Ready(event),
+                            None => Poll::Pending,
+                        }) => event,
+                        Ok(()) = active.changed() => Event::HooksChanged,
                     }
                 }
             };
@@ -161,8 +165,8 @@ pub fn serve(
                     ids.remove(&id);
                     yield Ok(verdict_frame(id, verdict));
                 }
-                Event::HooksChanged(hooks) => {
-                    let hooks = convert::hooks_to_proto(&hooks);
+                Event::HooksChanged => {
+                    let hooks = convert::hooks_to_proto(&active.borrow_and_update());
                     yield Ok(frame(Out::HooksChanged(pb::HooksChanged { active_hooks: hooks })));
                 }
                 Event::Frame(Ok(Some(pb::BrokerFrame { frame: Some(In::Call(call)) }))) => {
