@@ -70,32 +70,26 @@ pub fn is_cacheable(hook: Hook) -> bool {
 /// identities locally. Both are taken out of `args` for the call and put
 /// back after it, so nothing is cloned.
 pub fn with_cache_identity<R>(args: &mut Args, f: impl FnOnce(&Args) -> R) -> R {
-    let (payload, port) = match args {
-        Args::AuthOnRegister(pb::AuthOnRegister { peer: Some(peer), .. })
-        | Args::AuthOnRegisterM5(pb::AuthOnRegisterM5 { peer: Some(peer), .. }) => {
-            (None, Some(std::mem::take(&mut peer.port)))
-        }
-        Args::AuthOnPublish(pb::AuthOnPublish { payload, .. })
-        | Args::AuthOnPublishM5(pb::AuthOnPublishM5 { payload, .. }) => (Some(std::mem::take(payload)), None),
-        _ => (None, None),
-    };
+    let (mut port, mut payload) = (0, Vec::new());
+    swap_identity_free(args, &mut port, &mut payload);
     let result = f(args);
+    swap_identity_free(args, &mut port, &mut payload);
+    result
+}
+
+/// Swaps the fields the cache identity leaves out (the peer port of a
+/// register, the payload of a publish) with `port` and `payload`; done twice,
+/// it puts them back.
+fn swap_identity_free(args: &mut Args, port: &mut u32, payload: &mut Vec<u8>) {
     match args {
         Args::AuthOnRegister(pb::AuthOnRegister { peer: Some(peer), .. })
         | Args::AuthOnRegisterM5(pb::AuthOnRegisterM5 { peer: Some(peer), .. }) => {
-            if let Some(port) = port {
-                peer.port = port;
-            }
+            std::mem::swap(&mut peer.port, port);
         }
-        Args::AuthOnPublish(pb::AuthOnPublish { payload: slot, .. })
-        | Args::AuthOnPublishM5(pb::AuthOnPublishM5 { payload: slot, .. }) => {
-            if let Some(payload) = payload {
-                *slot = payload;
-            }
-        }
+        Args::AuthOnPublish(pb::AuthOnPublish { payload: own, .. })
+        | Args::AuthOnPublishM5(pb::AuthOnPublishM5 { payload: own, .. }) => std::mem::swap(own, payload),
         _ => {}
     }
-    result
 }
 
 #[cfg(test)]

@@ -64,6 +64,18 @@ pub struct ClientInfo<'a> {
     pub clean_session: bool,
 }
 
+impl ClientInfo<'_> {
+    /// Its client id, copied for a hook call.
+    fn owned_id(&self) -> String {
+        self.id.as_ref().to_owned()
+    }
+
+    /// Its username, copied for a hook call.
+    fn owned_username(&self) -> Option<String> {
+        self.username.as_deref().map(str::to_owned)
+    }
+}
+
 /// A message as Mosquitto handles it.
 #[derive(Debug, Clone, Copy)]
 pub struct Message<'a> {
@@ -185,8 +197,8 @@ macro_rules! message_args {
         let (client, message): (&ClientInfo<'_>, Message<'_>) = ($client, $message);
         if $m5 {
             Args::$v5(pb::$v5 {
-                username: client.username.as_deref().map(str::to_owned),
-                client_id: client.id.clone().into_owned(),
+                username: client.owned_username(),
+                client_id: client.owned_id(),
                 qos: u32::from(message.qos),
                 topic: message.topic.to_owned(),
                 payload: message.payload.to_vec(),
@@ -196,8 +208,8 @@ macro_rules! message_args {
             })
         } else {
             Args::$v3(pb::$v3 {
-                username: client.username.as_deref().map(str::to_owned),
-                client_id: client.id.clone().into_owned(),
+                username: client.owned_username(),
+                client_id: client.owned_id(),
                 qos: u32::from(message.qos),
                 topic: message.topic.to_owned(),
                 payload: message.payload.to_vec(),
@@ -245,7 +257,7 @@ impl Plugin {
         password: Option<&[u8]>,
     ) -> Decision {
         let peer = Some(pb::Peer {
-            addr: client.address.clone().into_owned(),
+            addr: client.address.as_ref().to_owned(),
             // Mosquitto 2.0 does not tell plugins the client's port.
             port: 0,
         });
@@ -253,7 +265,7 @@ impl Plugin {
         let args = if client.protocol_version == 5 {
             Args::AuthOnRegisterM5(pb::AuthOnRegisterM5 {
                 peer,
-                client_id: client.id.clone().into_owned(),
+                client_id: client.owned_id(),
                 username,
                 password,
                 clean_start: client.clean_session,
@@ -263,7 +275,7 @@ impl Plugin {
         } else {
             Args::AuthOnRegister(pb::AuthOnRegister {
                 peer,
-                client_id: client.id.clone().into_owned(),
+                client_id: client.owned_id(),
                 username,
                 password,
                 clean_session: client.clean_session,
@@ -288,10 +300,7 @@ impl Plugin {
             Access::Write => message_args!(m5, AuthOnPublish, AuthOnPublishM5, client, message),
             Access::Read => message_args!(m5, OnDeliver, OnDeliverM5, client, message),
             Access::Subscribe => {
-                let (username, client_id) = (
-                    client.username.as_deref().map(str::to_owned),
-                    client.id.clone().into_owned(),
-                );
+                let (username, client_id) = (client.owned_username(), client.owned_id());
                 let topics = vec![pb::Subscription {
                     topic: message.topic.to_owned(),
                     qos: u32::from(message.qos),
@@ -378,7 +387,7 @@ impl Plugin {
         self.lock().remove(&*client.id);
         let args = Args::OnClientOffline(pb::OnClientOffline {
             mountpoint: String::new(),
-            client_id: client.id.clone().into_owned(),
+            client_id: client.owned_id(),
         });
         if !self.client.notify(args) {
             warn!(client_id = %client.id, "on_client_offline dropped: too many notifications in flight");
