@@ -156,7 +156,7 @@ pub async fn spawn_hookd_with(
     // As many connections per endpoint as the direct driver may open (its
     // pool is unbounded): hookd's default (100, as vmq's pool) would make
     // calls past 100 in flight wait for a connection, which is configuration,
-    // not cost. 16384 also covers the 10,000 calls (d) holds.
+    // not cost. Scenarios about that default ask for it in `tuning`.
     let mut toml = format!("[server]\nlisten = \"{addr}\"\nworker_threads = {worker_threads}\n");
     if let Some(limit) = tuning.max_in_flight_per_stream {
         let _ = writeln!(toml, "max_in_flight_per_stream = {limit}");
@@ -180,11 +180,9 @@ pub async fn spawn_hookd_with(
     } else {
         None
     };
-    let config = dir.join(format!("{name}.toml"));
-    std::fs::write(&config, toml).with_context(|| format!("writing {}", config.display()))?;
-    let log_path = dir.join(format!("{name}.log"));
-    let log = std::fs::File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
-    let child = raised(hookd)
+    let (config, log) = write_config(dir, &format!("{name}.toml"), &toml)?;
+    let mut command = raised(hookd);
+    command
         .arg("--config")
         .arg(&config)
         // Not HOOKD_LOG: hookd's configuration would read it as an unknown
@@ -192,15 +190,10 @@ pub async fn spawn_hookd_with(
         // nothing per call.
         .env_remove("HOOKD_LOG")
         .env_remove("HOOKD_CONFIG")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
-        .with_context(|| format!("starting {}", hookd.display()))?;
+        .env("NO_COLOR", "1");
+    let child = spawn_logged(command, &log, "hookd")?;
     Proc { addr, metrics, child }
-        .listening(&format!("hookd ({name})"), &log_path)
+        .listening(&format!("hookd ({name})"), &log)
         .await
 }
 
@@ -212,25 +205,37 @@ pub async fn spawn_hookd_with(
 pub async fn spawn_mosquitto(mosquitto: &Path, dir: &Path, name: &str, conf: &str) -> anyhow::Result<Proc> {
     let addr = free_port().await?;
     let text = format!("listener {} {}\n{conf}", addr.port(), addr.ip());
-    let config = dir.join(format!("{name}.conf"));
-    std::fs::write(&config, text).with_context(|| format!("writing {}", config.display()))?;
-    let log_path = dir.join(format!("{name}.log"));
-    let log = std::fs::File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
-    let child = raised(mosquitto)
-        .arg("-c")
-        .arg(&config)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
-        .context("starting mosquitto")?;
+    let (config, log) = write_config(dir, &format!("{name}.conf"), &text)?;
+    let mut command = raised(mosquitto);
+    command.arg("-c").arg(&config);
+    let child = spawn_logged(command, &log, "mosquitto")?;
     let proc = Proc {
         addr,
         metrics: None,
         child,
     };
-    proc.listening(&format!("mosquitto ({name})"), &log_path).await
+    proc.listening(&format!("mosquitto ({name})"), &log).await
+}
+
+/// Writes `text` to `dir/file` and returns its path with the path of the
+/// log beside it (the same name, `.log`).
+fn write_config(dir: &Path, file: &str, text: &str) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let config = dir.join(file);
+    std::fs::write(&config, text).with_context(|| format!("writing {}", config.display()))?;
+    Ok((config.clone(), config.with_extension("log")))
+}
+
+/// Starts `command` with no stdin and stdout and stderr into `log`, killed
+/// when dropped.
+fn spawn_logged(mut command: Command, log: &Path, what: &str) -> anyhow::Result<Child> {
+    let file = std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
+    command
+        .stdin(Stdio::null())
+        .stdout(file.try_clone()?)
+        .stderr(file)
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting {what}"))
 }
 
 /// A loopback port free right now (bound, read, released).
