@@ -9,8 +9,10 @@
 use std::pin::Pin;
 
 use futures::{Stream, StreamExt};
-use hookd_proto::v1::{
-    self as pb, Hook, broker_frame::Frame as In, hook_service_server, server_frame::Frame as Out,
+use hookd_proto::{
+    Hook,
+    convert::hooks_to_proto,
+    v1::{self as pb, broker_frame::Frame as In, hook_service_server, server_frame::Frame as Out},
 };
 use tonic::{Request, Response, Status, Streaming};
 
@@ -48,10 +50,10 @@ impl hook_service_server::HookService for Echo {
     }
 }
 
-/// A `Welcome` listing all 22 hooks.
+/// A `Welcome` listing every hook.
 fn welcome() -> pb::Welcome {
     pb::Welcome {
-        active_hooks: (1..=22).filter(|&v| Hook::try_from(v).is_ok()).collect(),
+        active_hooks: hooks_to_proto(&Hook::ALL),
         server_version: "echo".to_owned(),
     }
 }
@@ -76,6 +78,6 @@ mod tests {
 
     #[test]
     fn welcome_lists_every_hook() {
-        assert_eq!(welcome().active_hooks.len(), 22);
+        assert_eq!(welcome().active_hooks.len(), Hook::COUNT);
     }
 }

@@ -16,7 +16,7 @@ use tokio::{
     sync::Semaphore,
 };
 
-use crate::{BridgeError, Client, Options, Verdict, connect, hooks};
+use crate::{BridgeError, Client, Hook, Options, Verdict, connect};
 
 /// The runtime every blocking client shares.
 static RUNTIME: OnceLock<Result<Runtime, String>> = OnceLock::new();
@@ -69,7 +69,7 @@ impl BlockingClient {
     /// hook hookd reports as having no endpoints is not sent at all (hookd
     /// would only acknowledge it): no task, no wake-up of the runtime.
     pub fn notify(&self, args: Args) -> bool {
-        if self.client.has_no_endpoints(hooks::hook_of(&args)) {
+        if self.client.has_no_endpoints(Hook::of_proto_args(&args)) {
             return true;
         }
         let Ok(permit) = self.background.clone().try_acquire_owned() else {

@@ -4,10 +4,14 @@
 
 use std::time::{Duration, Instant};
 
-use hookd_proto::v1::{hook_call::Hook as Args, ok::Modifiers};
-use moka::{Expiry, sync::Cache};
+use hookd_proto::{
+    cache_ttl::{Expiring, PerEntryTtl},
+    convert::with_cache_identity,
+    v1::{hook_call::Hook as Args, ok::Modifiers},
+};
+use moka::sync::Cache;
 
-use crate::{hooks, verdict::Outcome};
+use crate::verdict::Outcome;
 
 /// Outcomes by encoded call identity, each with its own TTL. moka's sync
 /// flavour with foldhash: a lookup is a plain function call, so a broker's
@@ -23,21 +27,9 @@ struct Entry {
     expires: Instant,
 }
 
-struct PerEntryTtl;
-
-impl Expiry<Vec<u8>, Entry> for PerEntryTtl {
-    fn expire_after_create(&self, _key: &Vec<u8>, entry: &Entry, _now: Instant) -> Option<Duration> {
-        Some(entry.ttl)
-    }
-
-    fn expire_after_update(
-        &self,
-        _key: &Vec<u8>,
-        entry: &Entry,
-        _now: Instant,
-        _current: Option<Duration>,
-    ) -> Option<Duration> {
-        Some(entry.ttl)
+impl Expiring for Entry {
+    fn ttl(&self) -> Duration {
+        self.ttl
     }
 }
 
@@ -86,7 +78,7 @@ impl LocalCache {
 }
 
 fn key(args: &mut Args) -> Vec<u8> {
-    hooks::with_cache_identity(args, |identity| {
+    with_cache_identity(args, |identity| {
         let mut bytes = Vec::with_capacity(identity.encoded_len());
         identity.encode(&mut bytes);
         bytes

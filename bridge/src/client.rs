@@ -10,7 +10,10 @@ use std::{
     time::Duration,
 };
 
-use hookd_proto::v1::{self as pb, Hook, hook_call::Hook as Args};
+use hookd_proto::{
+    Hook, HookStyle, for_each_hook,
+    v1::{self as pb, hook_call::Hook as Args},
+};
 use tokio::{
     sync::{Semaphore, watch},
     time::Instant,
@@ -19,7 +22,6 @@ use tokio::{
 use crate::{
     cache::LocalCache,
     connection::{self, Connection, Link, LinkState, Shared},
-    hooks,
     options::{FailurePolicy, Options, Overload},
     verdict::{ErrorKind, Outcome, Source, Verdict},
 };
@@ -95,65 +97,23 @@ pub fn connect(options: Options) -> Result<Client, BridgeError> {
     })
 }
 
+/// The typed methods of [`Client`], one per row of the hook table.
 macro_rules! hook_methods {
-    ($($(#[$doc:meta])* $method:ident => $variant:ident),* $(,)?) => {
-        $(
-            $(#[$doc])*
-            pub async fn $method(&self, args: pb::$variant) -> Verdict {
-                self.call(Args::$variant(args)).await
-            }
-        )*
+    ($( $(#[doc = $doc:literal])* $variant:ident $method:ident : $shape:ident { $($option:tt)* }, $style:ident, $cache:literal; )*) => {
+        impl Client {
+            $(
+                $(#[doc = $doc])*
+                pub async fn $method(&self, args: pb::$variant) -> Verdict {
+                    self.call(Args::$variant(args)).await
+                }
+            )*
+        }
     };
 }
 
-impl Client {
-    hook_methods! {
-        /// A client connects (MQTT 3.1.1).
-        auth_on_register => AuthOnRegister,
-        /// A client connects (MQTT 5).
-        auth_on_register_m5 => AuthOnRegisterM5,
-        /// A client publishes (MQTT 3.1.1).
-        auth_on_publish => AuthOnPublish,
-        /// A client publishes (MQTT 5).
-        auth_on_publish_m5 => AuthOnPublishM5,
-        /// A client subscribes (MQTT 3.1.1).
-        auth_on_subscribe => AuthOnSubscribe,
-        /// A client subscribes (MQTT 5).
-        auth_on_subscribe_m5 => AuthOnSubscribeM5,
-        /// A client was registered (MQTT 3.1.1).
-        on_register => OnRegister,
-        /// A client was registered (MQTT 5).
-        on_register_m5 => OnRegisterM5,
-        /// A message was published (MQTT 3.1.1).
-        on_publish => OnPublish,
-        /// A message was published (MQTT 5).
-        on_publish_m5 => OnPublishM5,
-        /// A subscription was made (MQTT 3.1.1).
-        on_subscribe => OnSubscribe,
-        /// A subscription was made (MQTT 5).
-        on_subscribe_m5 => OnSubscribeM5,
-        /// A client unsubscribes (MQTT 3.1.1).
-        on_unsubscribe => OnUnsubscribe,
-        /// A client unsubscribes (MQTT 5).
-        on_unsubscribe_m5 => OnUnsubscribeM5,
-        /// A message is about to be delivered (MQTT 3.1.1).
-        on_deliver => OnDeliver,
-        /// A message is about to be delivered (MQTT 5).
-        on_deliver_m5 => OnDeliverM5,
-        /// An MQTT 5 AUTH packet arrived.
-        on_auth_m5 => OnAuthM5,
-        /// A message was queued for an offline client.
-        on_offline_message => OnOfflineMessage,
-        /// A persistent session came back.
-        on_client_wakeup => OnClientWakeup,
-        /// A persistent session went offline.
-        on_client_offline => OnClientOffline,
-        /// A clean session went away.
-        on_client_gone => OnClientGone,
-        /// An offline session expired.
-        on_session_expired => OnSessionExpired,
-    }
+for_each_hook!(hook_methods);
 
+impl Client {
     /// The deadline of a call that sets none (`Options::default_timeout`).
     pub fn default_timeout(&self) -> Duration {
         self.inner.options.default_timeout
@@ -175,7 +135,7 @@ impl Client {
         if let Some(verdict) = self.answer_locally(&mut args) {
             return verdict;
         }
-        let hook = hooks::hook_of(&args);
+        let hook = Hook::of_proto_args(&args);
         let _permit = match self.inner.options.overload {
             Overload::Wait => match tokio::time::timeout_at(deadline, self.inner.permits.acquire()).await {
                 Ok(Ok(permit)) => permit,
@@ -229,7 +189,7 @@ impl Client {
     /// entering its runtime. `args` is mutable only to look it up without a
     /// copy; it is left as it was.
     pub fn answer_locally(&self, args: &mut Args) -> Option<Verdict> {
-        if self.has_no_endpoints(hooks::hook_of(args)) {
+        if self.has_no_endpoints(Hook::of_proto_args(args)) {
             return Some(Verdict {
                 outcome: Outcome::Next,
                 source: Source::NoEndpoints,
@@ -318,7 +278,7 @@ impl Client {
                 kind,
                 reason: format!("hookd could not answer: {kind:?}"),
             },
-            FailurePolicy::Allow if hooks::is_notification(hook) => Outcome::Ack,
+            FailurePolicy::Allow if hook.style() == HookStyle::Notify => Outcome::Ack,
             FailurePolicy::Allow => Outcome::Ok(None),
             FailurePolicy::Next => Outcome::Next,
         };

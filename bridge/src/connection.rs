@@ -17,9 +17,13 @@ use std::{
 };
 
 use backon::{BackoffBuilder, ExponentialBuilder};
-use hookd_proto::v1::{
-    self as pb, Hook, broker_frame::Frame as Out, hook_service_client::HookServiceClient,
-    server_frame::Frame as In,
+use hookd_proto::{
+    Hook,
+    convert::hooks_from_proto,
+    v1::{
+        self as pb, broker_frame::Frame as Out, hook_service_client::HookServiceClient,
+        server_frame::Frame as In,
+    },
 };
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_stream::wrappers::UnboundedReceiverStream;
@@ -234,7 +238,7 @@ async fn open(address: &str, options: &Options) -> Result<(Arc<Link>, Inbound, V
     let hooks = match inbound.message().await.map_err(|status| status.to_string())? {
         Some(pb::ServerFrame {
             frame: Some(In::Welcome(welcome)),
-        }) => hooks(&welcome.active_hooks),
+        }) => hooks_from_proto(&welcome.active_hooks),
         _ => return Err("hookd did not answer Hello with Welcome".to_owned()),
     };
     let link = Arc::new(Link {
@@ -255,15 +259,11 @@ async fn read(link: &Link, inbound: &mut Inbound, active: &watch::Sender<Option<
             Ok(Some(pb::ServerFrame {
                 frame: Some(In::HooksChanged(changed)),
             })) => {
-                active.send_replace(Some(hooks(&changed.active_hooks)));
+                active.send_replace(Some(hooks_from_proto(&changed.active_hooks)));
             }
             Ok(Some(_)) => warn!("unexpected frame from hookd ignored"),
             Ok(None) => return "hookd closed the stream".to_owned(),
             Err(status) => return status.to_string(),
         }
     }
-}
-
-fn hooks(values: &[i32]) -> Vec<Hook> {
-    values.iter().filter_map(|&v| Hook::try_from(v).ok()).collect()
 }

@@ -54,7 +54,7 @@
 //! Layout: [`options`] (configuration and policies), [`client`] (the call
 //! path), `connection` (one address: stream, reconnect, multiplexing),
 //! `cache` (local verdict cache), [`verdict`] (what a call returns),
-//! [`hooks`] (facts about hooks), [`blocking`] (the synchronous façade),
+//! [`blocking`] (the synchronous façade),
 //! `sidecar` (feature `sidecar`, on by default: a vmq_webhooks-compatible
 //! HTTP front for VerneMQ, and the `hookd-sidecar` binary).
 
@@ -64,7 +64,6 @@ pub mod blocking;
 mod cache;
 pub mod client;
 mod connection;
-pub mod hooks;
 pub mod options;
 #[cfg(feature = "sidecar")]
 pub mod sidecar;
@@ -75,5 +74,6 @@ pub use hookd_proto::v1 as pb;
 
 pub use blocking::BlockingClient;
 pub use client::{BridgeError, Client, connect};
+pub use hookd_proto::{Hook, HookStyle};
 pub use options::{FailurePolicy, NodeIdentity, Options, Overload};
 pub use verdict::{ErrorKind, Outcome, Source, Verdict};

@@ -3,7 +3,7 @@
 
 use std::{collections::HashMap, time::Duration};
 
-use hookd_proto::v1::Hook;
+use hookd_proto::{Hook, HookStyle};
 
 /// Who this broker node is; sent in the stream's `Hello`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -96,11 +96,7 @@ impl Options {
 
     /// Sets the failure policy of every hook.
     pub fn policy_for_all(mut self, policy: FailurePolicy) -> Self {
-        for value in 1..=22 {
-            if let Ok(hook) = Hook::try_from(value) {
-                self.policies.insert(hook, policy);
-            }
-        }
+        self.policies.extend(Hook::ALL.map(|hook| (hook, policy)));
         self
     }
 
@@ -109,7 +105,7 @@ impl Options {
         self.policies
             .get(&hook)
             .copied()
-            .unwrap_or(if crate::hooks::is_notification(hook) {
+            .unwrap_or(if hook.style() == HookStyle::Notify {
                 FailurePolicy::Allow
             } else {
                 FailurePolicy::Deny

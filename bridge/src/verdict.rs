@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+pub use hookd_proto::ErrorKind;
 use hookd_proto::v1::{self as pb, ok::Modifiers};
 
 /// A verdict as the broker should apply it.
@@ -37,23 +38,6 @@ pub enum Outcome {
     },
     /// A notification was accepted.
     Ack,
-}
-
-/// Why a call was rejected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ErrorKind {
-    /// A webhook said no.
-    Denied,
-    /// hookd, or a webhook behind it, could not be reached.
-    Unavailable,
-    /// hookd, or a webhook behind it, did not answer in time.
-    Timeout,
-    /// A webhook answered something invalid.
-    InvalidResponse,
-    /// The call was malformed.
-    InvalidCall,
-    /// hookd or this client was over its limits.
-    Overloaded,
 }
 
 /// Who produced a verdict.
@@ -97,34 +81,6 @@ impl Verdict {
             cache_ttl: verdict
                 .cache_ttl_secs
                 .map(|secs| Duration::from_secs(u64::from(secs))),
-        }
-    }
-}
-
-impl ErrorKind {
-    /// The kind as a short snake_case label, as hookd logs it.
-    pub fn label(self) -> &'static str {
-        match self {
-            ErrorKind::Denied => "denied",
-            ErrorKind::Unavailable => "unavailable",
-            ErrorKind::Timeout => "timeout",
-            ErrorKind::InvalidResponse => "invalid_response",
-            ErrorKind::InvalidCall => "invalid_call",
-            ErrorKind::Overloaded => "overloaded",
-        }
-    }
-
-    fn from_proto(kind: i32) -> Self {
-        match pb::ErrorKind::try_from(kind) {
-            Ok(pb::ErrorKind::Denied) => ErrorKind::Denied,
-            Ok(pb::ErrorKind::Unavailable) => ErrorKind::Unavailable,
-            Ok(pb::ErrorKind::Timeout) => ErrorKind::Timeout,
-            Ok(pb::ErrorKind::InvalidCall) => ErrorKind::InvalidCall,
-            Ok(pb::ErrorKind::Overloaded) => ErrorKind::Overloaded,
-            // An unknown kind from a newer hookd is still a rejection.
-            Ok(pb::ErrorKind::InvalidResponse | pb::ErrorKind::Unspecified) | Err(_) => {
-                ErrorKind::InvalidResponse
-            }
         }
     }
 }

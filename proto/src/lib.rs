@@ -1,13 +1,53 @@
-//! `hookd-proto`: the `hookd.v1` gRPC contract between broker nodes and hookd.
+//! `hookd-proto`: hookd's vocabulary, shared by the server, the broker-side
+//! client, the vmq_webhooks sidecar and the Mosquitto plugin.
 //!
-//! The source of truth is `hookd/v1/hookd.proto` in this crate; `build.rs`
-//! compiles it with protox, so no system `protoc` is needed. This crate holds
-//! only generated code plus the encoded descriptor set that the server uses for
-//! gRPC reflection; conversions to hookd's domain types live with their users.
+//! Everything a component needs to know about hooks, calls and verdicts lives
+//! here once, so that a hook is spelled in one table and a wire format has one
+//! codec:
 //!
-//! Layout:
-//! - [`v1`]: the generated messages, the `HookService` client and server.
-//! - [`FILE_DESCRIPTOR_SET`]: the encoded `FileDescriptorSet` of the contract.
+//! - [`hook`]: the hook table ([`for_each_hook!`]) and the [`Hook`] enum
+//!   generated from it: names, chain or notification, cacheable, argument
+//!   shape, metric index.
+//! - [`call`]: the domain types of a call ([`HookCall`], its argument shapes),
+//!   checked on construction; [`verdict`]: the domain answer ([`Verdict`],
+//!   typed modifiers, the one [`ErrorKind`]).
+//! - [`v1`]: the generated `hookd.v1` gRPC contract (`hookd/v1/hookd.proto`,
+//!   compiled by protox in `build.rs`, so no system `protoc` is needed), and
+//!   [`FILE_DESCRIPTOR_SET`] for server reflection.
+//! - [`convert`]: protobuf ⇄ domain, one conversion per direction.
+//! - `cache_ttl` (feature `cache`): the expiry policy of the verdict caches.
+//! - `vmq` (feature `vmq`): the vmq_webhooks JSON codec in both directions,
+//!   for requests and answers. The Mosquitto plugin builds without it.
+//!
+//! # Adding a hook
+//! A notification hook whose arguments fit an existing shape takes four places:
+//! 1. a row in the table in `src/hook.rs` (`for_each_hook!`);
+//! 2. its message in `hookd/v1/hookd.proto`;
+//! 3. its arm in `HookCall.hook` and its value in `enum Hook` of the proto (the
+//!    compiler refuses a row without message, arm or value; a test refuses an
+//!    enum value without a row);
+//! 4. a fixture in the end-to-end harness, `tests/src/harness/calls.rs`
+//!    (`every_hook_has_a_fixture` fails without one).
+//!
+//! Everything else follows: the enum, `Hook::ALL`, parsing, the conversions,
+//! the metric slots, the client's typed method and the vmq codec (which goes
+//! by shape). A new shape adds its struct to [`call`], an arm to the
+//! `args_message!` macro in [`convert`] and its JSON to the `vmq` codec; a
+//! decision hook with modifiers adds a [`verdict::Modifiers`] variant, its
+//! protobuf message and conversions, and its JSON in `vmq::answer`.
+
+#[cfg(feature = "cache")]
+pub mod cache_ttl;
+pub mod call;
+pub mod convert;
+pub mod hook;
+pub mod verdict;
+#[cfg(feature = "vmq")]
+pub mod vmq;
+
+pub use call::{HookArgs, HookCall, InvalidCall};
+pub use hook::{Hook, HookStyle, Shape, UnknownHook};
+pub use verdict::{ErrorKind, Verdict};
 
 /// The `hookd.v1` package: messages, `hook_service_client`, `hook_service_server`.
 #[allow(missing_docs, clippy::all)]

@@ -17,10 +17,11 @@ use std::{
 
 use std::hash::BuildHasher;
 
-use moka::{Expiry, sync::Cache};
+use moka::sync::Cache;
 
-use crate::{
-    hook::HookCall,
+use hookd_proto::{
+    HookCall,
+    cache_ttl::{Expiring, PerEntryTtl},
     verdict::{Allow, CacheInfo, Modifiers, Verdict},
 };
 
@@ -44,23 +45,9 @@ struct Entry {
     expires_at: Instant,
 }
 
-/// Expires each entry after its own max-age, also when a key is overwritten
-/// (moka's default `expire_after_update` would keep the old deadline).
-struct PerEntryTtl;
-
-impl Expiry<Key, Arc<Entry>> for PerEntryTtl {
-    fn expire_after_create(&self, _key: &Key, entry: &Arc<Entry>, _now: Instant) -> Option<Duration> {
-        Some(entry.ttl)
-    }
-
-    fn expire_after_update(
-        &self,
-        _key: &Key,
-        entry: &Arc<Entry>,
-        _now: Instant,
-        _current: Option<Duration>,
-    ) -> Option<Duration> {
-        Some(entry.ttl)
+impl Expiring for Entry {
+    fn ttl(&self) -> Duration {
+        self.ttl
     }
 }
 
@@ -115,8 +102,9 @@ mod tests {
     use bytes::Bytes;
 
     use super::*;
-    use crate::{
-        hook::{Hook, HookArgs, Publish, SubscriberId},
+    use hookd_proto::{
+        Hook, HookArgs,
+        call::{Publish, SubscriberId},
         verdict::PublishModifiers,
     };
 

@@ -8,7 +8,7 @@
 
 use std::future::Future;
 
-use crate::verdict::Verdict;
+use hookd_proto::Verdict;
 
 /// Asks `endpoints` in order through `ask` and combines the answers.
 pub async fn run<E, F, Fut>(endpoints: impl IntoIterator<Item = E>, mut ask: F) -> Verdict
@@ -31,7 +31,7 @@ mod tests {
     use std::cell::RefCell;
 
     use super::*;
-    use crate::verdict::ErrorKind;
+    use hookd_proto::ErrorKind;
 
     /// Runs a chain over canned answers; returns the verdict and how many
     /// endpoints were asked.

@@ -11,7 +11,7 @@ use std::{collections::HashMap, net::SocketAddr, path::Path, time::Duration};
 
 use serde::Deserialize;
 
-use crate::hook::Hook;
+use hookd_proto::Hook;
 
 /// The whole configuration of one hookd process.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -99,7 +99,7 @@ pub struct MetricsConfig {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookConfig {
-    /// The hook, one of vmq_webhooks' 22 names, e.g. `auth_on_register`.
+    /// The hook, a name of the hook table, e.g. `auth_on_register`.
     pub hook: Hook,
     /// The endpoint URL, `http://`, called exactly as written.
     pub endpoint: String,

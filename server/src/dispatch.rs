@@ -13,14 +13,17 @@ use std::{
 
 use tracing::{Instrument, debug, debug_span, warn};
 
+use hookd_proto::{
+    Hook, HookCall, HookStyle,
+    verdict::{Allow, CacheInfo, Verdict},
+};
+
 use crate::{
     cache::VerdictCache,
     chain,
-    hook::{Hook, HookCall, HookStyle},
     metrics::Metrics,
     notify::Notifier,
     registry::{Endpoints, Registry},
-    verdict::{Allow, CacheInfo, Verdict},
     webhook::{Answer, CallDeadline, Endpoint},
 };
 

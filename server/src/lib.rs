@@ -8,12 +8,14 @@
 //! One call flows through the modules in this order:
 //!
 //! ```text
-//! grpc (session / unary) → dispatch → cache → chain → webhook (request, response) → verdict
+//! grpc (session / unary) → dispatch → cache → chain → webhook (hookd_proto::vmq) → verdict
 //!                                   ↘ notify (notification hooks, never waited on)
 //! ```
 //!
 //! - [`config`]: the typed configuration and its validation.
-//! - [`hook`], [`verdict`]: the domain vocabulary (no protobuf, JSON or HTTP).
+//! - The domain vocabulary (hooks, calls, verdicts), the protobuf conversions
+//!   and the vmq_webhooks JSON codec come from `hookd_proto`, shared with the
+//!   broker side.
 //! - [`grpc`]: the `hookd.v1` front door, health and reflection.
 //! - [`dispatch`]: routes a call to its endpoints, owns deadlines and counters.
 //! - [`chain`]: how endpoint answers combine (first `ok` wins).
@@ -31,12 +33,10 @@ pub mod chain;
 pub mod config;
 pub mod dispatch;
 pub mod grpc;
-pub mod hook;
 pub mod metrics;
 pub mod notify;
 pub mod registry;
 pub mod shard;
-pub mod verdict;
 pub mod webhook;
 
 use std::{future::Future, sync::Arc};

@@ -13,7 +13,7 @@ use prometheus_client::{
     registry::Registry,
 };
 
-use crate::hook::Hook;
+use hookd_proto::Hook;
 
 /// All of hookd's metrics.
 pub struct Metrics {
@@ -48,7 +48,7 @@ pub struct Outcome {
 #[derive(Default)]
 pub struct Counters {
     family: Family<Outcome, Counter>,
-    resolved: [[OnceLock<Counter>; OUTCOMES.len()]; Hook::ALL.len()],
+    resolved: [[OnceLock<Counter>; OUTCOMES.len()]; Hook::COUNT],
 }
 
 /// Every outcome label a counter is kept for.
@@ -75,7 +75,7 @@ impl Counters {
             outcome,
         };
         match OUTCOMES.iter().position(|known| *known == outcome) {
-            Some(index) => self.resolved[hook as usize][index]
+            Some(index) => self.resolved[hook.index()][index]
                 .get_or_init(|| self.family.get_or_create(&label).clone())
                 .inc(),
             None => self.family.get_or_create(&label).inc(),

@@ -12,7 +12,9 @@ use std::sync::Arc;
 use tokio::sync::Semaphore;
 use tracing::{Instrument, debug, debug_span, warn};
 
-use crate::{hook::HookCall, metrics::Metrics, registry::Endpoints, verdict::Verdict};
+use hookd_proto::HookCall;
+
+use crate::{metrics::Metrics, registry::Endpoints};
 
 /// Delivers notifications to their endpoints in the background.
 #[derive(Clone)]
@@ -47,8 +49,9 @@ impl Notifier {
             let span = debug_span!("notify", %hook, endpoint = %endpoint.name());
             tokio::spawn(
                 async move {
+                    // Counted as chain requests are: a usable answer is `ok`.
                     let outcome = match endpoint.call(&call, None).await {
-                        Ok(_) => Verdict::Ack.label(),
+                        Ok(_) => "ok",
                         Err(e) => {
                             warn!(%hook, endpoint = %endpoint.name(), error = %e, "notification failed");
                             e.kind().label()

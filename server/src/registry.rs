@@ -14,9 +14,9 @@ use tokio::sync::watch;
 
 use crate::{
     config::{HttpConfig, WebhookConfig},
-    hook::Hook,
     webhook::{self, Endpoint, Pools},
 };
+use hookd_proto::Hook;
 
 /// The endpoints of one hook, in chain order; a cheap snapshot.
 pub type Endpoints = Arc<[Arc<Endpoint>]>;

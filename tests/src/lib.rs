@@ -20,13 +20,13 @@
 //!   - `harness/broker.rs`: [`harness::broker::Broker`], a broker session on
 //!     `Stream` that sends many calls at once and hands each verdict to its caller
 //!     by id.
-//!   - `harness/calls.rs`: representative arguments for each of the 22 hooks, so
+//!   - `harness/calls.rs`: representative arguments for each hook of the table, so
 //!     tests read like a story.
 //!   - `harness/mod.rs`: [`harness::Rig`] (one webhook + hookd + broker), bounded
 //!     waits, and verdict assertions.
 //! - `tests/` (compiled only under `cfg(test)`, so everything links into one binary):
 //!   - `register.rs`, `publish.rs`, `subscribe.rs`, `session.rs`: the JSON each hook
-//!     POSTs and the verdicts its answers give, all 22 hooks.
+//!     POSTs and the verdicts its answers give, every hook.
 //!   - `chain.rs`: several endpoints on one chain hook.
 //!   - `failures.rs`: each way an endpoint can fail, and that the stream goes on.
 //!   - `cache.rs`: `cache-control: max-age` answers.

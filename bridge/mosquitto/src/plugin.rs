@@ -19,7 +19,7 @@
 use std::{borrow::Cow, collections::HashMap, sync::Mutex, time::Duration};
 
 use hookd_bridge::{
-    BlockingClient, FailurePolicy, NodeIdentity, Options, Outcome, Source, Verdict,
+    BlockingClient, FailurePolicy, Hook, NodeIdentity, Options, Outcome, Source, Verdict,
     pb::{self, hook_call::Hook as Args, ok::Modifiers},
 };
 use tracing::warn;
@@ -230,11 +230,7 @@ impl Plugin {
             broker_version: "2.0".to_owned(),
         };
         let mut options = Options::new(settings.addresses.clone(), identity).policy_for_all(settings.policy);
-        for notification in [
-            pb::Hook::OnPublish,
-            pb::Hook::OnPublishM5,
-            pb::Hook::OnClientOffline,
-        ] {
+        for notification in [Hook::OnPublish, Hook::OnPublishM5, Hook::OnClientOffline] {
             options = options.policy(notification, FailurePolicy::Allow);
         }
         options.default_timeout = settings.timeout;
@@ -354,11 +350,7 @@ impl Plugin {
             .map(|(_, rewrite)| rewrite)
             .unwrap_or_default();
         let m5 = client.protocol_version == 5;
-        let hook = if m5 {
-            pb::Hook::OnPublishM5
-        } else {
-            pb::Hook::OnPublish
-        };
+        let hook = if m5 { Hook::OnPublishM5 } else { Hook::OnPublish };
         // Most deployments register no on_publish webhook: then the message
         // is not copied into a notification that would not be sent.
         if self.client.client().has_no_endpoints(hook) {

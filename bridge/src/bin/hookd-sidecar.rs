@@ -11,8 +11,7 @@ use std::{net::SocketAddr, time::Duration};
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
 use hookd_bridge::{
-    FailurePolicy, NodeIdentity, Options,
-    pb::Hook,
+    FailurePolicy, Hook, HookStyle, NodeIdentity, Options,
     sidecar::{self, SidecarOptions},
 };
 use tracing::info;
@@ -95,12 +94,8 @@ async fn main() -> anyhow::Result<()> {
         Policy::Allow => FailurePolicy::Allow,
         Policy::Next => FailurePolicy::Next,
     };
-    for value in 1..=22 {
-        if let Ok(hook) = Hook::try_from(value)
-            && !hookd_bridge::hooks::is_notification(hook)
-        {
-            options.policies.insert(hook, policy);
-        }
+    for hook in Hook::ALL.into_iter().filter(|h| h.style() == HookStyle::Chain) {
+        options.policies.insert(hook, policy);
     }
     let client = hookd_bridge::connect(options).context("starting the hookd client")?;
 

@@ -4,14 +4,21 @@
 //! vmq_webhooks' response format. A VerneMQ cluster points its webhooks at
 //! the sidecar on each node, and all nodes share one hookd.
 //!
-//! - Any `POST` path; the hook comes from the `vernemq-hook` header (all 22
-//!   names). [`request`] reads the JSON body into the typed call,
-//!   [`response`] writes the verdict as the endpoint's answer, with
-//!   `cache-control: max-age` when hookd marked it cacheable.
+//! - Any `POST` path; the hook comes from the `vernemq-hook` header (every
+//!   name of the hook table). The JSON is the shared vmq_webhooks codec's
+//!   (`hookd_proto::vmq`): it decodes the body into the typed call and
+//!   encodes the verdict as the endpoint's answer; this module is the HTTP
+//!   glue, adding `cache-control: max-age` when hookd marked the verdict
+//!   cacheable.
 //! - Bad input (no or unknown `vernemq-hook`, a body that is not JSON, a
 //!   missing field or one of the wrong type) is answered 400 with
 //!   `{"error": "<what is wrong>"}`; VerneMQ logs any non-200 as an error,
-//!   and for auth hooks rejects the action. Other methods get 405.
+//!   and for auth hooks rejects the action. Other methods get 405. A call
+//!   that decodes but is out of range (an empty client id, QoS 3) is answered
+//!   as hookd would answer it: `{"result":{"error":"invalid_call: …"}}`.
+//! - Notification hooks get `{}` (vmq ignores the body but wants JSON); only
+//!   an error there (a `deny` failure policy) becomes a 503, so that VerneMQ
+//!   logs and counts it.
 //! - When hookd cannot answer in time, the client's failure policy decides,
 //!   and the answer says why (`{"result":{"error":"unavailable: …"}}`).
 //!
@@ -27,9 +34,6 @@
 //! # }
 //! ```
 
-pub mod request;
-pub mod response;
-
 use std::{future::Future, sync::Arc, time::Duration};
 
 use axum::{
@@ -39,14 +43,18 @@ use axum::{
     http::{HeaderMap, HeaderValue, Method, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use serde_json::json;
+pub use hookd_proto::vmq::RequestError;
+use hookd_proto::{
+    Hook, HookCall, HookStyle,
+    convert::{call_to_proto, modifiers_from_proto},
+    verdict::{self as domain, Allow},
+    vmq::{self, HOOK_HEADER, PayloadEncoding},
+};
+use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tracing::{debug, warn};
 
-use crate::{Client, Source};
-
-/// The header vmq_webhooks names the hook in.
-pub const HOOK_HEADER: &str = "vernemq-hook";
+use crate::{Client, ErrorKind, Outcome, Source, Verdict};
 
 /// How the sidecar reads calls and answers them.
 #[derive(Debug, Clone)]
@@ -65,6 +73,16 @@ pub struct SidecarOptions {
     pub max_body_bytes: usize,
 }
 
+impl SidecarOptions {
+    /// How payloads in calls and answers are encoded.
+    pub fn encoding(&self) -> PayloadEncoding {
+        PayloadEncoding {
+            base64: self.base64_payload,
+            omit_for_auth_on_publish: false,
+        }
+    }
+}
+
 impl Default for SidecarOptions {
     fn default() -> Self {
         Self {
@@ -73,37 +91,6 @@ impl Default for SidecarOptions {
             max_body_bytes: 64 * 1024 * 1024,
         }
     }
-}
-
-/// Why a call from VerneMQ was not understood (answered 400).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RequestError {
-    /// The `vernemq-hook` header is absent.
-    #[error("the `vernemq-hook` header is missing")]
-    MissingHook,
-    /// The `vernemq-hook` header names no hook vmq_webhooks knows.
-    #[error("`vernemq-hook: {0}` is not one of vmq_webhooks' 22 hooks")]
-    UnknownHook(String),
-    /// The body is not JSON.
-    #[error("the body is not JSON: {0}")]
-    NotJson(String),
-    /// The body is JSON but not an object.
-    #[error("the body is not a JSON object")]
-    NotObject,
-    /// A required member is absent.
-    #[error("`{field}` is missing")]
-    Missing {
-        /// The member, e.g. `client_id` or `topics[1].qos`.
-        field: String,
-    },
-    /// A member has the wrong type or value.
-    #[error("`{field}` must be {expected}")]
-    Invalid {
-        /// The member, e.g. `qos` or `properties.p_user_property`.
-        field: String,
-        /// What it must be.
-        expected: String,
-    },
 }
 
 /// Why the sidecar stopped with an error.
@@ -160,37 +147,96 @@ async fn handle(
         None => return bad_request(RequestError::MissingHook),
         Some(value) => {
             let name = String::from_utf8_lossy(value.as_bytes());
-            match request::hook_from_name(name.trim()) {
-                Some(hook) => hook,
-                None => return bad_request(RequestError::UnknownHook(name.into_owned())),
+            match Hook::from_name(name.trim()) {
+                Ok(hook) => hook,
+                Err(_) => return bad_request(RequestError::UnknownHook(name.into_owned())),
             }
         }
     };
-    let name = request::hook_name(hook);
-    let args = match request::parse(hook, &body, shared.options.base64_payload) {
+    let encoding = shared.options.encoding();
+    let args = match vmq::decode_request(hook, &body, encoding) {
         Ok(args) => args,
         Err(e) => {
-            warn!(hook = %name, error = %e, "bad call from VerneMQ");
+            warn!(%hook, error = %e, "bad call from VerneMQ");
             return bad_request(e);
         }
     };
-    let verdict = shared
-        .client
-        .call_with_timeout(args, shared.options.timeout)
-        .await;
+    let verdict = match HookCall::new(hook, args) {
+        Ok(call) => {
+            shared
+                .client
+                .call_with_timeout(call_to_proto(call), shared.options.timeout)
+                .await
+        }
+        Err(invalid) => {
+            warn!(%hook, error = %invalid, "invalid call from VerneMQ");
+            Verdict {
+                outcome: Outcome::Error {
+                    kind: ErrorKind::InvalidCall,
+                    reason: invalid.to_string(),
+                },
+                source: Source::Policy(ErrorKind::InvalidCall),
+                cache_ttl: None,
+            }
+        }
+    };
     if let Source::Policy(kind) = verdict.source {
-        warn!(hook = %name, ?kind, outcome = ?verdict.outcome, "hookd could not answer; failure policy applied");
+        warn!(%hook, ?kind, outcome = ?verdict.outcome, "hookd could not answer; failure policy applied");
     } else {
-        debug!(hook = %name, source = ?verdict.source, "verdict");
+        debug!(%hook, source = ?verdict.source, "verdict");
     }
-    let answer = response::answer(hook, &verdict, shared.options.base64_payload);
+    let answer = answer(hook, &verdict, encoding);
     let mut response = (answer.status, axum::Json(answer.body)).into_response();
-    if let Some(secs) = answer.max_age
-        && let Ok(value) = HeaderValue::from_str(&format!("max-age={secs}"))
-    {
+    if let Some(value) = answer.cache_control.and_then(|v| HeaderValue::from_str(&v).ok()) {
         response.headers_mut().insert(header::CACHE_CONTROL, value);
     }
     response
+}
+
+/// The HTTP answer to one vmq_webhooks call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    /// 200, or 503 for a notification the failure policy rejected.
+    pub status: StatusCode,
+    /// The JSON body.
+    pub body: Value,
+    /// `cache-control`, when VerneMQ may cache the answer.
+    pub cache_control: Option<String>,
+}
+
+/// The answer for `verdict` on `hook`: the codec's body, the status, and
+/// `cache-control: max-age` for an `ok` of a cacheable hook that hookd
+/// marked cacheable, so VerneMQ's own webhook cache keeps it too.
+pub fn answer(hook: Hook, verdict: &Verdict, encoding: PayloadEncoding) -> Answer {
+    let domain = match &verdict.outcome {
+        Outcome::Ok(modifiers) => match modifiers.clone().map(modifiers_from_proto).transpose() {
+            Ok(modifiers) => domain::Verdict::Ok(Allow {
+                modifiers,
+                cache: None,
+            }),
+            // Never pass on something VerneMQ would misapply.
+            Err(invalid) => domain::Verdict::error(ErrorKind::InvalidResponse, invalid.to_string()),
+        },
+        Outcome::Next => domain::Verdict::Next,
+        Outcome::Ack => domain::Verdict::Ack,
+        Outcome::Error { kind, reason } => domain::Verdict::error(*kind, reason.clone()),
+    };
+    let body = vmq::encode_answer(hook, &domain, encoding);
+    let failed_notification =
+        hook.style() == HookStyle::Notify && matches!(domain, domain::Verdict::Error(_));
+    let cacheable = hook.is_cacheable() && matches!(domain, domain::Verdict::Ok(_));
+    Answer {
+        status: if failed_notification {
+            StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            StatusCode::OK
+        },
+        body,
+        cache_control: verdict
+            .cache_ttl
+            .filter(|_| cacheable)
+            .and_then(vmq::cache_control),
+    }
 }
 
 fn bad_request(error: RequestError) -> Response {
@@ -202,4 +248,188 @@ fn bad_request(error: RequestError) -> Response {
         axum::Json(json!({"error": error.to_string()})),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use hookd_proto::v1::{self as pb, ok::Modifiers};
+
+    use super::*;
+
+    const B64: PayloadEncoding = PayloadEncoding::VMQ_DEFAULT;
+    const RAW: PayloadEncoding = PayloadEncoding {
+        base64: false,
+        omit_for_auth_on_publish: false,
+    };
+
+    fn hookd(outcome: Outcome, ttl: Option<u64>) -> Verdict {
+        Verdict {
+            outcome,
+            source: Source::Hookd { cached: false },
+            cache_ttl: ttl.map(Duration::from_secs),
+        }
+    }
+
+    fn body(hook: Hook, modifiers: Modifiers) -> Value {
+        answer(hook, &hookd(Outcome::Ok(Some(modifiers)), None), B64).body
+    }
+
+    #[test]
+    fn plain_results() {
+        let ok = answer(Hook::AuthOnRegister, &hookd(Outcome::Ok(None), None), B64);
+        assert_eq!((ok.status, ok.body), (StatusCode::OK, json!({"result":"ok"})));
+        let next = answer(Hook::AuthOnPublish, &hookd(Outcome::Next, None), B64);
+        assert_eq!(next.body, json!({"result":"next"}));
+        let denied = Outcome::Error {
+            kind: ErrorKind::Denied,
+            reason: "not_allowed".into(),
+        };
+        assert_eq!(
+            answer(Hook::AuthOnRegister, &hookd(denied, None), B64).body,
+            json!({"result":{"error":"not_allowed"}})
+        );
+        let down = Verdict {
+            outcome: Outcome::Error {
+                kind: ErrorKind::Unavailable,
+                reason: "hookd could not answer".into(),
+            },
+            source: Source::Policy(ErrorKind::Unavailable),
+            cache_ttl: None,
+        };
+        assert_eq!(
+            answer(Hook::AuthOnRegister, &down, B64).body,
+            json!({"result":{"error":"unavailable: hookd could not answer"}})
+        );
+        let notified = answer(Hook::OnPublish, &hookd(Outcome::Ack, None), B64);
+        assert_eq!((notified.status, notified.body), (StatusCode::OK, json!({})));
+        assert_eq!(
+            answer(Hook::OnPublish, &down, B64).status,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+    }
+
+    #[test]
+    fn max_age_only_for_cacheable_ok_answers() {
+        let ok = hookd(Outcome::Ok(None), Some(30));
+        assert_eq!(
+            answer(Hook::AuthOnSubscribeM5, &ok, B64).cache_control.as_deref(),
+            Some("max-age=30")
+        );
+        assert_eq!(answer(Hook::OnDeliver, &ok, B64).cache_control, None);
+        assert_eq!(
+            answer(Hook::AuthOnRegister, &hookd(Outcome::Next, Some(30)), B64).cache_control,
+            None
+        );
+        assert_eq!(
+            answer(Hook::AuthOnRegister, &hookd(Outcome::Ok(None), Some(0)), B64).cache_control,
+            None
+        );
+    }
+
+    #[test]
+    fn v3_topics_go_top_level_and_m5_topics_into_modifiers() {
+        let grants = pb::SubscribeModifiers {
+            topics: vec![pb::SubscriptionGrant {
+                topic: "a/b".into(),
+                qos: 128,
+                ..Default::default()
+            }],
+        };
+        assert_eq!(
+            body(Hook::AuthOnSubscribe, Modifiers::Subscribe(grants.clone())),
+            json!({"result":"ok","topics":[{"topic":"a/b","qos":128}]})
+        );
+        assert_eq!(
+            body(Hook::AuthOnSubscribeM5, Modifiers::Subscribe(grants)),
+            json!({"result":"ok","modifiers":{"topics":[{"topic":"a/b","qos":128}]}})
+        );
+        let filters = pb::UnsubscribeModifiers {
+            topics: vec!["x/#".into()],
+        };
+        assert_eq!(
+            body(Hook::OnUnsubscribe, Modifiers::Unsubscribe(filters.clone())),
+            json!({"result":"ok","topics":["x/#"]})
+        );
+        assert_eq!(
+            body(Hook::OnUnsubscribeM5, Modifiers::Unsubscribe(filters)),
+            json!({"result":"ok","modifiers":{"topics":["x/#"]}})
+        );
+    }
+
+    #[test]
+    fn register_publish_and_auth_modifiers_use_vmq_names() {
+        let register = pb::RegisterModifiers {
+            max_message_size: Some(1024),
+            mountpoint: Some("m".into()),
+            client_id: Some("c".into()),
+            user_property: vec![pb::UserProperty {
+                key: "k1".into(),
+                value: "v1".into(),
+            }],
+            ..Default::default()
+        };
+        assert_eq!(
+            body(Hook::AuthOnRegisterM5, Modifiers::Register(register.clone())),
+            json!({"result":"ok","modifiers":{"max_message_size":1024,"mountpoint":"m","client_id":"c",
+                "properties":{"p_user_property":[{"key":"azE=","val":"djE="}]}}})
+        );
+        let half = pb::RegisterModifiers {
+            client_id: None,
+            ..register
+        };
+        let answer_half = body(Hook::AuthOnRegister, Modifiers::Register(half));
+        assert!(
+            answer_half["result"]["error"]
+                .as_str()
+                .is_some_and(|e| e.starts_with("invalid_response"))
+        );
+
+        let publish = pb::PublishModifiers {
+            topic: Some("t".into()),
+            payload: Some(b"hi".to_vec()),
+            properties: Some(pb::Properties {
+                payload_format_indicator: pb::PayloadFormat::Utf8 as i32,
+                correlation_data: Some(b"corr".to_vec()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            body(Hook::AuthOnPublishM5, Modifiers::Publish(publish.clone())),
+            json!({"result":"ok","modifiers":{"topic":"t","payload":"aGk=","properties":{
+                "p_payload_format_indicator":"utf8","p_correlation_data":"corr"}}})
+        );
+        let raw = answer(
+            Hook::AuthOnPublish,
+            &hookd(Outcome::Ok(Some(Modifiers::Publish(publish))), None),
+            RAW,
+        );
+        assert_eq!(
+            raw.body,
+            json!({"result":"ok","modifiers":{"topic":"t","payload":"hi"}})
+        );
+
+        let auth = pb::AuthModifiers {
+            authentication_method: Some("SCRAM".into()),
+            authentication_data: Some(vec![0, 1]),
+            reason_code: Some(24),
+        };
+        assert_eq!(
+            body(Hook::OnAuthM5, Modifiers::Auth(auth)),
+            json!({"result":"ok","modifiers":{"properties":{"p_authentication_method":"SCRAM",
+                "p_authentication_data":"AAE="},"reason_code":24}})
+        );
+    }
+
+    #[test]
+    fn modifiers_of_the_wrong_kind_are_not_passed_on() {
+        let wrong = body(Hook::AuthOnPublish, Modifiers::Auth(pb::AuthModifiers::default()));
+        assert!(
+            wrong["result"]["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("wrong kind"))
+        );
+    }
 }

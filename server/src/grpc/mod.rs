@@ -5,20 +5,19 @@
 //! - [`convert`]: protobuf ⇄ domain types, once, at the edge.
 //! - [`session`]: one broker stream (limits, deadlines, shutdown).
 
-pub mod convert;
 pub mod session;
 
 use std::{pin::Pin, sync::Arc, time::Duration};
 
 use futures::Stream;
-use hookd_proto::v1::{self as pb, hook_service_server};
+use hookd_proto::{
+    ErrorKind, Verdict, convert,
+    v1::{self as pb, hook_service_server},
+};
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::{
-    dispatch::Dispatcher,
-    verdict::{ErrorKind, Verdict},
-};
+use crate::dispatch::Dispatcher;
 use session::Limits;
 
 /// The `HookService` implementation.

@@ -25,16 +25,17 @@ use std::{
 };
 
 use futures::{Stream, StreamExt, stream::FuturesUnordered};
-use hookd_proto::v1::{self as pb, broker_frame::Frame as In, server_frame::Frame as Out};
+use hookd_proto::{
+    ErrorKind, Verdict, convert,
+    v1::{self as pb, broker_frame::Frame as In, server_frame::Frame as Out},
+};
 use tokio_util::sync::CancellationToken;
 use tonic::{Status, Streaming};
 use tracing::{debug, info, warn};
 
-use super::convert;
 use crate::{
     dispatch::{Dispatcher, Pending},
     metrics::Metrics,
-    verdict::{ErrorKind, Verdict},
 };
 
 /// What bounds a session.

@@ -1,15 +1,13 @@
 //! The vmq_webhooks back door: calls one HTTP endpoint for one hook call.
 //!
-//! An [`Endpoint`] POSTs the JSON body ([`request`]) with `content-type:
-//! application/json` and `vernemq-hook: <hook>`, over a keep-alive pool shared
-//! by every registration of the same URL (as vmq shares one hackney pool per
-//! URL), with TCP_NODELAY and a deadline that covers the whole response body.
-//! The answer is read up to a size cap and turned into a verdict
-//! ([`response`]). Every way this can fail is a [`WebhookError`] that knows its
-//! [`ErrorKind`].
-
-pub mod request;
-pub mod response;
+//! An [`Endpoint`] POSTs the JSON body (encoded by [`vmq::encode_request`])
+//! with `content-type: application/json` and `vernemq-hook: <hook>`, over a
+//! keep-alive pool shared by every registration of the same URL (as vmq shares
+//! one hackney pool per URL), with TCP_NODELAY and a deadline that covers the
+//! whole response body. The answer is read up to a size cap and decoded into a
+//! verdict ([`vmq::decode_answer`]). This module is only the HTTP glue; the
+//! JSON is the shared codec's. Every way this can fail is a [`WebhookError`]
+//! that knows its [`ErrorKind`].
 
 use std::{sync::Arc, time::Duration};
 
@@ -18,18 +16,19 @@ use tokio::{sync::Semaphore, time::Instant};
 use http::{HeaderValue, header};
 use reqwest::{Client, StatusCode, Url};
 
+use hookd_proto::{
+    ErrorKind, Hook, HookCall, Verdict,
+    vmq::{self, AnswerError, PayloadEncoding},
+};
+
 use crate::{
     config::{HttpConfig, WebhookConfig},
-    hook::{Hook, HookCall},
     shard,
-    verdict::{ErrorKind, Verdict},
 };
-use request::PayloadEncoding;
 
 /// A webhook endpoint registered for one hook, ready to be called.
 #[derive(Debug)]
 pub struct Endpoint {
-    hook: Hook,
     url: Url,
     /// The URL exactly as configured: the identity used in logs, metrics
     /// and cache keys.
@@ -100,6 +99,15 @@ pub enum WebhookError {
     Unavailable(String),
 }
 
+impl From<AnswerError> for WebhookError {
+    fn from(e: AnswerError) -> Self {
+        match e {
+            AnswerError::NotJson(message) => WebhookError::NotJson(message),
+            AnswerError::Invalid(message) => WebhookError::InvalidResponse(message),
+        }
+    }
+}
+
 impl WebhookError {
     /// The verdict error kind this failure maps to.
     pub fn kind(&self) -> ErrorKind {
@@ -145,7 +153,6 @@ impl Endpoint {
     /// registrations of the same URL). Fails if the URL does not parse.
     pub fn new(webhook: &WebhookConfig, http: &HttpConfig, pools: Pools) -> Result<Self, url::ParseError> {
         Ok(Self {
-            hook: webhook.hook,
             url: Url::parse(&webhook.endpoint)?,
             name: Arc::from(webhook.endpoint.as_str()),
             encoding: PayloadEncoding {
@@ -156,11 +163,6 @@ impl Endpoint {
             max_response_bytes: http.max_response_bytes,
             pools,
         })
-    }
-
-    /// The hook this endpoint is registered for.
-    pub fn hook(&self) -> Hook {
-        self.hook
     }
 
     /// The endpoint URL as configured.
@@ -195,7 +197,7 @@ impl Endpoint {
                 Err(_) => return Err(expired()),
             },
         };
-        let body = request::body(call, self.encoding);
+        let body = vmq::encode_request(call, self.encoding);
         match tokio::time::timeout_at(until, Box::pin(self.exchange(&pool.client, call.hook(), body))).await {
             Ok(result) => result,
             Err(_) => Err(expired()),
@@ -218,7 +220,7 @@ impl Endpoint {
             .headers()
             .get(header::CACHE_CONTROL)
             .and_then(|v| v.to_str().ok())
-            .and_then(response::max_age);
+            .and_then(vmq::max_age);
         if response
             .content_length()
             .is_some_and(|len| len > self.max_response_bytes as u64)
@@ -232,7 +234,7 @@ impl Endpoint {
             }
             bytes.extend_from_slice(&chunk);
         }
-        let verdict = response::parse(hook, &bytes, self.encoding.base64)?;
+        let verdict = vmq::decode_answer(hook, &bytes, self.encoding)?;
         Ok(Answer { verdict, max_age })
     }
 }

@@ -1,4 +1,4 @@
-//! Representative arguments for each of the 22 hooks, and [`IntoCall`] to wrap
+//! Representative arguments for each hook of the table, and [`IntoCall`] to wrap
 //! any hook's argument message into a `HookCall`.
 //!
 //! Each builder returns the proto message with realistic values; tests change
@@ -39,40 +39,27 @@ pub trait IntoCall {
     }
 }
 
-macro_rules! into_call {
-    ($($message:ident => $variant:ident),* $(,)?) => {
-        $(impl IntoCall for $message {
+/// `IntoCall` for every hook's message, and [`fixture`]: one builder per
+/// row of the hook table, named as the hook (a row without its builder here
+/// does not compile).
+macro_rules! fixtures {
+    ($( $(#[doc = $doc:literal])* $variant:ident $snake:ident : $shape:ident { $($option:tt)* }, $style:ident, $cache:literal; )*) => {
+        $(impl IntoCall for $variant {
             fn into_hook(self) -> Hook {
                 Hook::$variant(self)
             }
         })*
+
+        /// The representative arguments of `hook` for client `client_id`.
+        pub fn fixture(hook: super::Hook, client_id: &str) -> Hook {
+            match hook {
+                $( super::Hook::$variant => Hook::$variant($snake(client_id)), )*
+            }
+        }
     };
 }
 
-into_call! {
-    AuthOnRegister => AuthOnRegister,
-    AuthOnRegisterM5 => AuthOnRegisterM5,
-    AuthOnPublish => AuthOnPublish,
-    AuthOnPublishM5 => AuthOnPublishM5,
-    AuthOnSubscribe => AuthOnSubscribe,
-    AuthOnSubscribeM5 => AuthOnSubscribeM5,
-    OnRegister => OnRegister,
-    OnRegisterM5 => OnRegisterM5,
-    OnPublish => OnPublish,
-    OnPublishM5 => OnPublishM5,
-    OnSubscribe => OnSubscribe,
-    OnSubscribeM5 => OnSubscribeM5,
-    OnUnsubscribe => OnUnsubscribe,
-    OnUnsubscribeM5 => OnUnsubscribeM5,
-    OnDeliver => OnDeliver,
-    OnDeliverM5 => OnDeliverM5,
-    OnAuthM5 => OnAuthM5,
-    OnOfflineMessage => OnOfflineMessage,
-    OnClientWakeup => OnClientWakeup,
-    OnClientOffline => OnClientOffline,
-    OnClientGone => OnClientGone,
-    OnSessionExpired => OnSessionExpired,
-}
+hookd_proto::for_each_hook!(fixtures);
 
 impl IntoCall for Hook {
     fn into_hook(self) -> Hook {
@@ -506,6 +493,5 @@ pub fn on_session_expired(client_id: &str) -> OnSessionExpired {
 
 /// The proto `Hook` enum value for a config hook, as Welcome lists it.
 pub fn proto_hook(hook: super::Hook) -> pb::Hook {
-    let name = format!("HOOK_{}", hook.name().to_uppercase());
-    pb::Hook::from_str_name(&name).expect("every hook has a proto enum value")
+    hook.to_proto()
 }

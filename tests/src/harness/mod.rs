@@ -14,8 +14,8 @@ pub mod webhook;
 use std::{future::Future, future::IntoFuture, time::Duration};
 
 use base64::Engine;
-pub use hookd::hook::Hook;
 use hookd::{Config, config::WebhookConfig};
+pub use hookd_proto::Hook;
 use hookd_proto::v1 as pb;
 use pb::{ErrorKind, Verdict, ok, verdict::Outcome};
 

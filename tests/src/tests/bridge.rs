@@ -11,17 +11,15 @@ use std::{future::Future, net::SocketAddr, pin::Pin, time::Duration};
 use futures::future::join_all;
 use hookd::config::WebhookConfig;
 use hookd_bridge::{
-    BlockingClient, Client, ErrorKind, FailurePolicy, NodeIdentity, Options, Outcome, Overload, Source,
-    Verdict, connect,
+    BlockingClient, Client, ErrorKind, FailurePolicy, HookStyle, NodeIdentity, Options, Outcome, Overload,
+    Source, Verdict, connect,
     pb::{self, hook_call::Hook as Args, ok::Modifiers},
 };
 use serde_json::json;
 use tokio::{net::TcpListener, task::JoinHandle, time::Instant};
 
 use crate::harness::{
-    Hook, WAIT, calls,
-    calls::proto_hook,
-    eventually,
+    Hook, WAIT, calls, eventually,
     service::{Hookd, config},
     webhook::{Recorded, Reply, Webhook, refused_url},
     within,
@@ -222,7 +220,7 @@ async fn with_hookd_down_at_start_a_call_gets_its_policy_at_once_as_unavailable(
         // Far longer than the test allows: the answer must not wait for it.
         options.default_timeout = Duration::from_secs(60);
         if let Some(policy) = policy {
-            options = options.policy(proto_hook(hook), policy);
+            options = options.policy(hook, policy);
         }
         let client = connect(options).expect("valid client options");
         let args = match hook {
@@ -252,7 +250,7 @@ async fn a_call_past_its_deadline_gets_its_policy_as_timeout() {
     let deadline = Duration::from_micros(200_900);
     let mut verdicts = Vec::new();
     for (policy, expected) in cases {
-        let client = connected(options([hookd.addr()]).policy(pb::Hook::AuthOnRegister, policy)).await;
+        let client = connected(options([hookd.addr()]).policy(Hook::AuthOnRegister, policy)).await;
         let prefix = format!("late-{policy:?}");
         for (_, verdict) in join_calls(spawn_registers(&client, &prefix, 20, deadline)).await {
             verdicts.push((policy, expected.clone(), verdict));
@@ -307,7 +305,7 @@ async fn hooks_without_endpoints_are_answered_next_locally_until_an_endpoint_is_
     let hookd =
         Hookd::start_with_registry(config([WebhookConfig::new(Hook::AuthOnRegister, register.url())])).await;
     let client = connected(options([hookd.addr()])).await;
-    assert_eq!(client.active_hooks(), Some(vec![pb::Hook::AuthOnRegister]));
+    assert_eq!(client.active_hooks(), Some(vec![Hook::AuthOnRegister]));
 
     let skipped = Verdict {
         outcome: Outcome::Next,
@@ -346,7 +344,7 @@ async fn hooks_without_endpoints_are_answered_next_locally_until_an_endpoint_is_
     );
     let mut active = client.active_hooks().expect("hookd reported its hooks");
     active.sort_by_key(|hook| *hook as i32);
-    assert_eq!(active, vec![pb::Hook::AuthOnRegister, pb::Hook::AuthOnPublish]);
+    assert_eq!(active, vec![Hook::AuthOnRegister, Hook::AuthOnPublish]);
     assert_eq!(
         client.on_publish(calls::on_publish("c2")).await,
         skipped,
@@ -550,7 +548,7 @@ async fn a_blocking_client_on_a_plain_thread_gets_the_same_verdict_as_the_async_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_blocking_client_with_hookd_down_gets_the_policy_verdict() {
     let addr = refused_addr().await;
-    let options = options([addr]).policy(pb::Hook::AuthOnRegister, FailurePolicy::Next);
+    let options = options([addr]).policy(Hook::AuthOnRegister, FailurePolicy::Next);
     let verdict = within(
         "the blocking thread",
         tokio::task::spawn_blocking(move || {
@@ -566,95 +564,14 @@ async fn a_blocking_client_with_hookd_down_gets_the_policy_verdict() {
 /// A call through a typed method, boxed so calls of every hook fit in one list.
 type TypedCall<'a> = Pin<Box<dyn Future<Output = Verdict> + Send + 'a>>;
 
-/// One call through each of the 22 typed methods, with the hook it is for.
+/// One call through each typed method, with the hook it is for.
 fn every_typed_call<'a>(client: &'a Client, id: &str) -> Vec<(Hook, TypedCall<'a>)> {
-    vec![
-        (
-            Hook::AuthOnRegister,
-            Box::pin(client.auth_on_register(calls::auth_on_register(id))),
-        ),
-        (
-            Hook::AuthOnRegisterM5,
-            Box::pin(client.auth_on_register_m5(calls::auth_on_register_m5(id))),
-        ),
-        (
-            Hook::AuthOnPublish,
-            Box::pin(client.auth_on_publish(calls::auth_on_publish(id))),
-        ),
-        (
-            Hook::AuthOnPublishM5,
-            Box::pin(client.auth_on_publish_m5(calls::auth_on_publish_m5(id))),
-        ),
-        (
-            Hook::AuthOnSubscribe,
-            Box::pin(client.auth_on_subscribe(calls::auth_on_subscribe(id))),
-        ),
-        (
-            Hook::AuthOnSubscribeM5,
-            Box::pin(client.auth_on_subscribe_m5(calls::auth_on_subscribe_m5(id))),
-        ),
-        (
-            Hook::OnRegister,
-            Box::pin(client.on_register(calls::on_register(id))),
-        ),
-        (
-            Hook::OnRegisterM5,
-            Box::pin(client.on_register_m5(calls::on_register_m5(id))),
-        ),
-        (
-            Hook::OnPublish,
-            Box::pin(client.on_publish(calls::on_publish(id))),
-        ),
-        (
-            Hook::OnPublishM5,
-            Box::pin(client.on_publish_m5(calls::on_publish_m5(id))),
-        ),
-        (
-            Hook::OnSubscribe,
-            Box::pin(client.on_subscribe(calls::on_subscribe(id))),
-        ),
-        (
-            Hook::OnSubscribeM5,
-            Box::pin(client.on_subscribe_m5(calls::on_subscribe_m5(id))),
-        ),
-        (
-            Hook::OnUnsubscribe,
-            Box::pin(client.on_unsubscribe(calls::on_unsubscribe(id))),
-        ),
-        (
-            Hook::OnUnsubscribeM5,
-            Box::pin(client.on_unsubscribe_m5(calls::on_unsubscribe_m5(id))),
-        ),
-        (
-            Hook::OnDeliver,
-            Box::pin(client.on_deliver(calls::on_deliver(id))),
-        ),
-        (
-            Hook::OnDeliverM5,
-            Box::pin(client.on_deliver_m5(calls::on_deliver_m5(id))),
-        ),
-        (Hook::OnAuthM5, Box::pin(client.on_auth_m5(calls::on_auth_m5(id)))),
-        (
-            Hook::OnOfflineMessage,
-            Box::pin(client.on_offline_message(calls::on_offline_message(id))),
-        ),
-        (
-            Hook::OnClientWakeup,
-            Box::pin(client.on_client_wakeup(calls::on_client_wakeup(id))),
-        ),
-        (
-            Hook::OnClientOffline,
-            Box::pin(client.on_client_offline(calls::on_client_offline(id))),
-        ),
-        (
-            Hook::OnClientGone,
-            Box::pin(client.on_client_gone(calls::on_client_gone(id))),
-        ),
-        (
-            Hook::OnSessionExpired,
-            Box::pin(client.on_session_expired(calls::on_session_expired(id))),
-        ),
-    ]
+    macro_rules! typed_calls {
+        ($( $(#[doc = $doc:literal])* $variant:ident $snake:ident : $shape:ident { $($option:tt)* }, $style:ident, $cache:literal; )*) => {
+            vec![$( (Hook::$variant, Box::pin(client.$snake(calls::$snake(id))) as TypedCall<'a>), )*]
+        };
+    }
+    hookd_proto::for_each_hook!(typed_calls)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -665,7 +582,7 @@ async fn each_typed_method_calls_its_own_hook() {
     for (n, (hook, call)) in every_typed_call(&client, "c1").into_iter().enumerate() {
         let verdict = within(hook.name(), call).await;
         assert_eq!(verdict.source, Source::Hookd { cached: false }, "{}", hook.name());
-        if hook.style() == hookd::hook::HookStyle::Notify {
+        if hook.style() == HookStyle::Notify {
             assert_eq!(verdict.outcome, Outcome::Ack, "{}", hook.name());
         } else {
             assert!(
@@ -684,7 +601,7 @@ async fn by_default_auth_and_chain_hooks_deny_and_notifications_ack_when_hookd_i
     let client = connect(options([refused_addr().await])).expect("valid client options");
     for (hook, call) in every_typed_call(&client, "c1") {
         let verdict = within(hook.name(), call).await;
-        let expected = if hook.style() == hookd::hook::HookStyle::Notify {
+        let expected = if hook.style() == HookStyle::Notify {
             Outcome::Ack
         } else {
             denied(ErrorKind::Unavailable)

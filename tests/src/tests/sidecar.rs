@@ -135,7 +135,7 @@ impl Drop for Sidecar {
     }
 }
 
-/// A webhook registered in hookd for all 22 hooks, and a sidecar in front.
+/// A webhook registered in hookd for every hook, and a sidecar in front.
 struct Rig {
     sidecar: Sidecar,
     _hookd: Hookd,

@@ -1,32 +1,33 @@
-//! Turns a webhook's 200 answer into a [`Verdict`], as strictly as
-//! vmq_webhooks validates it, but without ever crashing.
+//! The answer of a vmq_webhooks endpoint, both ways: hookd decodes its
+//! endpoints' answers into a [`Verdict`] ([`decode_answer`]), the sidecar
+//! encodes hookd's verdict as such an answer for VerneMQ ([`encode_answer`]).
 //!
-//! For chain hooks `result` must be `"ok"`, `"next"` or `{"error": …}`;
-//! anything else is an invalid response (vmq crashes there). Modifiers are
-//! checked against the hook's allow-list with type checks, and one unknown
-//! key or bad value rejects the whole answer (vmq_plugin_util:check_modifiers).
-//! The v3 `auth_on_subscribe` and `on_unsubscribe` read their rewritten topics
-//! from a top-level `topics` member. Notification answers only need to be JSON.
-
-use std::time::Duration;
+//! Decoding is as strict as vmq_webhooks, without ever crashing. For chain
+//! hooks `result` must be `"ok"`, `"next"` or `{"error": …}`; anything else
+//! is an invalid answer (vmq crashes there). Modifiers are checked against the
+//! hook's allow-list with type checks, and one unknown key or bad value
+//! rejects the whole answer (vmq_plugin_util:check_modifiers). The v3
+//! `auth_on_subscribe` and `on_unsubscribe` carry their rewritten topics in a
+//! top-level `topics` member. Notification answers only need to be JSON.
 
 use base64::{Engine, engine::general_purpose::STANDARD as BASE64};
 use bytes::Bytes;
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
-use super::WebhookError;
+use super::{AnswerError, PayloadEncoding};
 use crate::{
-    hook::{Hook, HookStyle, PayloadFormat, Properties, RetainHandling, UserProperty},
+    call::{PayloadFormat, Properties, RetainHandling, UserProperty},
+    hook::{Hook, HookStyle},
     verdict::{
         Allow, AuthModifiers, DeliverModifiers, ErrorKind, Modifiers, PublishModifiers, RegisterModifiers,
         SubscriptionGrant, Verdict,
     },
 };
 
-/// Parses a 200 response body of `hook` from an endpoint that does (or does
-/// not) use base64 payloads. Returns `Verdict::Ack` for notification hooks.
-pub fn parse(hook: Hook, body: &[u8], base64_payload: bool) -> Result<Verdict, WebhookError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| WebhookError::NotJson(e.to_string()))?;
+/// Decodes a 200 answer of an endpoint to `hook`, whose payloads are
+/// encoded as `encoding` says. Returns `Verdict::Ack` for notification hooks.
+pub fn decode_answer(hook: Hook, body: &[u8], encoding: PayloadEncoding) -> Result<Verdict, AnswerError> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| AnswerError::NotJson(e.to_string()))?;
     if hook.style() == HookStyle::Notify {
         return Ok(Verdict::Ack);
     }
@@ -51,7 +52,9 @@ pub fn parse(hook: Hook, body: &[u8], base64_payload: bool) -> Result<Verdict, W
         }
         None => return Err(invalid("`result` is missing")),
     }
-    let decoder = Decoder { base64_payload };
+    let decoder = Decoder {
+        base64_payload: encoding.base64,
+    };
     let modifiers = match hook {
         // The two v3 hooks whose topics vmq reads from the top level.
         Hook::AuthOnSubscribe | Hook::OnUnsubscribe => match object.remove("topics") {
@@ -71,25 +74,8 @@ pub fn parse(hook: Hook, body: &[u8], base64_payload: bool) -> Result<Verdict, W
     }))
 }
 
-/// Reads `max-age` from a `cache-control` value. Tolerant of other
-/// directives (`max-age=300, private`); `no-cache`, `no-store`, `max-age=0`
-/// or a malformed number mean *do not cache*.
-pub fn max_age(cache_control: &str) -> Option<Duration> {
-    let mut max_age = None;
-    for directive in cache_control.split(',').map(str::trim) {
-        let lower = directive.to_ascii_lowercase();
-        if lower == "no-cache" || lower == "no-store" {
-            return None;
-        }
-        if let Some(value) = lower.strip_prefix("max-age=") {
-            max_age = value.trim_matches('"').parse::<u64>().ok();
-        }
-    }
-    max_age.filter(|&secs| secs > 0).map(Duration::from_secs)
-}
-
-fn invalid(message: &str) -> WebhookError {
-    WebhookError::InvalidResponse(message.to_owned())
+fn invalid(message: &str) -> AnswerError {
+    AnswerError::Invalid(message.to_owned())
 }
 
 /// Decodes modifier values; knows whether payloads are base64.
@@ -98,7 +84,7 @@ struct Decoder {
 }
 
 impl Decoder {
-    fn modifiers(&self, hook: Hook, m: Map<String, Value>) -> Result<Modifiers, WebhookError> {
+    fn modifiers(&self, hook: Hook, m: Map<String, Value>) -> Result<Modifiers, AnswerError> {
         match hook {
             Hook::AuthOnRegister | Hook::AuthOnRegisterM5 => self.register(hook, m).map(Modifiers::Register),
             Hook::AuthOnPublish | Hook::AuthOnPublishM5 => self.publish(hook, m).map(Modifiers::Publish),
@@ -121,7 +107,7 @@ impl Decoder {
         }
     }
 
-    fn register(&self, hook: Hook, m: Map<String, Value>) -> Result<RegisterModifiers, WebhookError> {
+    fn register(&self, hook: Hook, m: Map<String, Value>) -> Result<RegisterModifiers, AnswerError> {
         let mut r = RegisterModifiers::default();
         let (mut mountpoint, mut client_id) = (None, None);
         for (key, value) in m {
@@ -169,7 +155,7 @@ impl Decoder {
         Ok(r)
     }
 
-    fn publish(&self, hook: Hook, m: Map<String, Value>) -> Result<PublishModifiers, WebhookError> {
+    fn publish(&self, hook: Hook, m: Map<String, Value>) -> Result<PublishModifiers, AnswerError> {
         let mut p = PublishModifiers::default();
         for (key, value) in m {
             match key.as_str() {
@@ -200,7 +186,7 @@ impl Decoder {
         Ok(p)
     }
 
-    fn deliver(&self, hook: Hook, m: Map<String, Value>) -> Result<DeliverModifiers, WebhookError> {
+    fn deliver(&self, hook: Hook, m: Map<String, Value>) -> Result<DeliverModifiers, AnswerError> {
         let mut d = DeliverModifiers::default();
         for (key, value) in m {
             match key.as_str() {
@@ -225,7 +211,7 @@ impl Decoder {
         Ok(d)
     }
 
-    fn auth(&self, hook: Hook, m: Map<String, Value>) -> Result<AuthModifiers, WebhookError> {
+    fn auth(&self, hook: Hook, m: Map<String, Value>) -> Result<AuthModifiers, AnswerError> {
         let mut a = AuthModifiers::default();
         for (key, value) in m {
             match key.as_str() {
@@ -247,7 +233,7 @@ impl Decoder {
     }
 
     /// Topics of the subscribe (grants) or unsubscribe (filters) hooks.
-    fn topics(&self, hook: Hook, value: Value) -> Result<Modifiers, WebhookError> {
+    fn topics(&self, hook: Hook, value: Value) -> Result<Modifiers, AnswerError> {
         let Value::Array(items) = value else {
             return Err(bad_value("topics", "an array"));
         };
@@ -265,7 +251,7 @@ impl Decoder {
         Ok(Modifiers::Subscribe(grants))
     }
 
-    fn payload(&self, key: &str, value: Value) -> Result<Bytes, WebhookError> {
+    fn payload(&self, key: &str, value: Value) -> Result<Bytes, AnswerError> {
         let text = string(key, value)?;
         if self.base64_payload {
             BASE64
@@ -278,7 +264,7 @@ impl Decoder {
     }
 
     /// Reads a `properties` modifier, allowing only the `allowed` keys.
-    fn properties(&self, hook: Hook, value: Value, allowed: &[&str]) -> Result<Properties, WebhookError> {
+    fn properties(&self, hook: Hook, value: Value, allowed: &[&str]) -> Result<Properties, AnswerError> {
         let Value::Object(m) = value else {
             return Err(bad_value("properties", "an object"));
         };
@@ -319,7 +305,7 @@ impl Decoder {
     }
 }
 
-fn grant(hook: Hook, item: Value) -> Result<SubscriptionGrant, WebhookError> {
+fn grant(hook: Hook, item: Value) -> Result<SubscriptionGrant, AnswerError> {
     let Value::Object(m) = item else {
         return Err(bad_value("topics", "an array of {\"topic\", \"qos\"} objects"));
     };
@@ -368,20 +354,20 @@ fn grant(hook: Hook, item: Value) -> Result<SubscriptionGrant, WebhookError> {
     }
 }
 
-fn unknown(hook: Hook, key: &str) -> WebhookError {
+fn unknown(hook: Hook, key: &str) -> AnswerError {
     invalid(&format!("unknown modifier `{key}` for {hook}"))
 }
 
-fn bad_value(key: &str, expected: &str) -> WebhookError {
+fn bad_value(key: &str, expected: &str) -> AnswerError {
     invalid(&format!("modifier `{key}` must be {expected}"))
 }
 
-fn boolean(key: &str, value: &Value) -> Result<bool, WebhookError> {
+fn boolean(key: &str, value: &Value) -> Result<bool, AnswerError> {
     value.as_bool().ok_or_else(|| bad_value(key, "a boolean"))
 }
 
 /// An integer; floats are rounded, as vmq does.
-fn integer(key: &str, value: &Value) -> Result<i64, WebhookError> {
+fn integer(key: &str, value: &Value) -> Result<i64, AnswerError> {
     match value {
         Value::Number(n) => n
             .as_i64()
@@ -395,18 +381,18 @@ fn integer(key: &str, value: &Value) -> Result<i64, WebhookError> {
     }
 }
 
-fn uint32(key: &str, value: &Value) -> Result<u32, WebhookError> {
+fn uint32(key: &str, value: &Value) -> Result<u32, AnswerError> {
     u32::try_from(integer(key, value)?).map_err(|_| bad_value(key, "an integer 0..=4294967295"))
 }
 
-fn qos(key: &str, value: &Value) -> Result<u8, WebhookError> {
+fn qos(key: &str, value: &Value) -> Result<u8, AnswerError> {
     match integer(key, value)? {
         n @ 0..=2 => Ok(n as u8),
         _ => Err(bad_value(key, "0, 1 or 2")),
     }
 }
 
-fn string(key: &str, value: Value) -> Result<String, WebhookError> {
+fn string(key: &str, value: Value) -> Result<String, AnswerError> {
     match value {
         Value::String(s) => Ok(s),
         _ => Err(bad_value(key, "a string")),
@@ -414,7 +400,7 @@ fn string(key: &str, value: Value) -> Result<String, WebhookError> {
 }
 
 /// A topic a message may be published to: not empty, no wildcards.
-fn publish_topic(key: &str, value: Value) -> Result<String, WebhookError> {
+fn publish_topic(key: &str, value: Value) -> Result<String, AnswerError> {
     let topic = string(key, value)?;
     if topic.is_empty() || topic.contains(['+', '#', '\0']) {
         return Err(bad_value(key, "a topic name without wildcards"));
@@ -423,7 +409,7 @@ fn publish_topic(key: &str, value: Value) -> Result<String, WebhookError> {
 }
 
 /// A topic filter: not empty, `#` only as the last level, `+` only as a whole level.
-fn filter(key: &str, value: Value) -> Result<String, WebhookError> {
+fn filter(key: &str, value: Value) -> Result<String, AnswerError> {
     let topic = string(key, value)?;
     let levels: Vec<&str> = topic.split('/').collect();
     let valid = !topic.is_empty()
@@ -439,11 +425,11 @@ fn filter(key: &str, value: Value) -> Result<String, WebhookError> {
     Ok(topic)
 }
 
-fn user_properties(key: &str, value: Value) -> Result<Vec<UserProperty>, WebhookError> {
+fn user_properties(key: &str, value: Value) -> Result<Vec<UserProperty>, AnswerError> {
     let Value::Array(items) = value else {
         return Err(bad_value(key, "an array of {\"key\", \"val\"} objects"));
     };
-    let decode = |v: Option<&Value>| -> Result<String, WebhookError> {
+    let decode = |v: Option<&Value>| -> Result<String, AnswerError> {
         let text = v
             .and_then(Value::as_str)
             .ok_or_else(|| bad_value(key, "key/val strings"))?;
@@ -463,187 +449,254 @@ fn user_properties(key: &str, value: Value) -> Result<Vec<UserProperty>, Webhook
         .collect()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Encodes `verdict` as the answer a vmq_webhooks endpoint to `hook` would
+/// give, with payloads encoded as `encoding` says:
+///
+/// - `{"result":"ok"}`, or with `"modifiers":{…}` under vmq's JSON names; the
+///   v3 `auth_on_subscribe` and `on_unsubscribe` put their `topics` at the
+///   top level instead;
+/// - `{"result":"next"}`;
+/// - `{"result":{"error":"<reason>"}}`: the endpoint's own value for a
+///   denial, `"<kind>: <reason>"` (e.g. `unavailable: …`) for other failures;
+/// - notification hooks get `{}` unless the verdict is an error.
+///
+/// Modifiers that cannot belong to `hook` are never passed on: the answer is
+/// then an `invalid_response` error.
+pub fn encode_answer(hook: Hook, verdict: &Verdict, encoding: PayloadEncoding) -> Value {
+    if hook.style() == HookStyle::Notify {
+        return match verdict {
+            Verdict::Error(e) => error_body(e.kind, &e.reason),
+            _ => json!({}),
+        };
+    }
+    match verdict {
+        Verdict::Ok(allow) => match allow
+            .modifiers
+            .as_ref()
+            .map(|m| modifiers_json(hook, m, encoding))
+        {
+            None | Some(Ok(Placement::Nothing)) => json!({"result": "ok"}),
+            Some(Ok(Placement::Modifiers(m))) => json!({"result": "ok", "modifiers": m}),
+            Some(Ok(Placement::TopLevelTopics(topics))) => json!({"result": "ok", "topics": topics}),
+            Some(Err(message)) => error_body(ErrorKind::InvalidResponse, &message),
+        },
+        // A chain hook is never acknowledged; should it be, allow.
+        Verdict::Ack => json!({"result": "ok"}),
+        Verdict::Next => json!({"result": "next"}),
+        Verdict::Error(e) => error_body(e.kind, &e.reason),
+    }
+}
 
-    fn ok_modifiers(hook: Hook, body: &str) -> Option<Modifiers> {
-        match parse(hook, body.as_bytes(), true) {
-            Ok(Verdict::Ok(allow)) => allow.modifiers,
-            other => panic!("expected ok, got {other:?}"),
+/// `{"result":{"error":…}}`: a denial carries the endpoint's own reason, any
+/// other failure says what kind it was.
+fn error_body(kind: ErrorKind, reason: &str) -> Value {
+    let reason = match kind {
+        ErrorKind::Denied => reason.to_owned(),
+        other => format!("{}: {reason}", other.label()),
+    };
+    json!({"result": {"error": reason}})
+}
+
+/// Where the modifiers go in the answer.
+enum Placement {
+    /// None set: a plain `ok`.
+    Nothing,
+    /// In `modifiers`.
+    Modifiers(Map<String, Value>),
+    /// In a top-level `topics` (v3 `auth_on_subscribe` and `on_unsubscribe`).
+    TopLevelTopics(Value),
+}
+
+/// The modifiers in vmq's JSON, or why they cannot belong to `hook`.
+fn modifiers_json(hook: Hook, modifiers: &Modifiers, encoding: PayloadEncoding) -> Result<Placement, String> {
+    let m5 = hook.is_m5();
+    let mut out = Map::new();
+    match (hook, modifiers) {
+        (Hook::AuthOnRegister | Hook::AuthOnRegisterM5, Modifiers::Register(r)) => register(&mut out, r, m5),
+        (Hook::AuthOnPublish | Hook::AuthOnPublishM5, Modifiers::Publish(p)) => {
+            put(&mut out, "topic", p.topic.clone());
+            put(
+                &mut out,
+                "payload",
+                p.payload.as_deref().map(|b| payload_text(b, encoding)),
+            );
+            put(&mut out, "qos", p.qos);
+            put(&mut out, "retain", p.retain);
+            put(&mut out, "mountpoint", p.mountpoint.clone());
+            put(&mut out, "throttle", p.throttle);
+            if m5 {
+                put(&mut out, "properties", p.properties.as_ref().map(properties_json));
+            }
+        }
+        (Hook::AuthOnSubscribe, Modifiers::Subscribe(grants)) => {
+            return Ok(Placement::TopLevelTopics(Value::Array(
+                grants.iter().map(grant_json).collect(),
+            )));
+        }
+        (Hook::AuthOnSubscribeM5, Modifiers::Subscribe(grants)) => {
+            out.insert(
+                "topics".into(),
+                Value::Array(grants.iter().map(grant_json).collect()),
+            );
+        }
+        (Hook::OnUnsubscribe, Modifiers::Unsubscribe(topics)) => {
+            return Ok(Placement::TopLevelTopics(json!(topics)));
+        }
+        (Hook::OnUnsubscribeM5, Modifiers::Unsubscribe(topics)) => {
+            out.insert("topics".into(), json!(topics));
+        }
+        (Hook::OnDeliver | Hook::OnDeliverM5, Modifiers::Deliver(d)) => {
+            put(&mut out, "topic", d.topic.clone());
+            put(
+                &mut out,
+                "payload",
+                d.payload.as_deref().map(|b| payload_text(b, encoding)),
+            );
+            if m5 {
+                put(&mut out, "properties", d.properties.as_ref().map(properties_json));
+            }
+        }
+        (Hook::OnAuthM5, Modifiers::Auth(a)) => {
+            let mut p = Map::new();
+            put(&mut p, "p_authentication_method", a.authentication_method.clone());
+            put(
+                &mut p,
+                "p_authentication_data",
+                a.authentication_data.as_deref().map(|d| BASE64.encode(d)),
+            );
+            if !p.is_empty() {
+                out.insert("properties".into(), Value::Object(p));
+            }
+            put(&mut out, "reason_code", a.reason_code);
+        }
+        _ => return Err(format!("hookd sent modifiers of the wrong kind for {hook}")),
+    }
+    Ok(if out.is_empty() {
+        Placement::Nothing
+    } else {
+        Placement::Modifiers(out)
+    })
+}
+
+fn register(out: &mut Map<String, Value>, r: &RegisterModifiers, m5: bool) {
+    put(out, "allow_register", r.allow_register);
+    put(out, "allow_publish", r.allow_publish);
+    put(out, "allow_subscribe", r.allow_subscribe);
+    put(out, "allow_unsubscribe", r.allow_unsubscribe);
+    put(out, "max_message_size", r.max_message_size);
+    put(out, "max_connection_lifetime", r.max_connection_lifetime);
+    put(out, "max_message_rate", r.max_message_rate);
+    put(out, "max_inflight_messages", r.max_inflight_messages);
+    put(out, "retry_interval", r.retry_interval);
+    put(out, "max_online_messages", r.max_online_messages);
+    put(out, "max_offline_messages", r.max_offline_messages);
+    put(out, "max_drain_time", r.max_drain_time);
+    put(out, "max_msgs_per_drain_step", r.max_msgs_per_drain_step);
+    put(out, "username", r.username.clone());
+    put(out, "clean_session", r.clean_session);
+    put(out, "upgrade_qos", r.upgrade_qos);
+    put(
+        out,
+        "shared_subscription_policy",
+        r.shared_subscription_policy.clone(),
+    );
+    put(out, "queue_type", r.queue_type.clone());
+    // vmq takes a new subscriber id only as both halves.
+    if let Some((mountpoint, client_id)) = &r.subscriber_id {
+        put(out, "mountpoint", Some(mountpoint.clone()));
+        put(out, "client_id", Some(client_id.clone()));
+    }
+    if m5 {
+        let mut p = Map::new();
+        if !r.user_property.is_empty() {
+            p.insert("p_user_property".into(), user_properties_json(&r.user_property));
+        }
+        put(&mut p, "p_session_expiry_interval", r.session_expiry_interval);
+        if !p.is_empty() {
+            out.insert("properties".into(), Value::Object(p));
         }
     }
+}
 
-    fn rejects(hook: Hook, body: &str) -> bool {
-        matches!(
-            parse(hook, body.as_bytes(), true),
-            Err(WebhookError::InvalidResponse(_) | WebhookError::NotJson(_))
-        )
+fn grant_json(g: &SubscriptionGrant) -> Value {
+    let mut t = Map::new();
+    t.insert("topic".into(), json!(g.topic));
+    t.insert("qos".into(), json!(g.qos));
+    put(&mut t, "no_local", g.no_local);
+    put(&mut t, "rap", g.retain_as_published);
+    put(
+        &mut t,
+        "retain_handling",
+        g.retain_handling.map(RetainHandling::name),
+    );
+    Value::Object(t)
+}
+
+fn payload_text(bytes: &[u8], encoding: PayloadEncoding) -> String {
+    if encoding.base64 {
+        BASE64.encode(bytes)
+    } else {
+        String::from_utf8_lossy(bytes).into_owned()
     }
+}
 
-    #[test]
-    fn result_values_map_to_verdicts() {
-        assert_eq!(
-            parse(Hook::AuthOnRegister, br#"{"result":"next"}"#, true).ok(),
-            Some(Verdict::Next)
-        );
-        assert_eq!(
-            parse(
-                Hook::AuthOnRegister,
-                br#"{"result":{"error":"not_allowed"}}"#,
-                true
-            )
-            .ok(),
-            Some(Verdict::error(ErrorKind::Denied, "not_allowed"))
-        );
-        assert_eq!(
-            parse(Hook::AuthOnRegister, br#"{"result":{}}"#, true).ok(),
-            Some(Verdict::error(ErrorKind::Denied, "unknown_error"))
-        );
-        assert_eq!(
-            ok_modifiers(Hook::AuthOnRegister, r#"{"result":"ok","modifiers":{}}"#),
-            None
-        );
-        assert!(rejects(Hook::AuthOnRegister, r#"{"result":"error"}"#));
-        assert!(rejects(Hook::AuthOnRegister, r#"{"result":42}"#));
-        assert!(rejects(Hook::AuthOnRegister, r#"{"modifiers":{}}"#));
-        assert!(rejects(Hook::AuthOnRegister, r#"[1,2]"#));
-        assert!(rejects(Hook::AuthOnRegister, "not json"));
+/// Properties in vmq's `p_*` JSON, with its encodings.
+fn properties_json(p: &Properties) -> Value {
+    let mut out = Map::new();
+    put(&mut out, "p_session_expiry_interval", p.session_expiry_interval);
+    put(&mut out, "p_receive_max", p.receive_max);
+    put(&mut out, "p_topic_alias_max", p.topic_alias_max);
+    put(&mut out, "p_request_response_info", p.request_response_info);
+    put(&mut out, "p_request_problem_info", p.request_problem_info);
+    if !p.user_property.is_empty() {
+        out.insert("p_user_property".into(), user_properties_json(&p.user_property));
     }
-
-    #[test]
-    fn notification_answers_only_need_to_be_json() {
-        assert_eq!(parse(Hook::OnPublish, b"{}", true).ok(), Some(Verdict::Ack));
-        assert!(rejects(Hook::OnPublish, ""));
+    put(
+        &mut out,
+        "p_correlation_data",
+        p.correlation_data
+            .as_deref()
+            .map(|d| String::from_utf8_lossy(d).into_owned()),
+    );
+    put(&mut out, "p_response_topic", p.response_topic.clone());
+    put(
+        &mut out,
+        "p_payload_format_indicator",
+        p.payload_format_indicator.map(PayloadFormat::name),
+    );
+    put(&mut out, "p_content_type", p.content_type.clone());
+    if !p.subscription_id.is_empty() {
+        out.insert("p_subscription_id".into(), json!(p.subscription_id));
     }
+    put(&mut out, "p_message_expiry_interval", p.message_expiry_interval);
+    put(
+        &mut out,
+        "p_authentication_method",
+        p.authentication_method.clone(),
+    );
+    put(
+        &mut out,
+        "p_authentication_data",
+        p.authentication_data.as_deref().map(|d| BASE64.encode(d)),
+    );
+    put(&mut out, "p_will_delay_interval", p.will_delay_interval);
+    put(&mut out, "p_max_packet_size", p.maximum_packet_size);
+    Value::Object(out)
+}
 
-    #[test]
-    fn register_modifiers_are_typed_and_floats_rounded() {
-        let m = ok_modifiers(
-            Hook::AuthOnRegister,
-            r#"{"result":"ok","modifiers":{"max_message_size":1023.6,"mountpoint":"m","client_id":"c","upgrade_qos":true}}"#,
-        );
-        let Some(Modifiers::Register(r)) = m else {
-            panic!("register modifiers")
-        };
-        assert_eq!(r.max_message_size, Some(1024));
-        assert_eq!(r.subscriber_id, Some(("m".into(), "c".into())));
-        assert_eq!(r.upgrade_qos, Some(true));
-    }
+/// `p_user_property`: key and val always base64, as vmq does.
+fn user_properties_json(props: &[UserProperty]) -> Value {
+    Value::Array(
+        props
+            .iter()
+            .map(|u| json!({"key": BASE64.encode(&u.key), "val": BASE64.encode(&u.value)}))
+            .collect(),
+    )
+}
 
-    #[test]
-    fn one_bad_modifier_rejects_the_whole_answer() {
-        assert!(rejects(
-            Hook::AuthOnRegister,
-            r#"{"result":"ok","modifiers":{"reg_view":"x"}}"#
-        ));
-        assert!(rejects(
-            Hook::AuthOnRegister,
-            r#"{"result":"ok","modifiers":{"upgrade_qos":"yes"}}"#
-        ));
-        assert!(rejects(
-            Hook::AuthOnRegister,
-            r#"{"result":"ok","modifiers":{"client_id":"lone"}}"#
-        ));
-        assert!(rejects(
-            Hook::AuthOnPublish,
-            r#"{"result":"ok","modifiers":{"topic":"a/#"}}"#
-        ));
-        assert!(rejects(
-            Hook::AuthOnPublish,
-            r#"{"result":"ok","modifiers":{"qos":3}}"#
-        ));
-        assert!(rejects(
-            Hook::AuthOnPublish,
-            r#"{"result":"ok","modifiers":{"properties":{}}}"#
-        ));
-        assert!(rejects(
-            Hook::AuthOnPublishM5,
-            r#"{"result":"ok","modifiers":{"properties":{"p_session_expiry_interval":5}}}"#
-        ));
-    }
-
-    #[test]
-    fn publish_payload_modifier_is_base64_decoded_unless_raw() {
-        let body = br#"{"result":"ok","modifiers":{"payload":"aGk="}}"#;
-        let Ok(Verdict::Ok(Allow {
-            modifiers: Some(Modifiers::Publish(p)),
-            ..
-        })) = parse(Hook::AuthOnPublish, body, true)
-        else {
-            panic!("publish modifiers")
-        };
-        assert_eq!(p.payload.as_deref(), Some(&b"hi"[..]));
-        let Ok(Verdict::Ok(Allow {
-            modifiers: Some(Modifiers::Publish(p)),
-            ..
-        })) = parse(Hook::AuthOnPublish, body, false)
-        else {
-            panic!("publish modifiers")
-        };
-        assert_eq!(p.payload.as_deref(), Some(&b"aGk="[..]));
-    }
-
-    #[test]
-    fn v3_subscribe_reads_top_level_topics_and_128_rejects() {
-        let m = ok_modifiers(
-            Hook::AuthOnSubscribe,
-            r#"{"result":"ok","topics":[{"topic":"a/b","qos":1},{"topic":"c","qos":128}]}"#,
-        );
-        let Some(Modifiers::Subscribe(grants)) = m else {
-            panic!("grants")
-        };
-        assert_eq!(grants.iter().map(|g| g.qos).collect::<Vec<_>>(), vec![1, 128]);
-        assert!(rejects(
-            Hook::AuthOnSubscribe,
-            r#"{"result":"ok","topics":[{"topic":"c","qos":135}]}"#
-        ));
-        let m5 = ok_modifiers(
-            Hook::AuthOnSubscribeM5,
-            r#"{"result":"ok","modifiers":{"topics":[{"topic":"c","qos":135,"retain_handling":"dont_send"}]}}"#,
-        );
-        let Some(Modifiers::Subscribe(grants)) = m5 else {
-            panic!("grants")
-        };
-        assert_eq!(grants[0].qos, 135);
-        assert_eq!(grants[0].retain_handling, Some(RetainHandling::DontSend));
-    }
-
-    #[test]
-    fn unsubscribe_topics_are_validated_filters() {
-        let m = ok_modifiers(Hook::OnUnsubscribe, r#"{"result":"ok","topics":["a/+/c","d/#"]}"#);
-        assert_eq!(
-            m,
-            Some(Modifiers::Unsubscribe(vec!["a/+/c".into(), "d/#".into()]))
-        );
-        assert!(rejects(
-            Hook::OnUnsubscribe,
-            r#"{"result":"ok","topics":["a/#/c"]}"#
-        ));
-    }
-
-    #[test]
-    fn auth_m5_decodes_authentication_data() {
-        let m = ok_modifiers(
-            Hook::OnAuthM5,
-            r#"{"result":"ok","modifiers":{"properties":{"p_authentication_method":"SCRAM","p_authentication_data":"AAE="},"reason_code":24}}"#,
-        );
-        let Some(Modifiers::Auth(a)) = m else {
-            panic!("auth")
-        };
-        assert_eq!(a.authentication_data.as_deref(), Some(&[0u8, 1][..]));
-        assert_eq!(a.reason_code, Some(24));
-    }
-
-    #[test]
-    fn cache_control_is_parsed_tolerantly() {
-        assert_eq!(max_age("max-age=300"), Some(Duration::from_secs(300)));
-        assert_eq!(max_age("max-age=45, private"), Some(Duration::from_secs(45)));
-        assert_eq!(max_age("private, Max-Age=5"), Some(Duration::from_secs(5)));
-        assert_eq!(max_age("max-age=0"), None);
-        assert_eq!(max_age("max-age=60, no-cache"), None);
-        assert_eq!(max_age("no-store"), None);
-        assert_eq!(max_age("max-age="), None);
-        assert_eq!(max_age("max-age=abc"), None);
+/// Inserts `key` when `value` is set.
+fn put<T: Into<Value>>(out: &mut Map<String, Value>, key: &str, value: Option<T>) {
+    if let Some(value) = value {
+        out.insert(key.to_owned(), value.into());
     }
 }

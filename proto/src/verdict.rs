@@ -1,7 +1,7 @@
 //! The domain answer to a hook call: allow (with typed modifiers), no
 //! opinion, reject (with a kind that tells *why*), or acknowledged.
 //!
-//! Like [`crate::hook`], these types know nothing of the wire: the webhook
+//! Like [`crate::call`], these types know nothing of the wire: the webhook
 //! back door produces them from JSON answers, the chain combines them, and a
 //! front door converts the final one for the broker.
 
@@ -9,7 +9,7 @@ use std::{fmt, time::Duration};
 
 use bytes::Bytes;
 
-use crate::hook::{Properties, RetainHandling, UserProperty};
+use crate::call::{Properties, RetainHandling, UserProperty};
 
 /// The outcome of a hook call.
 // Boxing `Allow` would cost an allocation on every `ok`; a verdict is built

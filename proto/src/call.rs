@@ -1,10 +1,10 @@
 //! The domain vocabulary of a hook call: which hook, and its typed arguments.
 //!
 //! These are plain Rust types, free of protobuf, JSON and HTTP: a front door
-//! converts its wire format into a [`HookCall`] once, and a back door turns a
-//! [`HookCall`] into whatever its endpoints speak. The 22 hooks are
-//! vmq_webhooks' hooks; [`Hook::style`] says whether a hook's answer decides
-//! anything (a chain) or is a notification.
+//! converts its wire format into a [`HookCall`] once ([`crate::convert`],
+//! [`crate::vmq`]), and a back door turns a [`HookCall`] into whatever its
+//! endpoints speak. Which shape of arguments a hook takes is a column of the
+//! hook table ([`crate::hook`]); [`HookCall::new`] checks it.
 
 use std::{
     fmt,
@@ -12,47 +12,8 @@ use std::{
 };
 
 use bytes::Bytes;
-use serde::Deserialize;
 
-/// One of the 22 hooks, named as in vmq_webhooks (`vernemq-hook` header).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[allow(missing_docs)]
-pub enum Hook {
-    AuthOnRegister,
-    AuthOnRegisterM5,
-    AuthOnPublish,
-    AuthOnPublishM5,
-    AuthOnSubscribe,
-    AuthOnSubscribeM5,
-    OnRegister,
-    OnRegisterM5,
-    OnPublish,
-    OnPublishM5,
-    OnSubscribe,
-    OnSubscribeM5,
-    OnUnsubscribe,
-    OnUnsubscribeM5,
-    OnDeliver,
-    OnDeliverM5,
-    OnAuthM5,
-    OnOfflineMessage,
-    OnClientWakeup,
-    OnClientOffline,
-    OnClientGone,
-    OnSessionExpired,
-}
-
-/// How a hook's endpoints are called and their answers combined.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HookStyle {
-    /// vmq's `all_till_ok`: endpoints in order, first `ok` wins, `next`
-    /// passes on, an error stops the chain.
-    Chain,
-    /// vmq's `all`: every endpoint is told, answers are ignored, and the
-    /// broker never waits.
-    Notify,
-}
+use crate::hook::{Hook, Shape};
 
 /// A hook call: the hook and its arguments, whose shape matches the hook.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -288,105 +249,6 @@ pub enum InvalidCall {
     },
 }
 
-impl Hook {
-    /// All 22 hooks, in the order of vmq_webhooks' documentation.
-    pub const ALL: [Hook; 22] = [
-        Hook::AuthOnRegister,
-        Hook::AuthOnRegisterM5,
-        Hook::AuthOnPublish,
-        Hook::AuthOnPublishM5,
-        Hook::AuthOnSubscribe,
-        Hook::AuthOnSubscribeM5,
-        Hook::OnRegister,
-        Hook::OnRegisterM5,
-        Hook::OnPublish,
-        Hook::OnPublishM5,
-        Hook::OnSubscribe,
-        Hook::OnSubscribeM5,
-        Hook::OnUnsubscribe,
-        Hook::OnUnsubscribeM5,
-        Hook::OnDeliver,
-        Hook::OnDeliverM5,
-        Hook::OnAuthM5,
-        Hook::OnOfflineMessage,
-        Hook::OnClientWakeup,
-        Hook::OnClientOffline,
-        Hook::OnClientGone,
-        Hook::OnSessionExpired,
-    ];
-
-    /// The vmq_webhooks name, as sent in the `vernemq-hook` header.
-    pub fn name(self) -> &'static str {
-        match self {
-            Hook::AuthOnRegister => "auth_on_register",
-            Hook::AuthOnRegisterM5 => "auth_on_register_m5",
-            Hook::AuthOnPublish => "auth_on_publish",
-            Hook::AuthOnPublishM5 => "auth_on_publish_m5",
-            Hook::AuthOnSubscribe => "auth_on_subscribe",
-            Hook::AuthOnSubscribeM5 => "auth_on_subscribe_m5",
-            Hook::OnRegister => "on_register",
-            Hook::OnRegisterM5 => "on_register_m5",
-            Hook::OnPublish => "on_publish",
-            Hook::OnPublishM5 => "on_publish_m5",
-            Hook::OnSubscribe => "on_subscribe",
-            Hook::OnSubscribeM5 => "on_subscribe_m5",
-            Hook::OnUnsubscribe => "on_unsubscribe",
-            Hook::OnUnsubscribeM5 => "on_unsubscribe_m5",
-            Hook::OnDeliver => "on_deliver",
-            Hook::OnDeliverM5 => "on_deliver_m5",
-            Hook::OnAuthM5 => "on_auth_m5",
-            Hook::OnOfflineMessage => "on_offline_message",
-            Hook::OnClientWakeup => "on_client_wakeup",
-            Hook::OnClientOffline => "on_client_offline",
-            Hook::OnClientGone => "on_client_gone",
-            Hook::OnSessionExpired => "on_session_expired",
-        }
-    }
-
-    /// Whether the broker waits for a decision (chain) or only tells (notify).
-    pub fn style(self) -> HookStyle {
-        match self {
-            Hook::AuthOnRegister
-            | Hook::AuthOnRegisterM5
-            | Hook::AuthOnPublish
-            | Hook::AuthOnPublishM5
-            | Hook::AuthOnSubscribe
-            | Hook::AuthOnSubscribeM5
-            | Hook::OnUnsubscribe
-            | Hook::OnUnsubscribeM5
-            | Hook::OnDeliver
-            | Hook::OnDeliverM5
-            | Hook::OnAuthM5 => HookStyle::Chain,
-            _ => HookStyle::Notify,
-        }
-    }
-
-    /// Whether `cache-control: max-age` answers to this hook are cached
-    /// (the three auth hooks and their `_m5` variants, as in vmq_webhooks).
-    pub fn is_cacheable(self) -> bool {
-        matches!(
-            self,
-            Hook::AuthOnRegister
-                | Hook::AuthOnRegisterM5
-                | Hook::AuthOnPublish
-                | Hook::AuthOnPublishM5
-                | Hook::AuthOnSubscribe
-                | Hook::AuthOnSubscribeM5
-        )
-    }
-
-    /// Whether this is an MQTT 5 (`_m5`) hook.
-    pub fn is_m5(self) -> bool {
-        self.name().ends_with("_m5")
-    }
-}
-
-impl fmt::Display for Hook {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
 impl RetainHandling {
     /// vmq_webhooks' JSON name of the option.
     pub fn name(self) -> &'static str {
@@ -424,47 +286,15 @@ impl fmt::Debug for Register {
 
 impl HookCall {
     /// Builds a call after checking that `args` has the shape `hook` takes
-    /// and that the arguments are in range: a client id is present, QoS is
-    /// 0..=2, topics are not empty, MQTT 5 hooks carry properties.
-    pub fn new(hook: Hook, args: HookArgs) -> Result<Self, InvalidCall> {
+    /// (the table's shape column) and that the arguments are in range: a
+    /// client id is present, QoS is 0..=2, topics are not empty. An MQTT 5
+    /// hook without properties gets empty ones: absent means "none".
+    pub fn new(hook: Hook, mut args: HookArgs) -> Result<Self, InvalidCall> {
         let bad = |message: &str| InvalidCall::Argument {
             hook,
             message: message.to_owned(),
         };
-        let shape_fits = matches!(
-            (&args, hook),
-            (
-                HookArgs::Register(_),
-                Hook::AuthOnRegister | Hook::AuthOnRegisterM5
-            ) | (HookArgs::Registered(_), Hook::OnRegister | Hook::OnRegisterM5)
-                | (
-                    HookArgs::Publish(_),
-                    Hook::AuthOnPublish
-                        | Hook::AuthOnPublishM5
-                        | Hook::OnPublish
-                        | Hook::OnPublishM5
-                        | Hook::OnDeliver
-                        | Hook::OnDeliverM5
-                        | Hook::OnOfflineMessage
-                )
-                | (
-                    HookArgs::Subscribe(_),
-                    Hook::AuthOnSubscribe | Hook::AuthOnSubscribeM5 | Hook::OnSubscribe | Hook::OnSubscribeM5
-                )
-                | (
-                    HookArgs::Unsubscribe(_),
-                    Hook::OnUnsubscribe | Hook::OnUnsubscribeM5
-                )
-                | (HookArgs::Auth(_), Hook::OnAuthM5)
-                | (
-                    HookArgs::Session(_),
-                    Hook::OnClientWakeup
-                        | Hook::OnClientOffline
-                        | Hook::OnClientGone
-                        | Hook::OnSessionExpired
-                )
-        );
-        if !shape_fits {
+        if args.shape() != hook.shape() {
             return Err(bad("arguments do not fit this hook"));
         }
         if args.subscriber().client_id.is_empty() {
@@ -499,8 +329,10 @@ impl HookCall {
             }
             _ => {}
         }
-        if hook.is_m5() && !args.has_properties() {
-            return Err(bad("MQTT 5 hooks need properties (may be empty)"));
+        if hook.is_m5()
+            && let Some(properties) = args.properties_mut()
+        {
+            properties.get_or_insert_default();
         }
         Ok(Self { hook, args })
     }
@@ -513,6 +345,11 @@ impl HookCall {
     /// The call's arguments.
     pub fn args(&self) -> &HookArgs {
         &self.args
+    }
+
+    /// The hook and the arguments, taken apart.
+    pub fn into_parts(self) -> (Hook, HookArgs) {
+        (self.hook, self.args)
     }
 
     /// The call as the verdict cache sees it: everything but the payload and
@@ -648,15 +485,28 @@ impl HookArgs {
         }
     }
 
-    fn has_properties(&self) -> bool {
+    /// The shape of these arguments, to check against [`Hook::shape`].
+    pub fn shape(&self) -> Shape {
         match self {
-            HookArgs::Register(a) => a.properties.is_some(),
-            HookArgs::Registered(a) => a.properties.is_some(),
-            HookArgs::Publish(a) => a.properties.is_some(),
-            HookArgs::Subscribe(a) => a.properties.is_some(),
-            HookArgs::Unsubscribe(a) => a.properties.is_some(),
-            HookArgs::Auth(_) => true,
-            HookArgs::Session(_) => false,
+            HookArgs::Register(_) => Shape::Register,
+            HookArgs::Registered(_) => Shape::Registered,
+            HookArgs::Publish(_) => Shape::Publish,
+            HookArgs::Subscribe(_) => Shape::Subscribe,
+            HookArgs::Unsubscribe(_) => Shape::Unsubscribe,
+            HookArgs::Auth(_) => Shape::Auth,
+            HookArgs::Session(_) => Shape::Session,
+        }
+    }
+
+    /// The MQTT 5 properties of the shapes whose properties may be absent.
+    fn properties_mut(&mut self) -> Option<&mut Option<Properties>> {
+        match self {
+            HookArgs::Register(a) => Some(&mut a.properties),
+            HookArgs::Registered(a) => Some(&mut a.properties),
+            HookArgs::Publish(a) => Some(&mut a.properties),
+            HookArgs::Subscribe(a) => Some(&mut a.properties),
+            HookArgs::Unsubscribe(a) => Some(&mut a.properties),
+            HookArgs::Auth(_) | HookArgs::Session(_) => None,
         }
     }
 }
@@ -678,17 +528,6 @@ mod tests {
     }
 
     #[test]
-    fn there_are_22_distinct_hooks_with_11_chains() {
-        let names: std::collections::HashSet<_> = Hook::ALL.iter().map(|h| h.name()).collect();
-        assert_eq!(names.len(), 22);
-        assert_eq!(
-            Hook::ALL.iter().filter(|h| h.style() == HookStyle::Chain).count(),
-            11
-        );
-        assert_eq!(Hook::ALL.iter().filter(|h| h.is_m5()).count(), 9);
-    }
-
-    #[test]
     fn arguments_of_another_shape_are_refused() {
         let err = HookCall::new(Hook::AuthOnRegister, publish(0)).expect_err("wrong shape");
         assert!(err.to_string().contains("auth_on_register"));
@@ -701,8 +540,17 @@ mod tests {
     }
 
     #[test]
-    fn m5_hooks_need_properties() {
-        assert!(HookCall::new(Hook::AuthOnPublishM5, publish(1)).is_err());
+    fn m5_hooks_without_properties_get_empty_ones() {
+        let call = HookCall::new(Hook::AuthOnPublishM5, publish(1)).expect("valid");
+        let HookArgs::Publish(p) = call.args() else {
+            panic!("a publish")
+        };
+        assert_eq!(p.properties, Some(Properties::default()));
+        let call = HookCall::new(Hook::AuthOnPublish, publish(1)).expect("valid");
+        let HookArgs::Publish(p) = call.args() else {
+            panic!("a publish")
+        };
+        assert_eq!(p.properties, None, "v3 hooks keep theirs absent");
     }
 
     #[test]
