@@ -95,8 +95,8 @@ impl BlockingClient {
         if let Some(verdict) = self.client.answer_locally(&mut args) {
             return verdict;
         }
-        self.runtime
-            .block_on(self.client.call_with_timeout(args, timeout))
+        // A miss was just looked up: hookd is asked without a second lookup.
+        self.runtime.block_on(self.client.ask_hookd(args, timeout))
     }
 
     /// Waits until a stream to hookd is open, up to `timeout`; true if so.

@@ -128,13 +128,18 @@ impl Client {
     /// Calls a hook; the verdict arrives within `timeout`, from hookd or, if
     /// hookd cannot answer in time, from the hook's failure policy.
     pub async fn call_with_timeout(&self, mut args: Args, timeout: Duration) -> Verdict {
+        match self.answer_locally(&mut args) {
+            Some(verdict) => verdict,
+            None => self.ask_hookd(args, timeout).await,
+        }
+    }
+
+    /// Sends a call that [`Client::answer_locally`] could not answer to hookd.
+    pub(crate) async fn ask_hookd(&self, mut args: Args, timeout: Duration) -> Verdict {
         let now = Instant::now();
         // A deadline too far to represent is as good as none (tokio's own
         // `timeout` does the same).
         let deadline = now.checked_add(timeout).unwrap_or_else(|| now + FAR_FUTURE);
-        if let Some(verdict) = self.answer_locally(&mut args) {
-            return verdict;
-        }
         let hook = Hook::of_proto_args(&args);
         let _permit = match self.inner.options.overload {
             Overload::Wait => match tokio::time::timeout_at(deadline, self.inner.permits.acquire()).await {

@@ -5,7 +5,7 @@
 use hookd::config::WebhookConfig;
 
 use crate::harness::{
-    Hook, assert_ack, calls,
+    Hook, WAIT, assert_ack, calls, eventually,
     service::Hookd,
     webhook::{Reply, Webhook, refused_url},
 };
@@ -112,4 +112,23 @@ async fn notifications_past_the_in_flight_limit_are_acked_dropped_and_counted() 
         dropped[0]
     );
     webhook.release();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivered_notification_is_counted_as_an_ok_webhook_request() {
+    let webhook = Webhook::start(Reply::ok()).await;
+    let failing = Webhook::start(Reply::ok().status(500)).await;
+    let hookd = Hookd::start_with_registry(crate::harness::service::config([
+        WebhookConfig::new(Hook::OnPublish, webhook.url()),
+        WebhookConfig::new(Hook::OnPublish, failing.url()),
+    ]))
+    .await;
+    assert_ack(&hookd.broker().await.call(calls::on_publish("c1")).await);
+    let counted = |outcome: &str| {
+        let line = format!(r#"hookd_webhook_requests_total{{hook="on_publish",outcome="{outcome}"}} 1"#);
+        hookd.metrics().encode().lines().any(|l| l == line)
+    };
+    eventually(|| async { counted("ok") && counted("invalid_response") }, WAIT)
+        .await
+        .unwrap_or_else(|_| panic!("one ok and one invalid_response in:\n{}", hookd.metrics().encode()));
 }
