@@ -26,8 +26,9 @@
 //! 3. its arm in `HookCall.hook` and its value in `enum Hook` of the proto (the
 //!    compiler refuses a row without message, arm or value; a test refuses an
 //!    enum value without a row);
-//! 4. a fixture in the end-to-end harness, `tests/src/harness/calls.rs`
-//!    (`every_hook_has_a_fixture` fails without one).
+//! 4. a fixture named after the hook in the end-to-end harness,
+//!    `tests/src/harness/calls.rs` (the harness builds per-hook fixtures from
+//!    the table, so a row without one does not compile).
 //!
 //! Everything else follows: the enum, `Hook::ALL`, parsing, the conversions,
 //! the metric slots, the client's typed method and the vmq codec (which goes

@@ -130,5 +130,10 @@ async fn a_delivered_notification_is_counted_as_an_ok_webhook_request() {
     };
     eventually(|| async { counted("ok") && counted("invalid_response") }, WAIT)
         .await
-        .unwrap_or_else(|_| panic!("one ok and one invalid_response in:\n{}", hookd.metrics().encode()));
+        .unwrap_or_else(|_| {
+            panic!(
+                "one ok and one invalid_response in:\n{}",
+                hookd.metrics().encode()
+            )
+        });
 }
