@@ -700,3 +700,561 @@ fn put<T: Into<Value>>(out: &mut Map<String, Value>, key: &str, value: Option<T>
         out.insert(key.to_owned(), value.into());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::{collection::vec, option, prelude::*};
+
+    use super::*;
+    use crate::vmq::strategies::{
+        binary, check, payload, payload_format, retain_handling, text, text_without, user_properties,
+        utf8_bytes,
+    };
+
+    fn encoding(base64: bool) -> PayloadEncoding {
+        PayloadEncoding {
+            base64,
+            omit_for_auth_on_publish: false,
+        }
+    }
+
+    fn parse(hook: Hook, body: &[u8], base64: bool) -> Result<Verdict, AnswerError> {
+        decode_answer(hook, body, encoding(base64))
+    }
+
+    fn ok_modifiers(hook: Hook, body: &str) -> Option<Modifiers> {
+        match parse(hook, body.as_bytes(), true) {
+            Ok(Verdict::Ok(allow)) => allow.modifiers,
+            other => panic!("expected ok, got {other:?}"),
+        }
+    }
+
+    fn rejects(hook: Hook, body: &str) -> bool {
+        matches!(
+            parse(hook, body.as_bytes(), true),
+            Err(AnswerError::Invalid(_) | AnswerError::NotJson(_))
+        )
+    }
+
+    #[test]
+    fn result_values_map_to_verdicts() {
+        assert_eq!(
+            parse(Hook::AuthOnRegister, br#"{"result":"next"}"#, true).ok(),
+            Some(Verdict::Next)
+        );
+        assert_eq!(
+            parse(
+                Hook::AuthOnRegister,
+                br#"{"result":{"error":"not_allowed"}}"#,
+                true
+            )
+            .ok(),
+            Some(Verdict::error(ErrorKind::Denied, "not_allowed"))
+        );
+        assert_eq!(
+            parse(Hook::AuthOnRegister, br#"{"result":{}}"#, true).ok(),
+            Some(Verdict::error(ErrorKind::Denied, "unknown_error"))
+        );
+        assert_eq!(
+            ok_modifiers(Hook::AuthOnRegister, r#"{"result":"ok","modifiers":{}}"#),
+            None
+        );
+        assert!(rejects(Hook::AuthOnRegister, r#"{"result":"error"}"#));
+        assert!(rejects(Hook::AuthOnRegister, r#"{"result":42}"#));
+        assert!(rejects(Hook::AuthOnRegister, r#"{"modifiers":{}}"#));
+        assert!(rejects(Hook::AuthOnRegister, r#"[1,2]"#));
+        assert!(rejects(Hook::AuthOnRegister, "not json"));
+    }
+
+    #[test]
+    fn notification_answers_only_need_to_be_json() {
+        assert_eq!(parse(Hook::OnPublish, b"{}", true).ok(), Some(Verdict::Ack));
+        assert!(rejects(Hook::OnPublish, ""));
+    }
+
+    #[test]
+    fn register_modifiers_are_typed_and_floats_rounded() {
+        let m = ok_modifiers(
+            Hook::AuthOnRegister,
+            r#"{"result":"ok","modifiers":{"max_message_size":1023.6,"mountpoint":"m","client_id":"c","upgrade_qos":true}}"#,
+        );
+        let Some(Modifiers::Register(r)) = m else {
+            panic!("register modifiers")
+        };
+        assert_eq!(r.max_message_size, Some(1024));
+        assert_eq!(r.subscriber_id, Some(("m".into(), "c".into())));
+        assert_eq!(r.upgrade_qos, Some(true));
+    }
+
+    #[test]
+    fn one_bad_modifier_rejects_the_whole_answer() {
+        assert!(rejects(
+            Hook::AuthOnRegister,
+            r#"{"result":"ok","modifiers":{"reg_view":"x"}}"#
+        ));
+        assert!(rejects(
+            Hook::AuthOnRegister,
+            r#"{"result":"ok","modifiers":{"upgrade_qos":"yes"}}"#
+        ));
+        assert!(rejects(
+            Hook::AuthOnRegister,
+            r#"{"result":"ok","modifiers":{"client_id":"lone"}}"#
+        ));
+        assert!(rejects(
+            Hook::AuthOnPublish,
+            r#"{"result":"ok","modifiers":{"topic":"a/#"}}"#
+        ));
+        assert!(rejects(
+            Hook::AuthOnPublish,
+            r#"{"result":"ok","modifiers":{"qos":3}}"#
+        ));
+        assert!(rejects(
+            Hook::AuthOnPublish,
+            r#"{"result":"ok","modifiers":{"properties":{}}}"#
+        ));
+        assert!(rejects(
+            Hook::AuthOnPublishM5,
+            r#"{"result":"ok","modifiers":{"properties":{"p_session_expiry_interval":5}}}"#
+        ));
+    }
+
+    #[test]
+    fn publish_payload_modifier_is_base64_decoded_unless_raw() {
+        let body = br#"{"result":"ok","modifiers":{"payload":"aGk="}}"#;
+        let Ok(Verdict::Ok(Allow {
+            modifiers: Some(Modifiers::Publish(p)),
+            ..
+        })) = parse(Hook::AuthOnPublish, body, true)
+        else {
+            panic!("publish modifiers")
+        };
+        assert_eq!(p.payload.as_deref(), Some(&b"hi"[..]));
+        let Ok(Verdict::Ok(Allow {
+            modifiers: Some(Modifiers::Publish(p)),
+            ..
+        })) = parse(Hook::AuthOnPublish, body, false)
+        else {
+            panic!("publish modifiers")
+        };
+        assert_eq!(p.payload.as_deref(), Some(&b"aGk="[..]));
+    }
+
+    #[test]
+    fn v3_subscribe_reads_top_level_topics_and_128_rejects() {
+        let m = ok_modifiers(
+            Hook::AuthOnSubscribe,
+            r#"{"result":"ok","topics":[{"topic":"a/b","qos":1},{"topic":"c","qos":128}]}"#,
+        );
+        let Some(Modifiers::Subscribe(grants)) = m else {
+            panic!("grants")
+        };
+        assert_eq!(grants.iter().map(|g| g.qos).collect::<Vec<_>>(), vec![1, 128]);
+        assert!(rejects(
+            Hook::AuthOnSubscribe,
+            r#"{"result":"ok","topics":[{"topic":"c","qos":135}]}"#
+        ));
+        let m5 = ok_modifiers(
+            Hook::AuthOnSubscribeM5,
+            r#"{"result":"ok","modifiers":{"topics":[{"topic":"c","qos":135,"retain_handling":"dont_send"}]}}"#,
+        );
+        let Some(Modifiers::Subscribe(grants)) = m5 else {
+            panic!("grants")
+        };
+        assert_eq!(grants[0].qos, 135);
+        assert_eq!(grants[0].retain_handling, Some(RetainHandling::DontSend));
+    }
+
+    #[test]
+    fn unsubscribe_topics_are_validated_filters() {
+        let m = ok_modifiers(Hook::OnUnsubscribe, r#"{"result":"ok","topics":["a/+/c","d/#"]}"#);
+        assert_eq!(
+            m,
+            Some(Modifiers::Unsubscribe(vec!["a/+/c".into(), "d/#".into()]))
+        );
+        assert!(rejects(
+            Hook::OnUnsubscribe,
+            r#"{"result":"ok","topics":["a/#/c"]}"#
+        ));
+    }
+
+    #[test]
+    fn auth_m5_decodes_authentication_data() {
+        let m = ok_modifiers(
+            Hook::OnAuthM5,
+            r#"{"result":"ok","modifiers":{"properties":{"p_authentication_method":"SCRAM","p_authentication_data":"AAE="},"reason_code":24}}"#,
+        );
+        let Some(Modifiers::Auth(a)) = m else {
+            panic!("auth")
+        };
+        assert_eq!(a.authentication_data.as_deref(), Some(&[0u8, 1][..]));
+        assert_eq!(a.reason_code, Some(24));
+    }
+
+    #[test]
+    fn notification_hooks_answer_ack_as_an_empty_object() {
+        for hook in Hook::ALL.into_iter().filter(|h| h.style() == HookStyle::Notify) {
+            for base64 in [true, false] {
+                let answer = encode_answer(hook, &Verdict::Ack, encoding(base64));
+                assert_eq!(answer, json!({}), "{hook}");
+                let body = serde_json::to_vec(&answer).expect("JSON");
+                assert_eq!(parse(hook, &body, base64), Ok(Verdict::Ack), "{hook}");
+            }
+        }
+    }
+
+    // Round trip: for every chain hook, a verdict the vmq answer format can
+    // express survives encode_answer → decode_answer. The generator keeps to
+    // what vmq accepts for the hook (decode_answer's allow-lists): only
+    // `Denied` errors (other kinds are sent as "<kind>: <reason>" denials),
+    // `ok` without cache info (that travels in a header), modifiers of the
+    // hook's family with v3 hooks lacking the MQTT 5 ones (properties,
+    // subscription options, register user properties and session expiry),
+    // properties limited to the keys vmq lets the hook change, publish
+    // topics without wildcards, valid filters, grants 0..=2 or 128 (MQTT 5:
+    // 128..=255), reason codes 0..=255, payloads UTF-8 unless base64 and
+    // correlation data UTF-8 (sent as text).
+
+    /// Cases per chain hook.
+    const CASES_PER_HOOK: u32 = 256;
+
+    fn chain_hooks() -> impl Iterator<Item = Hook> {
+        Hook::ALL.into_iter().filter(|h| h.style() == HookStyle::Chain)
+    }
+
+    /// A topic a message may be published to: not empty, no wildcards, no NUL.
+    fn publish_topic() -> impl Strategy<Value = String> + Clone {
+        text_without(&['+', '#', '\0'], 1, 8)
+    }
+
+    /// A valid filter: levels of text or `+`, maybe ending in `#`.
+    fn topic_filter() -> impl Strategy<Value = String> + Clone {
+        let level = prop_oneof![
+            1 => Just("+".to_owned()),
+            3 => text_without(&['+', '#', '/', '\0'], 0, 4),
+        ];
+        (vec(level, 1..4), any::<bool>()).prop_map(|(mut levels, multi)| {
+            if multi {
+                levels.push("#".to_owned());
+            }
+            let filter = levels.join("/");
+            // All levels empty: "" is no filter, "#" is.
+            if filter.is_empty() { "#".to_owned() } else { filter }
+        })
+    }
+
+    fn register_modifiers(m5: bool) -> impl Strategy<Value = RegisterModifiers> {
+        let flags = (
+            option::of(any::<bool>()),
+            option::of(any::<bool>()),
+            option::of(any::<bool>()),
+            option::of(any::<bool>()),
+            option::of(any::<bool>()),
+            option::of(any::<bool>()),
+        );
+        let limits = (
+            option::of(any::<i64>()),
+            option::of(any::<i64>()),
+            option::of(any::<i64>()),
+            option::of(any::<i64>()),
+            option::of(any::<i64>()),
+            option::of(any::<i64>()),
+            option::of(any::<i64>()),
+            option::of(any::<i64>()),
+            option::of(any::<i64>()),
+        );
+        let texts = (
+            option::of(text(6)),
+            option::of(text(6)),
+            option::of(text(6)),
+            option::of((text(6), text(6))),
+        );
+        let m5_only = if m5 {
+            (user_properties(), option::of(any::<u32>())).boxed()
+        } else {
+            Just((Vec::new(), None)).boxed()
+        };
+        (flags, limits, texts, m5_only).prop_map(
+            |(
+                (
+                    allow_register,
+                    allow_publish,
+                    allow_subscribe,
+                    allow_unsubscribe,
+                    clean_session,
+                    upgrade_qos,
+                ),
+                (
+                    max_message_size,
+                    max_connection_lifetime,
+                    max_message_rate,
+                    max_inflight_messages,
+                    retry_interval,
+                    max_online_messages,
+                    max_offline_messages,
+                    max_drain_time,
+                    max_msgs_per_drain_step,
+                ),
+                (username, shared_subscription_policy, queue_type, subscriber_id),
+                (user_property, session_expiry_interval),
+            )| RegisterModifiers {
+                allow_register,
+                allow_publish,
+                allow_subscribe,
+                allow_unsubscribe,
+                max_message_size,
+                max_connection_lifetime,
+                max_message_rate,
+                max_inflight_messages,
+                retry_interval,
+                max_online_messages,
+                max_offline_messages,
+                max_drain_time,
+                max_msgs_per_drain_step,
+                username,
+                clean_session,
+                upgrade_qos,
+                shared_subscription_policy,
+                queue_type,
+                subscriber_id,
+                user_property,
+                session_expiry_interval,
+            },
+        )
+    }
+
+    /// The properties an `auth_on_publish_m5` answer may change.
+    fn publish_properties() -> impl Strategy<Value = Properties> {
+        (
+            user_properties(),
+            option::of(any::<u32>()),
+            option::of(text(6)),
+            option::of(payload_format()),
+            option::of(publish_topic()),
+            option::of(utf8_bytes(6)),
+            option::of(any::<u32>()),
+        )
+            .prop_map(
+                |(
+                    user_property,
+                    message_expiry_interval,
+                    content_type,
+                    payload_format_indicator,
+                    response_topic,
+                    correlation_data,
+                    will_delay_interval,
+                )| Properties {
+                    user_property,
+                    message_expiry_interval,
+                    content_type,
+                    payload_format_indicator,
+                    response_topic,
+                    correlation_data,
+                    will_delay_interval,
+                    ..Properties::default()
+                },
+            )
+    }
+
+    /// The properties an `on_deliver_m5` answer may change.
+    fn deliver_properties() -> impl Strategy<Value = Properties> {
+        (
+            option::of(text(6)),
+            option::of(payload_format()),
+            user_properties(),
+            option::of(publish_topic()),
+            option::of(utf8_bytes(6)),
+        )
+            .prop_map(
+                |(
+                    content_type,
+                    payload_format_indicator,
+                    user_property,
+                    response_topic,
+                    correlation_data,
+                )| {
+                    Properties {
+                        content_type,
+                        payload_format_indicator,
+                        user_property,
+                        response_topic,
+                        correlation_data,
+                        ..Properties::default()
+                    }
+                },
+            )
+    }
+
+    /// MQTT 5 properties where the hook is `_m5`, none for v3.
+    fn m5_properties<S: Strategy<Value = Properties> + 'static>(
+        m5: bool,
+        properties: S,
+    ) -> BoxedStrategy<Option<Properties>> {
+        if m5 {
+            option::of(properties).boxed()
+        } else {
+            Just(None).boxed()
+        }
+    }
+
+    fn publish_modifiers(m5: bool, base64: bool) -> impl Strategy<Value = PublishModifiers> {
+        (
+            option::of(publish_topic()),
+            option::of(payload(base64)),
+            option::of(0..=2u8),
+            option::of(any::<bool>()),
+            option::of(text(6)),
+            option::of(any::<i64>()),
+            m5_properties(m5, publish_properties()),
+        )
+            .prop_map(
+                |(topic, payload, qos, retain, mountpoint, throttle, properties)| PublishModifiers {
+                    topic,
+                    payload,
+                    qos,
+                    retain,
+                    mountpoint,
+                    throttle,
+                    properties,
+                },
+            )
+    }
+
+    fn deliver_modifiers(m5: bool, base64: bool) -> impl Strategy<Value = DeliverModifiers> {
+        (
+            option::of(publish_topic()),
+            option::of(payload(base64)),
+            m5_properties(m5, deliver_properties()),
+        )
+            .prop_map(|(topic, payload, properties)| DeliverModifiers {
+                topic,
+                payload,
+                properties,
+            })
+    }
+
+    fn grant(m5: bool) -> impl Strategy<Value = SubscriptionGrant> {
+        let (qos, options) = if m5 {
+            (
+                prop_oneof![0..=2u8, 128..=255u8].boxed(),
+                (
+                    option::of(any::<bool>()),
+                    option::of(any::<bool>()),
+                    option::of(retain_handling()),
+                )
+                    .boxed(),
+            )
+        } else {
+            (
+                prop_oneof![0..=2u8, Just(128u8)].boxed(),
+                Just((None, None, None)).boxed(),
+            )
+        };
+        (topic_filter(), qos, options).prop_map(
+            |(topic, qos, (no_local, retain_as_published, retain_handling))| SubscriptionGrant {
+                topic,
+                qos,
+                no_local,
+                retain_as_published,
+                retain_handling,
+            },
+        )
+    }
+
+    fn auth_modifiers() -> impl Strategy<Value = AuthModifiers> {
+        (option::of(text(6)), option::of(binary(8)), option::of(0..=255u32)).prop_map(
+            |(authentication_method, authentication_data, reason_code)| AuthModifiers {
+                authentication_method,
+                authentication_data,
+                reason_code,
+            },
+        )
+    }
+
+    /// Modifiers of `hook`'s family that vmq accepts for it.
+    fn modifiers(hook: Hook, base64: bool) -> BoxedStrategy<Modifiers> {
+        let m5 = hook.is_m5();
+        match hook {
+            Hook::AuthOnRegister | Hook::AuthOnRegisterM5 => {
+                register_modifiers(m5).prop_map(Modifiers::Register).boxed()
+            }
+            Hook::AuthOnPublish | Hook::AuthOnPublishM5 => {
+                publish_modifiers(m5, base64).prop_map(Modifiers::Publish).boxed()
+            }
+            Hook::AuthOnSubscribe | Hook::AuthOnSubscribeM5 => {
+                vec(grant(m5), 0..4).prop_map(Modifiers::Subscribe).boxed()
+            }
+            Hook::OnUnsubscribe | Hook::OnUnsubscribeM5 => {
+                vec(topic_filter(), 0..4).prop_map(Modifiers::Unsubscribe).boxed()
+            }
+            Hook::OnDeliver | Hook::OnDeliverM5 => {
+                deliver_modifiers(m5, base64).prop_map(Modifiers::Deliver).boxed()
+            }
+            Hook::OnAuthM5 => auth_modifiers().prop_map(Modifiers::Auth).boxed(),
+            _ => panic!("{hook}: a chain hook without modifiers in this generator"),
+        }
+    }
+
+    /// A verdict vmq can express for `hook`, and the encoding it is sent with.
+    fn verdict_and_encoding(hook: Hook) -> impl Strategy<Value = (Verdict, PayloadEncoding)> {
+        any::<bool>().prop_flat_map(move |base64| {
+            let verdict = prop_oneof![
+                1 => Just(Verdict::Next),
+                1 => text(12).prop_map(|reason| Verdict::error(ErrorKind::Denied, reason)),
+                4 => option::of(modifiers(hook, base64))
+                    .prop_map(|modifiers| Verdict::Ok(Allow { modifiers, cache: None })),
+            ];
+            (verdict, Just(encoding(base64)))
+        })
+    }
+
+    /// What an answer decodes back to: the verdict itself, except that an
+    /// `ok` whose register, publish, deliver or auth modifiers set nothing is
+    /// sent as a plain `{"result":"ok"}` (vmq reads an empty `modifiers`
+    /// object as none, so nothing else could be sent), which comes back with
+    /// `modifiers: None`. Subscribe and unsubscribe modifiers always carry
+    /// their `topics` array, even an empty one, so they come back as they
+    /// were.
+    fn as_decoded(verdict: Verdict) -> Verdict {
+        match verdict {
+            Verdict::Ok(Allow {
+                modifiers: Some(m),
+                cache,
+            }) => {
+                let empty = match &m {
+                    Modifiers::Register(r) => *r == RegisterModifiers::default(),
+                    Modifiers::Publish(p) => *p == PublishModifiers::default(),
+                    Modifiers::Deliver(d) => *d == DeliverModifiers::default(),
+                    Modifiers::Auth(a) => *a == AuthModifiers::default(),
+                    Modifiers::Subscribe(_) | Modifiers::Unsubscribe(_) => false,
+                };
+                Verdict::Ok(Allow {
+                    modifiers: (!empty).then_some(m),
+                    cache,
+                })
+            }
+            other => other,
+        }
+    }
+
+    #[test]
+    fn every_chain_hook_answer_round_trips() {
+        for hook in chain_hooks() {
+            check(
+                hook,
+                CASES_PER_HOOK,
+                verdict_and_encoding(hook),
+                |(verdict, encoding)| {
+                    let answer = encode_answer(hook, &verdict, encoding);
+                    let body = serde_json::to_vec(&answer).expect("JSON");
+                    prop_assert_eq!(
+                        decode_answer(hook, &body, encoding),
+                        Ok(as_decoded(verdict)),
+                        "answer: {}",
+                        answer
+                    );
+                    Ok(())
+                },
+            );
+        }
+    }
+}

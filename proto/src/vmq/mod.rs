@@ -113,3 +113,122 @@ pub fn cache_control(ttl: Duration) -> Option<String> {
     let secs = ttl.as_secs();
     (secs > 0).then(|| format!("max-age={secs}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_control_is_parsed_tolerantly() {
+        assert_eq!(max_age("max-age=300"), Some(Duration::from_secs(300)));
+        assert_eq!(max_age("max-age=45, private"), Some(Duration::from_secs(45)));
+        assert_eq!(max_age("private, Max-Age=5"), Some(Duration::from_secs(5)));
+        assert_eq!(max_age("max-age=0"), None);
+        assert_eq!(max_age("max-age=60, no-cache"), None);
+        assert_eq!(max_age("no-store"), None);
+        assert_eq!(max_age("max-age="), None);
+        assert_eq!(max_age("max-age=abc"), None);
+    }
+}
+
+/// Strategies and a runner shared by the property tests of [`request`] and
+/// [`answer`].
+#[cfg(test)]
+pub(crate) mod strategies {
+    use bytes::Bytes;
+    use proptest::{
+        collection::vec,
+        prelude::*,
+        test_runner::{Config, TestCaseResult, TestRunner},
+    };
+
+    use crate::{
+        call::{PayloadFormat, RetainHandling, UserProperty},
+        hook::Hook,
+    };
+
+    /// Runs the property `test` on `cases` values of `strategy` for `hook`,
+    /// panicking with the hook and the (shrunk) failing value. One runner per
+    /// hook, so that every hook gets its cases; failures are not persisted
+    /// to a regressions file.
+    pub(crate) fn check<S: Strategy>(
+        hook: Hook,
+        cases: u32,
+        strategy: S,
+        test: impl Fn(S::Value) -> TestCaseResult,
+    ) {
+        let mut runner = TestRunner::new(Config {
+            failure_persistence: None,
+            ..Config::with_cases(cases)
+        });
+        if let Err(failure) = runner.run(&strategy, test) {
+            panic!("{hook}: {failure}");
+        }
+    }
+
+    /// Any text of up to `max` characters, control characters and NUL
+    /// included.
+    pub(crate) fn text(max: usize) -> impl Strategy<Value = String> + Clone {
+        vec(any::<char>(), 0..=max).prop_map(String::from_iter)
+    }
+
+    /// Text of `min..=max` characters, none of them in `forbidden` (each is
+    /// replaced by `_`, so nothing is rejected).
+    pub(crate) fn text_without(
+        forbidden: &'static [char],
+        min: usize,
+        max: usize,
+    ) -> impl Strategy<Value = String> + Clone {
+        vec(any::<char>(), min..=max).prop_map(move |chars| {
+            chars
+                .into_iter()
+                .map(|c| if forbidden.contains(&c) { '_' } else { c })
+                .collect()
+        })
+    }
+
+    /// Text of at least one character.
+    pub(crate) fn non_empty_text(max: usize) -> impl Strategy<Value = String> + Clone {
+        text_without(&[], 1, max)
+    }
+
+    /// Any bytes, up to `max`.
+    pub(crate) fn binary(max: usize) -> impl Strategy<Value = Bytes> + Clone {
+        vec(any::<u8>(), 0..=max).prop_map(Bytes::from)
+    }
+
+    /// Bytes that vmq can carry as JSON text: UTF-8.
+    pub(crate) fn utf8_bytes(max: usize) -> impl Strategy<Value = Bytes> + Clone {
+        text(max).prop_map(Bytes::from)
+    }
+
+    /// A payload (or `client_cert`) for an endpoint with `base64` on: any
+    /// bytes with base64, only UTF-8 raw, since raw payloads are sent as JSON
+    /// text (the vmq format cannot carry other bytes raw).
+    pub(crate) fn payload(base64: bool) -> BoxedStrategy<Bytes> {
+        if base64 {
+            binary(24).boxed()
+        } else {
+            utf8_bytes(24).boxed()
+        }
+    }
+
+    pub(crate) fn user_properties() -> impl Strategy<Value = Vec<UserProperty>> + Clone {
+        vec(
+            (text(6), text(6)).prop_map(|(key, value)| UserProperty { key, value }),
+            0..3,
+        )
+    }
+
+    pub(crate) fn payload_format() -> impl Strategy<Value = PayloadFormat> + Clone {
+        prop_oneof![Just(PayloadFormat::Undefined), Just(PayloadFormat::Utf8)]
+    }
+
+    pub(crate) fn retain_handling() -> impl Strategy<Value = RetainHandling> + Clone {
+        prop_oneof![
+            Just(RetainHandling::SendRetain),
+            Just(RetainHandling::SendIfNewSub),
+            Just(RetainHandling::DontSend),
+        ]
+    }
+}
