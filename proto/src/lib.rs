@@ -20,24 +20,25 @@
 //!   for requests and answers. The Mosquitto plugin builds without it.
 //!
 //! # Adding a hook
-//! A notification hook whose arguments fit an existing shape takes four places:
+//! A notification hook whose arguments fit an existing shape takes four places,
+//! and the compiler refuses each omission:
 //! 1. a row in the table in `src/hook.rs` (`for_each_hook!`);
 //! 2. its message in `hookd/v1/hookd.proto`;
-//! 3. its arm in `HookCall.hook` and its value in `enum Hook` of the proto (the
-//!    compiler refuses a row without message, arm or value; a test refuses an
-//!    enum value without a row);
-//! 4. a fixture named after the hook in the end-to-end harness,
-//!    `tests/src/harness/calls.rs` (the harness builds per-hook fixtures from
-//!    the table, so a row without one does not compile).
+//! 3. its arm in `HookCall.hook` of the proto;
+//! 4. its value in `enum Hook` of the proto (a test also refuses an enum value
+//!    without a row).
 //!
-//! Everything else follows: the enum, `Hook::ALL`, parsing, the conversions,
-//! the metric slots, the client's typed method and the vmq codec (which goes
-//! by shape). A new shape adds its struct to [`call`], an arm to the
-//! `args_message!` macro in [`convert`] and its JSON to the `vmq` codec; a
-//! decision hook with modifiers adds a [`verdict::Modifiers`] variant, its
-//! protobuf message and conversions, and its JSON in `vmq::answer`.
+//! Everything else follows from the row: the enum, `Hook::ALL`, parsing, the
+//! conversions, the metric slots, the client's typed method, the vmq codec
+//! (which goes by shape) and the end-to-end harness's fixture for it (built
+//! from its shape, `tests/src/harness/calls.rs`); the tests that run every
+//! hook run it too. A new shape adds its struct to [`call`], an arm to the
+//! `args_message!` macro in [`convert`], its JSON to the `vmq` codec and its
+//! fixture in the harness. A decision hook with modifiers of a new kind adds a
+//! [`verdict::Modifiers`] variant, its protobuf message and `Ok` arm, their
+//! conversions in [`convert`] (two matches the compiler checks), and its JSON in
+//! `vmq::answer` (decode and encode).
 
-#[cfg(feature = "cache")]
 pub mod cache_ttl;
 pub mod call;
 pub mod convert;

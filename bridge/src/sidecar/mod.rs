@@ -161,31 +161,28 @@ async fn handle(
             return bad_request(e);
         }
     };
-    let verdict = match HookCall::new(hook, args) {
-        Ok(call) => {
-            shared
-                .client
-                .call_with_timeout(call_to_proto(call), shared.options.timeout)
-                .await
-        }
+    let call = match HookCall::new(hook, args) {
+        Ok(call) => call,
         Err(invalid) => {
+            // Answered here as hookd would answer it: no round trip.
             warn!(%hook, error = %invalid, "invalid call from VerneMQ");
-            Verdict {
-                outcome: Outcome::Error {
-                    kind: ErrorKind::InvalidCall,
-                    reason: invalid.to_string(),
-                },
-                source: Source::Policy(ErrorKind::InvalidCall),
-                cache_ttl: None,
-            }
+            let refused = domain::Verdict::error(ErrorKind::InvalidCall, invalid.to_string());
+            return respond(answer_for(hook, &refused, None, encoding));
         }
     };
+    let verdict = shared
+        .client
+        .call_with_timeout(call_to_proto(call), shared.options.timeout)
+        .await;
     if let Source::Policy(kind) = verdict.source {
         warn!(%hook, ?kind, outcome = ?verdict.outcome, "hookd could not answer; failure policy applied");
     } else {
         debug!(%hook, source = ?verdict.source, "verdict");
     }
-    let answer = answer(hook, &verdict, encoding);
+    respond(answer(hook, &verdict, encoding))
+}
+
+fn respond(answer: Answer) -> Response {
     let mut response = (answer.status, axum::Json(answer.body)).into_response();
     if let Some(value) = answer.cache_control.and_then(|v| HeaderValue::from_str(&v).ok()) {
         response.headers_mut().insert(header::CACHE_CONTROL, value);
@@ -221,21 +218,27 @@ pub fn answer(hook: Hook, verdict: &Verdict, encoding: PayloadEncoding) -> Answe
         Outcome::Ack => domain::Verdict::Ack,
         Outcome::Error { kind, reason } => domain::Verdict::error(*kind, reason.clone()),
     };
-    let body = vmq::encode_answer(hook, &domain, encoding);
+    answer_for(hook, &domain, verdict.cache_ttl, encoding)
+}
+
+/// The answer for a domain verdict that may be reused for `cache_ttl`.
+fn answer_for(
+    hook: Hook,
+    verdict: &domain::Verdict,
+    cache_ttl: Option<Duration>,
+    encoding: PayloadEncoding,
+) -> Answer {
     let failed_notification =
-        hook.style() == HookStyle::Notify && matches!(domain, domain::Verdict::Error(_));
-    let cacheable = hook.is_cacheable() && matches!(domain, domain::Verdict::Ok(_));
+        hook.style() == HookStyle::Notify && matches!(verdict, domain::Verdict::Error(_));
+    let cacheable = hook.is_cacheable() && matches!(verdict, domain::Verdict::Ok(_));
     Answer {
         status: if failed_notification {
             StatusCode::SERVICE_UNAVAILABLE
         } else {
             StatusCode::OK
         },
-        body,
-        cache_control: verdict
-            .cache_ttl
-            .filter(|_| cacheable)
-            .and_then(vmq::cache_control),
+        body: vmq::encode_answer(hook, verdict, encoding),
+        cache_control: cache_ttl.filter(|_| cacheable).and_then(vmq::cache_control),
     }
 }
 

@@ -1,16 +1,23 @@
-//! Representative arguments for each hook of the table, and [`IntoCall`] to wrap
-//! any hook's argument message into a `HookCall`.
+//! Representative arguments for each hook of the table ([`fixture`], from the
+//! hook's shape, and a builder per hook for the tests that pin one hook), and
+//! [`IntoCall`] to wrap any hook's argument message into a `HookCall`.
 //!
 //! Each builder returns the proto message with realistic values; tests change
 //! what they care about with struct update syntax, e.g.
 //! `AuthOnRegister { username: None, ..calls::auth_on_register("c1") }`.
 
+use bytes::Bytes;
 use hookd_proto::v1::{
     self as pb, AuthOnPublish, AuthOnPublishM5, AuthOnRegister, AuthOnRegisterM5, AuthOnSubscribe,
     AuthOnSubscribeM5, HookCall, Listener, OnAuthM5, OnClientGone, OnClientOffline, OnClientWakeup,
     OnDeliver, OnDeliverM5, OnOfflineMessage, OnPublish, OnPublishM5, OnRegister, OnRegisterM5,
     OnSessionExpired, OnSubscribe, OnSubscribeM5, OnUnsubscribe, OnUnsubscribeM5, PayloadFormat, Peer,
     Properties, RetainHandling, Subscription, UserProperty, hook_call::Hook,
+};
+use hookd_proto::{
+    HookArgs, HookCall as DomainCall, Shape,
+    call::{self as domain, SubscriberId},
+    convert::call_to_proto,
 };
 use serde_json::{Value, json};
 
@@ -39,27 +46,87 @@ pub trait IntoCall {
     }
 }
 
-/// `IntoCall` for every hook's message, and [`fixture`]: one builder per
-/// row of the hook table, named as the hook (a row without its builder here
-/// does not compile).
-macro_rules! fixtures {
+/// `IntoCall` for every hook's message, one per row of the hook table.
+macro_rules! into_call {
     ($( $(#[doc = $doc:literal])* $variant:ident $snake:ident : $shape:ident { $($option:tt)* }, $style:ident, $cache:literal; )*) => {
         $(impl IntoCall for $variant {
             fn into_hook(self) -> Hook {
                 Hook::$variant(self)
             }
         })*
-
-        /// The representative arguments of `hook` for client `client_id`.
-        pub fn fixture(hook: super::Hook, client_id: &str) -> Hook {
-            match hook {
-                $( super::Hook::$variant => Hook::$variant($snake(client_id)), )*
-            }
-        }
     };
 }
 
-hookd_proto::for_each_hook!(fixtures);
+hookd_proto::for_each_hook!(into_call);
+
+/// Representative arguments of any hook of the table for client
+/// `client_id`, built from the hook's argument shape, so a new hook of an
+/// existing shape needs no fixture of its own. The per-hook builders below
+/// are for the tests that pin one hook's wire format.
+pub fn fixture(hook: super::Hook, client_id: &str) -> Hook {
+    let subscriber = SubscriberId {
+        mountpoint: "tenant-a".into(),
+        client_id: client_id.into(),
+    };
+    let peer = domain::Peer {
+        addr: "10.0.0.7".into(),
+        port: 51234,
+    };
+    let username = Some(USERNAME.to_owned());
+    let args = match hook.shape() {
+        Shape::Register => HookArgs::Register(domain::Register {
+            peer,
+            subscriber,
+            username,
+            password: Some(Bytes::from_static(b"secret")),
+            clean: true,
+            listener: None,
+            properties: None,
+        }),
+        Shape::Registered => HookArgs::Registered(domain::Registered {
+            peer,
+            subscriber,
+            username,
+            properties: None,
+        }),
+        Shape::Publish => HookArgs::Publish(domain::Publish {
+            subscriber,
+            username,
+            qos: 1,
+            topic: "sensors/17/temp".into(),
+            payload: Bytes::from_static(PAYLOAD),
+            retain: false,
+            properties: None,
+        }),
+        Shape::Subscribe => HookArgs::Subscribe(domain::Subscribe {
+            subscriber,
+            username,
+            topics: vec![domain::Subscription {
+                topic: "sensors/+/temp".into(),
+                qos: 1,
+                ..Default::default()
+            }],
+            properties: None,
+        }),
+        Shape::Unsubscribe => HookArgs::Unsubscribe(domain::Unsubscribe {
+            subscriber,
+            username,
+            topics: vec!["sensors/+/temp".into()],
+            properties: None,
+        }),
+        Shape::Auth => HookArgs::Auth(domain::Auth {
+            subscriber,
+            username,
+            properties: domain::Properties {
+                authentication_method: Some("SCRAM-SHA-1".into()),
+                ..Default::default()
+            },
+        }),
+        Shape::Session => HookArgs::Session(subscriber),
+    };
+    let call = DomainCall::new(hook, args).unwrap_or_else(|e| panic!("the fixture of {hook} is valid: {e}"));
+    call_to_proto(call)
+}
 
 impl IntoCall for Hook {
     fn into_hook(self) -> Hook {

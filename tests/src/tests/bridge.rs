@@ -568,7 +568,14 @@ type TypedCall<'a> = Pin<Box<dyn Future<Output = Verdict> + Send + 'a>>;
 fn every_typed_call<'a>(client: &'a Client, id: &str) -> Vec<(Hook, TypedCall<'a>)> {
     macro_rules! typed_calls {
         ($( $(#[doc = $doc:literal])* $variant:ident $snake:ident : $shape:ident { $($option:tt)* }, $style:ident, $cache:literal; )*) => {
-            vec![$( (Hook::$variant, Box::pin(client.$snake(calls::$snake(id))) as TypedCall<'a>), )*]
+            vec![$(
+                (Hook::$variant, {
+                    let Args::$variant(args) = calls::fixture(Hook::$variant, id) else {
+                        panic!("the fixture of {} is its own message", Hook::$variant)
+                    };
+                    Box::pin(client.$snake(args)) as TypedCall<'a>
+                }),
+            )*]
         };
     }
     hookd_proto::for_each_hook!(typed_calls)

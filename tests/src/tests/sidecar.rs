@@ -493,6 +493,31 @@ async fn bad_calls_get_a_400_that_says_why_and_the_sidecar_keeps_serving() {
     rig.sidecar.stop().await.expect("the sidecar stops cleanly");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_out_of_range_call_is_refused_as_hookd_would_without_reaching_the_webhook() {
+    let rig = Rig::start(Reply::ok()).await;
+    let no_client_id = AUTH_ON_REGISTER.replace(r#""client_id":"sensor-17""#, r#""client_id":"""#);
+    let answer = rig.sidecar.post(Hook::AuthOnRegister, &no_client_id).await;
+    assert_eq!(
+        answer.status, 200,
+        "an invalid call is a verdict, not a bad request"
+    );
+    let error = answer.body["result"]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.starts_with("invalid_call: auth_on_register: client_id"),
+        "the answer says why: {error:?}"
+    );
+    let gone = rig
+        .sidecar
+        .post(Hook::OnClientGone, r#"{"mountpoint":"","client_id":""}"#)
+        .await;
+    assert_eq!(
+        gone.status, 503,
+        "a refused notification is an error VerneMQ counts"
+    );
+    assert_eq!(rig.webhook.hits(), 0, "neither reached the webhook");
+}
+
 /// A loopback address where nothing listens: bound, then released.
 async fn nothing_listens() -> String {
     let listener = TcpListener::bind("127.0.0.1:0")
