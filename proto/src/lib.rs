@@ -39,6 +39,7 @@
 //! conversions in [`convert`] (two matches the compiler checks), and its JSON in
 //! `vmq::answer` (decode and encode).
 
+#[cfg(feature = "cache")]
 pub mod cache_ttl;
 pub mod call;
 pub mod convert;

@@ -49,7 +49,7 @@ pub trait IntoCall {
 /// `IntoCall` for every hook's message, one per row of the hook table.
 macro_rules! into_call {
     ($( $(#[doc = $doc:literal])* $variant:ident $snake:ident : $shape:ident { $($option:tt)* }, $style:ident, $cache:literal; )*) => {
-        $(impl IntoCall for $variant {
+        $(impl IntoCall for pb::$variant {
             fn into_hook(self) -> Hook {
                 Hook::$variant(self)
             }
