@@ -47,6 +47,23 @@ pub struct ServerConfig {
     /// by the shard that accepted it (see [`crate::shard`]). 0 means one
     /// per CPU core. Default 0.
     pub worker_threads: usize,
+    /// On SIGTERM or SIGINT, how long calls in flight may still finish, in
+    /// ms; those still running then are answered `overloaded` and every
+    /// connection is closed. 0 answers them at once. Default 5000.
+    pub shutdown_grace_ms: u64,
+    /// After this long without a frame from a peer hookd sends it an HTTP/2
+    /// PING, in ms. Default 10000.
+    pub http2_keepalive_interval_ms: u64,
+    /// How long a PING may go unanswered before the connection is closed
+    /// and its streams end, in ms. Default 10000.
+    pub http2_keepalive_timeout_ms: u64,
+    /// How long a new connection has to send the HTTP/2 connection preface
+    /// (the magic and its SETTINGS frame) before it is closed, in ms.
+    /// Default 10000.
+    pub handshake_timeout_ms: u64,
+    /// How long a connection may stay open without any stream (RPC) on it
+    /// before it is closed, in ms. Default 60000.
+    pub idle_timeout_ms: u64,
 }
 
 /// Settings of the outbound HTTP client, shared by all endpoints.
@@ -138,6 +155,11 @@ impl Default for ServerConfig {
             max_in_flight_per_stream: 4096,
             call_timeout: 10_000,
             worker_threads: 0,
+            shutdown_grace_ms: 5_000,
+            http2_keepalive_interval_ms: 10_000,
+            http2_keepalive_timeout_ms: 10_000,
+            handshake_timeout_ms: 10_000,
+            idle_timeout_ms: 60_000,
         }
     }
 }
@@ -189,6 +211,21 @@ impl ServerConfig {
     /// The default call deadline as a [`Duration`].
     pub fn call_timeout(&self) -> Duration {
         Duration::from_millis(self.call_timeout)
+    }
+
+    /// `shutdown_grace_ms` as a [`Duration`].
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_millis(self.shutdown_grace_ms)
+    }
+
+    /// The bounds every gRPC connection lives under, from the `*_ms` keys.
+    pub fn liveness(&self) -> crate::liveness::Bounds {
+        crate::liveness::Bounds {
+            keepalive_interval: Duration::from_millis(self.http2_keepalive_interval_ms),
+            keepalive_timeout: Duration::from_millis(self.http2_keepalive_timeout_ms),
+            handshake_timeout: Duration::from_millis(self.handshake_timeout_ms),
+            idle_timeout: Duration::from_millis(self.idle_timeout_ms),
+        }
     }
 }
 
@@ -246,6 +283,28 @@ impl Config {
         }
         if self.server.call_timeout == 0 {
             return Err(invalid("server.call_timeout".into(), "must be at least 1 ms"));
+        }
+        for (key, ms, min) in [
+            ("server.shutdown_grace_ms", self.server.shutdown_grace_ms, 0),
+            (
+                "server.http2_keepalive_interval_ms",
+                self.server.http2_keepalive_interval_ms,
+                1,
+            ),
+            (
+                "server.http2_keepalive_timeout_ms",
+                self.server.http2_keepalive_timeout_ms,
+                1,
+            ),
+            ("server.handshake_timeout_ms", self.server.handshake_timeout_ms, 1),
+            ("server.idle_timeout_ms", self.server.idle_timeout_ms, 1),
+        ] {
+            if !(min..=MAX_BOUND_MS).contains(&ms) {
+                return Err(invalid(
+                    key.into(),
+                    &format!("must be between {min} and {MAX_BOUND_MS} ms (one day)"),
+                ));
+            }
         }
         if self.http.pool_max_connections == 0 {
             return Err(invalid("http.pool_max_connections".into(), "must be at least 1"));
@@ -309,6 +368,11 @@ impl Config {
 fn is_config_key(key: &str) -> bool {
     !matches!(key, "HOOKD_LOG" | "HOOKD_CONFIG") && !key.starts_with("HOOKD_SIDECAR_")
 }
+
+/// The longest a server bound (`server.*_ms`) may be: a day is already far
+/// past any useful grace period or timeout, and a bound keeps deadline
+/// arithmetic from overflowing.
+const MAX_BOUND_MS: u64 = 86_400_000;
 
 fn default_true() -> bool {
     true
@@ -417,6 +481,39 @@ mod tests {
             ("HOOKD_SIDECAR_LISTEN".to_owned(), "127.0.0.1:8888".to_owned()),
         ]);
         assert_eq!(Config::load(None, Some(env)).expect("loads"), Config::default());
+    }
+
+    #[test]
+    fn connection_bounds_have_documented_defaults_and_load_from_the_file() {
+        let defaults = ServerConfig::default();
+        assert_eq!(defaults.shutdown_grace(), Duration::from_secs(5));
+        let config = Config::from_toml(
+            "[server]\nshutdown_grace_ms = 0\nhttp2_keepalive_interval_ms = 250\n\
+             http2_keepalive_timeout_ms = 500\nhandshake_timeout_ms = 750\nidle_timeout_ms = 1000\n",
+        )
+        .expect("loads");
+        assert_eq!(config.server.shutdown_grace(), Duration::ZERO);
+        let bounds = config.server.liveness();
+        assert_eq!(bounds.keepalive_interval, Duration::from_millis(250));
+        assert_eq!(bounds.keepalive_timeout, Duration::from_millis(500));
+        assert_eq!(bounds.handshake_timeout, Duration::from_millis(750));
+        assert_eq!(bounds.idle_timeout, Duration::from_millis(1000));
+    }
+
+    #[test]
+    fn the_example_file_documents_the_server_defaults() {
+        let example =
+            Config::from_toml(include_str!("../../examples/hookd.toml")).expect("the example loads");
+        assert_eq!(example.server, ServerConfig::default());
+    }
+
+    #[test]
+    fn a_zero_or_endless_connection_bound_is_rejected_naming_the_key() {
+        let err = Config::from_toml("[server]\nidle_timeout_ms = 0\n").expect_err("zero");
+        assert!(err.to_string().contains("server.idle_timeout_ms"), "{err}");
+        let err =
+            Config::from_toml("[server]\nshutdown_grace_ms = 9223372036854775807\n").expect_err("endless");
+        assert!(err.to_string().contains("server.shutdown_grace_ms"), "{err}");
     }
 
     #[test]

@@ -23,6 +23,8 @@
 //! - [`notify`]: the fire-and-forget notification path.
 //! - [`registry`]: endpoints per hook and the active-hook set.
 //! - [`shard`]: the serving threads, one event loop each.
+//! - [`liveness`]: keepalive, handshake and idle bounds on every connection.
+//! - [`shutdown`]: the bounded graceful shutdown, phase by phase.
 //! - [`webhook`]: the vmq_webhooks HTTP back door.
 //! - [`metrics`]: Prometheus counters, served on `metrics.listen`.
 
@@ -33,17 +35,19 @@ pub mod chain;
 pub mod config;
 pub mod dispatch;
 pub mod grpc;
+pub mod liveness;
 pub mod metrics;
 pub mod notify;
 pub mod registry;
 pub mod shard;
+pub mod shutdown;
 pub mod webhook;
 
 use std::{future::Future, sync::Arc};
 
+use futures::FutureExt;
 use hookd_proto::v1::hook_service_server::HookServiceServer;
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 use tonic::{
     service::Routes,
     transport::{Server, server::TcpIncoming},
@@ -53,8 +57,14 @@ use tracing::{info, warn};
 pub use config::Config;
 
 use crate::{
-    cache::VerdictCache, dispatch::Dispatcher, grpc::HookService, metrics::Metrics, notify::Notifier,
+    cache::VerdictCache,
+    dispatch::Dispatcher,
+    grpc::HookService,
+    liveness::{Connections, StreamsLayer},
+    metrics::Metrics,
+    notify::Notifier,
     registry::Registry,
+    shutdown::{Shutdown, Summary},
 };
 
 /// Why hookd could not start or stopped with an error.
@@ -81,6 +91,8 @@ pub enum RunError {
 pub struct Hookd {
     config: Config,
     dispatcher: Arc<Dispatcher>,
+    /// The dispatcher's notification path, which shutdown waits for.
+    notifier: Notifier,
 }
 
 impl Hookd {
@@ -91,8 +103,12 @@ impl Hookd {
         let registry = Arc::new(Registry::new(config.http.clone(), shards, &config.webhooks)?);
         let cache = VerdictCache::new(config.cache.max_entries);
         let notifier = Notifier::new(config.notifications.max_in_flight, metrics.clone());
-        let dispatcher = Arc::new(Dispatcher::new(registry, cache, notifier, metrics));
-        Ok(Self { config, dispatcher })
+        let dispatcher = Arc::new(Dispatcher::new(registry, cache, notifier.clone(), metrics));
+        Ok(Self {
+            config,
+            dispatcher,
+            notifier,
+        })
     }
 
     /// The endpoint registry, to register or deregister webhooks at run time.
@@ -106,29 +122,35 @@ impl Hookd {
     }
 
     /// Serves gRPC on `listener`, on the caller's runtime, until `shutdown`
-    /// completes; then ends every open broker stream and returns. (The
-    /// `hookd` binary serves through [`Hookd::serve_sharded`] instead.)
+    /// completes; then shuts down ([`shutdown`]: calls in flight get
+    /// `server.shutdown_grace_ms` to finish, then every connection is
+    /// closed) and returns. (The `hookd` binary serves through
+    /// [`Hookd::serve_sharded`] instead.)
     pub async fn serve(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), RunError> {
-        let token = CancellationToken::new();
-        let front = self.front_door(token.clone()).await?;
-        self.spawn_metrics(&token).await?;
+        let front = self.front_door().await?;
+        self.spawn_metrics(&front.shutdown).await?;
         info!(addr = %listener.local_addr()?, webhooks = self.config.webhooks.len(), "hookd listening");
-        let (stop, door) = (token.clone(), front.clone());
-        let stopping = async move {
-            shutdown.await;
-            door.stopping().await;
-            stop.cancel();
-        };
-        front.serve(listener, stopping).await
+        let server = front.clone().serve(listener);
+        tokio::pin!(server);
+        tokio::select! {
+            served = &mut server => return served,
+            () = shutdown => {}
+        }
+        // The server's connection tasks are the runtime's, not this
+        // future's: once the wind-down has closed them they end by
+        // themselves, and the server future is not needed.
+        self.wind_down(&front, server.map(drop)).await;
+        Ok(())
     }
 
     /// Serves gRPC on `listener` from `shards` threads, each a
-    /// single-threaded runtime ([`shard`]), until `shutdown` completes; then
-    /// ends every open broker stream, waits for the shards and returns.
+    /// single-threaded runtime ([`shard`]), until `shutdown` completes (or a
+    /// shard stops serving); then shuts down as [`Hookd::serve`] does, drops
+    /// every shard's runtime with whatever is left on it, and returns.
     /// Blocks the calling thread, which runs the metrics server and waits
     /// for `shutdown`.
     pub fn serve_sharded(
@@ -140,8 +162,7 @@ impl Hookd {
         let main = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        let token = CancellationToken::new();
-        let front = main.block_on(self.front_door(token.clone()))?;
+        let front = main.block_on(self.front_door())?;
         listener.set_nonblocking(true)?;
         info!(
             addr = %listener.local_addr()?,
@@ -149,47 +170,77 @@ impl Hookd {
             shards,
             "hookd listening"
         );
-        // A shard that stops on its own (its server failed) stops hookd.
-        let (exited, mut exits) = tokio::sync::mpsc::unbounded_channel();
+        // Each shard says when its server has returned (all its connections
+        // closed, or it failed).
+        let (served_tx, mut served_rx) = tokio::sync::mpsc::unbounded_channel();
         let threads = (0..shards.max(1))
             .map(|index| {
                 // Every shard accepts from the same socket: a new broker
                 // connection goes to whichever shard is free to take it.
                 let listener = listener.try_clone()?;
-                let (front, stop, exited) = (front.clone(), token.clone(), exited.clone());
+                let (front, served_tx) = (front.clone(), served_tx.clone());
                 std::thread::Builder::new()
                     .name(format!("hookd-shard-{index}"))
                     .spawn(move || -> Result<(), RunError> {
                         shard::enter(index);
-                        let served = tokio::runtime::Builder::new_current_thread()
-                            .enable_all()
-                            .build()
-                            .map_err(RunError::from)
-                            .and_then(|runtime| {
-                                runtime.block_on(async move {
-                                    let listener = TcpListener::from_std(listener)?;
-                                    front.serve(listener, stop.cancelled_owned()).await
-                                })
-                            });
-                        let _ = exited.send(index);
+                        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+                        let runtime = match runtime {
+                            Ok(runtime) => runtime,
+                            Err(e) => {
+                                let _ = served_tx.send(index);
+                                return Err(e.into());
+                            }
+                        };
+                        let served = runtime.block_on(async move {
+                            let shutdown = front.shutdown.clone();
+                            let served = match TcpListener::from_std(listener) {
+                                Ok(listener) => tokio::select! {
+                                    served = front.serve(listener) => served,
+                                    () = shutdown.closed() => Ok(()),
+                                },
+                                Err(e) => Err(e.into()),
+                            };
+                            let _ = served_tx.send(index);
+                            // Notifications this shard started are still
+                            // delivered, until everything is closed.
+                            shutdown.closed().await;
+                            served
+                        });
+                        // Drops every task left on the shard (connections,
+                        // streams, webhook requests, deliveries) and so
+                        // closes their sockets, without waiting for any.
+                        runtime.shutdown_background();
                         served
                     })
                     .map_err(RunError::from)
             })
             .collect::<Result<Vec<_>, RunError>>();
-        let served = main.block_on(async {
+        // The shards hold their own handles of the socket, closed as they
+        // stop accepting: this one must not keep the port bound.
+        drop(listener);
+        let threads = main.block_on(async {
             let threads = threads?;
-            self.spawn_metrics(&token).await?;
+            self.spawn_metrics(&front.shutdown).await?;
+            let mut serving = threads.len();
             tokio::select! {
-                _ = shutdown => {}
-                Some(index) = exits.recv() => warn!(shard = index, "a shard stopped serving"),
+                () = shutdown => {}
+                Some(index) = served_rx.recv() => {
+                    serving -= 1;
+                    warn!(shard = index, "a shard stopped serving");
+                }
             }
-            front.stopping().await;
+            let servers = async {
+                while serving > 0 && served_rx.recv().await.is_some() {
+                    serving -= 1;
+                }
+            };
+            self.wind_down(&front, servers).await;
             Ok::<_, RunError>(threads)
         });
-        token.cancel();
+        // If a shard could not start, the others stop here.
+        front.shutdown.close();
         let mut result = Ok(());
-        for thread in served? {
+        for thread in threads? {
             let shard_result = thread.join().unwrap_or_else(|_| Err(RunError::ShardPanicked));
             if let Err(e) = shard_result {
                 result = Err(e);
@@ -198,15 +249,57 @@ impl Hookd {
         result
     }
 
-    /// The gRPC services, built once and cloned into every shard; broker
-    /// streams end when `token` is cancelled.
-    async fn front_door(&self, token: CancellationToken) -> Result<FrontDoor, RunError> {
+    /// Shuts hookd down once told to ([`shutdown`]): health NOT_SERVING,
+    /// draining, the grace period (ended early when every stream and call is
+    /// done and every notification delivered), [`shutdown::LAST_WORDS`] for `servers`
+    /// (the gRPC servers returning by themselves), then every connection
+    /// closed. Logs and returns the summary.
+    async fn wind_down(&self, front: &FrontDoor, servers: impl Future<Output = ()>) -> Summary {
+        let grace = self.config.server.shutdown_grace();
+        info!(
+            grace_ms = self.config.server.shutdown_grace_ms,
+            open = front.shutdown.active(),
+            connections = front.connections.open(),
+            "shutting down: no new connections; calls in flight may finish within the grace period"
+        );
+        front.stopping().await;
+        let notifier = &self.notifier;
+        let summary = front
+            .shutdown
+            .run(
+                grace,
+                notifier.idle(),
+                servers,
+                || front.connections.close_all(),
+                || notifier.in_flight(),
+            )
+            .await;
+        info!(
+            elapsed_ms = summary.elapsed_ms,
+            streams_ended = summary.streams_ended,
+            calls_finished = summary.calls_finished,
+            calls_refused = summary.calls_refused,
+            calls_overloaded = summary.calls_overloaded,
+            connections_closed = summary.connections_closed,
+            notifications_abandoned = summary.notifications_abandoned,
+            "hookd stopped"
+        );
+        summary
+    }
+
+    /// The gRPC services, built once and cloned into every shard, with the
+    /// shutdown state and connection registry they all share.
+    async fn front_door(&self) -> Result<FrontDoor, RunError> {
+        let shutdown = Shutdown::new();
         let limits = grpc::session::Limits {
             max_in_flight: self.config.server.max_in_flight_per_stream,
             default_timeout: self.config.server.call_timeout(),
         };
-        let service =
-            HookServiceServer::new(HookService::new(self.dispatcher.clone(), limits, token.clone()));
+        let service = HookServiceServer::new(HookService::new(
+            self.dispatcher.clone(),
+            limits,
+            shutdown.clone(),
+        ));
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<HookServiceServer<HookService>>().await;
         let reflection = || {
@@ -219,47 +312,65 @@ impl Hookd {
             .add_service(reflection().build_v1()?)
             .add_service(reflection().build_v1alpha()?)
             .add_service(service);
-        Ok(FrontDoor { routes, health })
+        Ok(FrontDoor {
+            routes,
+            health,
+            shutdown,
+            connections: Connections::new(self.config.server.liveness()),
+        })
     }
 
-    /// Serves `GET /metrics` on `metrics.listen`, if set, until `token` is cancelled.
-    async fn spawn_metrics(&self, token: &CancellationToken) -> Result<(), RunError> {
+    /// Serves `GET /metrics` on `metrics.listen`, if set, until `shutdown`
+    /// has closed everything.
+    async fn spawn_metrics(&self, shutdown: &Shutdown) -> Result<(), RunError> {
         if let Some(addr) = self.config.metrics.listen {
             let metrics_listener = TcpListener::bind(addr).await?;
             info!(addr = %metrics_listener.local_addr()?, "metrics listening");
             tokio::spawn(serve_metrics(
                 metrics_listener,
                 self.dispatcher.metrics().clone(),
-                token.clone(),
+                shutdown.closed(),
             ));
         }
         Ok(())
     }
 }
 
-/// hookd's gRPC services (hooks, health, reflection), cheap to clone.
+/// hookd's gRPC services (hooks, health, reflection) and what all their
+/// servers share, cheap to clone.
 #[derive(Clone)]
 struct FrontDoor {
     routes: Routes,
     health: tonic_health::server::HealthReporter,
+    shutdown: Shutdown,
+    connections: Connections,
 }
 
 impl FrontDoor {
     /// Health says NOT_SERVING from the moment shutdown begins, before the
     /// broker streams are ended.
     async fn stopping(&self) {
-        info!("shutting down");
         self.health
             .set_not_serving::<HookServiceServer<HookService>>()
             .await;
     }
 
-    /// Serves the services on `listener` until `stopping` completes.
-    async fn serve(self, listener: TcpListener, stopping: impl Future<Output = ()>) -> Result<(), RunError> {
-        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    /// Serves the services on `listener`, every connection under the
+    /// [`liveness`] bounds, until draining begins and every connection has
+    /// closed (by itself, or by [`Connections::close_all`]).
+    async fn serve(self, listener: TcpListener) -> Result<(), RunError> {
+        let bounds = self.connections.bounds();
+        let incoming = self
+            .connections
+            .guard(TcpIncoming::from(listener).with_nodelay(Some(true)));
+        // On draining tonic drops `incoming` (closing the listening socket)
+        // and sends every connection a GOAWAY.
         Server::builder()
+            .http2_keepalive_interval(Some(bounds.keepalive_interval))
+            .http2_keepalive_timeout(Some(bounds.keepalive_timeout))
+            .layer(StreamsLayer)
             .add_routes(self.routes)
-            .serve_with_incoming_shutdown(incoming, stopping)
+            .serve_with_incoming_shutdown(incoming, self.shutdown.draining())
             .await?;
         Ok(())
     }
@@ -276,7 +387,11 @@ pub async fn run(
 }
 
 /// Serves `GET /metrics` (Prometheus text format) until `shutdown`.
-async fn serve_metrics(listener: TcpListener, metrics: Arc<Metrics>, shutdown: CancellationToken) {
+async fn serve_metrics(
+    listener: TcpListener,
+    metrics: Arc<Metrics>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
     let app = axum::Router::new().route(
         "/metrics",
         axum::routing::get(move || {
@@ -292,9 +407,7 @@ async fn serve_metrics(listener: TcpListener, metrics: Arc<Metrics>, shutdown: C
             }
         }),
     );
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await;
+    let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
     if let Err(e) = result {
         tracing::warn!(error = %e, "metrics server failed");
     }

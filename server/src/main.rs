@@ -1,11 +1,13 @@
 //! The `hookd` binary: parses the command line, loads the configuration,
-//! starts tracing, and serves hookd on its shards until Ctrl-C or SIGTERM.
+//! starts tracing, and serves hookd on its shards until Ctrl-C or SIGTERM
+//! (a second one exits at once).
 
 use std::{io::IsTerminal, path::PathBuf};
 
 use anyhow::Context;
 use clap::Parser;
 use hookd::Config;
+use tracing::{info, warn};
 use tracing_subscriber::EnvFilter;
 
 /// A central hook service for MQTT brokers.
@@ -37,25 +39,75 @@ fn main() -> anyhow::Result<()> {
         .context("serving")
 }
 
-/// Completes on Ctrl-C or SIGTERM (what `docker stop` sends).
+/// Completes on the first Ctrl-C or SIGTERM (what `docker stop` sends),
+/// which starts the graceful shutdown; a second one exits the process at
+/// once, with calls in flight unanswered.
 async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
+    let mut signals = Signals::new();
+    let first = signals.next().await;
+    info!(
+        signal = first.name,
+        "shutdown requested; a second signal exits at once"
+    );
+    // Runs on the runtime that waits for the shutdown, which lives until
+    // hookd has stopped.
+    tokio::spawn(async move {
+        let second = signals.next().await;
+        warn!(signal = second.name, "second signal: exiting at once");
+        std::process::exit(second.exit_code);
+    });
+}
+
+/// A signal that stops hookd.
+#[derive(Debug, Clone, Copy)]
+struct Stop {
+    name: &'static str,
+    /// 128 + the signal number, as a shell reports a death by signal.
+    exit_code: i32,
+}
+
+/// The stop signals, listened to from hookd's start so that none is missed
+/// (once listened to, a signal no longer kills the process by itself).
+struct Signals {
     #[cfg(unix)]
-    {
-        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(signal) => signal,
-            Err(_) => {
-                let _ = interrupt.await;
-                return;
-            }
-        };
-        tokio::select! {
-            _ = interrupt => {}
-            _ = terminate.recv() => {}
+    unix: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl Signals {
+    fn new() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let unix = match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+                (Ok(interrupt), Ok(terminate)) => Some((interrupt, terminate)),
+                (Err(e), _) | (_, Err(e)) => {
+                    warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops hookd");
+                    None
+                }
+            };
+            Self { unix }
         }
+        #[cfg(not(unix))]
+        Self {}
     }
-    #[cfg(not(unix))]
-    {
-        let _ = interrupt.await;
+
+    /// The next stop signal.
+    async fn next(&mut self) -> Stop {
+        const INTERRUPT: Stop = Stop {
+            name: "SIGINT",
+            exit_code: 130,
+        };
+        #[cfg(unix)]
+        if let Some((interrupt, terminate)) = &mut self.unix {
+            return tokio::select! {
+                _ = interrupt.recv() => INTERRUPT,
+                _ = terminate.recv() => Stop { name: "SIGTERM", exit_code: 143 },
+            };
+        }
+        if tokio::signal::ctrl_c().await.is_err() {
+            // No way to be told to stop: serve until killed.
+            std::future::pending::<()>().await;
+        }
+        INTERRUPT
     }
 }

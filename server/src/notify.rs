@@ -5,11 +5,13 @@
 //! (`notifications.max_in_flight`): when it is exhausted the notification is
 //! dropped, logged and counted, so a dead endpoint costs bounded memory
 //! rather than growing a backlog. A durable outbox with retries will replace
-//! [`Notifier::notify`]'s body, behind the same call.
+//! [`Notifier::notify`]'s body, behind the same call. On shutdown hookd
+//! waits for deliveries in flight ([`Notifier::idle`]) within its grace
+//! period.
 
 use std::sync::Arc;
 
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 use tracing::{Instrument, debug, debug_span, warn};
 
 use hookd_proto::HookCall;
@@ -20,6 +22,9 @@ use crate::{metrics::Metrics, registry::Endpoints};
 #[derive(Clone)]
 pub struct Notifier {
     permits: Arc<Semaphore>,
+    max_in_flight: usize,
+    /// Notified as each delivery ends, for [`Notifier::idle`].
+    delivered: Arc<Notify>,
     metrics: Arc<Metrics>,
 }
 
@@ -28,7 +33,30 @@ impl Notifier {
     pub fn new(max_in_flight: usize, metrics: Arc<Metrics>) -> Self {
         Self {
             permits: Arc::new(Semaphore::new(max_in_flight)),
+            max_in_flight,
+            delivered: Arc::new(Notify::new()),
             metrics,
+        }
+    }
+
+    /// Deliveries in flight now.
+    pub fn in_flight(&self) -> usize {
+        self.max_in_flight
+            .saturating_sub(self.permits.available_permits())
+    }
+
+    /// Completes once no delivery is in flight.
+    pub async fn idle(&self) {
+        loop {
+            let delivered = self.delivered.notified();
+            tokio::pin!(delivered);
+            // Enabled before the count is read, so a delivery ending after
+            // the read still wakes this waiter.
+            delivered.as_mut().enable();
+            if self.in_flight() == 0 {
+                return;
+            }
+            delivered.await;
         }
     }
 
@@ -44,6 +72,7 @@ impl Notifier {
                 continue;
             };
             let (endpoint, call, metrics) = (endpoint.clone(), call.clone(), self.metrics.clone());
+            let delivered = self.delivered.clone();
             // A debug span: an enabled one costs an allocation and the
             // formatting of its fields per delivery.
             let span = debug_span!("notify", %hook, endpoint = %endpoint.name());
@@ -60,6 +89,7 @@ impl Notifier {
                     debug!(outcome, "notification delivered");
                     metrics.webhook_requests.count(hook, outcome);
                     drop(permit);
+                    delivered.notify_waiters();
                 }
                 .instrument(span),
             );

@@ -11,26 +11,25 @@ use std::{pin::Pin, sync::Arc, time::Duration};
 
 use futures::Stream;
 use hookd_proto::{
-    ErrorKind, Verdict, convert,
+    convert,
     v1::{self as pb, hook_service_server},
 };
-use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::dispatch::Dispatcher;
+use crate::{dispatch::Dispatcher, shutdown::Shutdown};
 use session::Limits;
 
 /// The `HookService` implementation.
 pub struct HookService {
     dispatcher: Arc<Dispatcher>,
     limits: Limits,
-    shutdown: CancellationToken,
+    shutdown: Shutdown,
 }
 
 impl HookService {
-    /// A service answering through `dispatcher`; open streams end when
-    /// `shutdown` is cancelled.
-    pub fn new(dispatcher: Arc<Dispatcher>, limits: Limits, shutdown: CancellationToken) -> Self {
+    /// A service answering through `dispatcher`; streams and calls drain and
+    /// end as `shutdown` says ([`crate::shutdown`]).
+    pub fn new(dispatcher: Arc<Dispatcher>, limits: Limits, shutdown: Shutdown) -> Self {
         Self {
             dispatcher,
             limits,
@@ -53,7 +52,7 @@ impl hook_service_server::HookService for HookService {
             request.into_inner(),
             self.dispatcher.clone(),
             self.limits,
-            self.shutdown.child_token(),
+            self.shutdown.clone(),
         );
         Ok(Response::new(Box::pin(frames)))
     }
@@ -74,9 +73,27 @@ impl hook_service_server::HookService for HookService {
             // DEADLINE_EXCEEDED without a reason.
             deadline = deadline.min(client_deadline - client_deadline / 20);
         }
-        let verdict = tokio::select! {
-            verdict = self.dispatcher.call(hook_call, deadline) => verdict,
-            _ = self.shutdown.cancelled() => Verdict::error(ErrorKind::Overloaded, "hookd is shutting down"),
+        // Counted while it runs: shutdown lets it finish within the grace
+        // period, like a stream's calls, and takes no new webhook call.
+        let _active = self.shutdown.enter();
+        let verdict = match self.dispatcher.start(hook_call) {
+            Ok(verdict) => verdict,
+            Err(_) if self.shutdown.is_draining() => {
+                self.shutdown.call_refused();
+                session::shutdown_verdict()
+            }
+            Err(pending) => tokio::select! {
+                verdict = self.dispatcher.finish(pending, deadline) => {
+                    if self.shutdown.is_draining() {
+                        self.shutdown.call_finished();
+                    }
+                    verdict
+                }
+                _ = self.shutdown.grace_over() => {
+                    self.shutdown.calls_overloaded(1);
+                    session::shutdown_verdict()
+                }
+            },
         };
         Ok(Response::new(convert::verdict_to_proto(call.id, verdict)))
     }

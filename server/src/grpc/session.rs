@@ -4,8 +4,10 @@
 //! so this handler does: at most `max_in_flight` calls run at once (past it,
 //! hookd stops reading the stream until one finishes, which pushes back on
 //! the broker through HTTP/2 flow control); each call has a deadline; and on
-//! shutdown every call still in flight is answered `overloaded` and the
-//! stream is ended, so graceful shutdown never waits on an open stream.
+//! shutdown ([`crate::shutdown`]) the stream stops taking calls that need a
+//! webhook, lets those in flight finish within the grace period, answers the
+//! ones still running then `overloaded`, and ends with `UNAVAILABLE`, so
+//! graceful shutdown never waits on an open stream for longer than that.
 //!
 //! The session *is* the response stream: it is polled by the HTTP/2 stream
 //! that sends its frames, and its calls run as futures inside it (a
@@ -29,13 +31,13 @@ use hookd_proto::{
     ErrorKind, Verdict, convert,
     v1::{self as pb, broker_frame::Frame as In, server_frame::Frame as Out},
 };
-use tokio_util::sync::CancellationToken;
 use tonic::{Status, Streaming};
 use tracing::{debug, info, warn};
 
 use crate::{
     dispatch::{Dispatcher, Pending},
     metrics::Metrics,
+    shutdown::Shutdown,
 };
 
 /// What bounds a session.
@@ -49,7 +51,10 @@ pub struct Limits {
 
 /// What woke the session up.
 enum Event {
-    Shutdown,
+    /// hookd began shutting down: no new webhook calls.
+    Draining,
+    /// The grace period is over: answer the rest and end.
+    GraceOver,
     Answered(u64, Verdict),
     HooksChanged,
     Frame(Result<Option<pb::BrokerFrame>, Status>),
@@ -72,16 +77,23 @@ impl Drop for OpenStream {
 }
 
 /// Serves one broker stream: the frames to send it, until the broker closes
-/// its side and every call is answered, a protocol error, or `shutdown`.
+/// its side and every call is answered, a protocol error, or `shutdown`
+/// (see the module docs).
 pub fn serve(
     mut inbound: Streaming<pb::BrokerFrame>,
     dispatcher: Arc<Dispatcher>,
     limits: Limits,
-    shutdown: CancellationToken,
+    shutdown: Shutdown,
 ) -> impl Stream<Item = Result<pb::ServerFrame, Status>> + Send + 'static {
+    // Counted from now until the stream is dropped: shutdown waits for it.
+    let active = shutdown.enter();
     async_stream::stream! {
+        let _active = active;
         let hello = tokio::select! {
-            _ = shutdown.cancelled() => return,
+            _ = shutdown.draining() => {
+                yield Err(shutting_down());
+                return;
+            }
             first = inbound.message() => match first {
                 Ok(Some(pb::BrokerFrame { frame: Some(In::Hello(hello)) })) => hello,
                 Ok(Some(_)) => {
@@ -108,11 +120,15 @@ pub fn serve(
         yield Ok(frame(Out::Welcome(welcome)));
 
         let dispatcher = &*dispatcher;
-        // Made once, not per event: it registers a waiter (behind a lock)
-        // when first polled. Hook changes are waited for afresh each time, but
-        // only between bursts (below), and need no allocation per stream.
-        let cancelled = shutdown.cancelled();
-        tokio::pin!(cancelled);
+        // Made once, not per event: each registers a waiter (behind a lock)
+        // when first polled, and only one of them is polled at a time (the
+        // second once the first has fired). Hook changes are waited for
+        // afresh each time, but only between bursts (below), and need no
+        // allocation per stream.
+        let draining_signal = shutdown.draining();
+        let grace_over = shutdown.grace_over();
+        tokio::pin!(draining_signal, grace_over);
+        let mut draining = false;
         let mut in_flight = FuturesUnordered::new();
         // Call ids are the broker's counters: foldhash, not SipHash.
         let mut ids = HashSet::with_hasher(foldhash::fast::RandomState::default());
@@ -121,6 +137,12 @@ pub fn serve(
         loop {
             if !reading && in_flight.is_empty() {
                 info!(node_id = %node_id, "broker closed its stream");
+                break;
+            }
+            if draining && in_flight.is_empty() {
+                info!(node_id = %node_id, "broker stream ended: hookd is shutting down, no call in flight");
+                shutdown.stream_ended();
+                yield Err(shutting_down());
                 break;
             }
             let can_read = reading && in_flight.len() < limits.max_in_flight;
@@ -142,7 +164,8 @@ pub fn serve(
                     burst = 0;
                     tokio::select! {
                         biased;
-                        _ = &mut cancelled => Event::Shutdown,
+                        _ = &mut grace_over, if draining => Event::GraceOver,
+                        _ = &mut draining_signal, if !draining => Event::Draining,
                         // Before the hook-change waiter: a wake-up is most
                         // often an answer or a frame, and then that waiter
                         // (and its lock) is not polled at all.
@@ -155,15 +178,28 @@ pub fn serve(
                 }
             };
             match event {
-                Event::Shutdown => {
-                    for id in ids.drain() {
-                        yield Ok(verdict_frame(id, Verdict::error(ErrorKind::Overloaded, "hookd is shutting down")));
+                Event::Draining => {
+                    draining = true;
+                    if !in_flight.is_empty() {
+                        info!(node_id = %node_id, calls = in_flight.len(), "hookd is shutting down: letting calls in flight finish");
                     }
-                    info!(node_id = %node_id, "broker stream ended: shutting down");
+                }
+                Event::GraceOver => {
+                    let overloaded = ids.len();
+                    shutdown.calls_overloaded(overloaded);
+                    shutdown.stream_ended();
+                    for id in ids.drain() {
+                        yield Ok(verdict_frame(id, shutdown_verdict()));
+                    }
+                    info!(node_id = %node_id, overloaded, "broker stream ended: shutdown grace period over");
+                    yield Err(shutting_down());
                     break;
                 }
                 Event::Answered(id, verdict) => {
                     ids.remove(&id);
+                    if draining {
+                        shutdown.call_finished();
+                    }
                     yield Ok(verdict_frame(id, verdict));
                 }
                 Event::HooksChanged => {
@@ -176,6 +212,12 @@ pub fn serve(
                     // only the frame that goes out is.
                     let answer = match admit(call, dispatcher, &ids, limits.default_timeout) {
                         Admitted::Answer(frame) => frame,
+                        // The flag is read too: a frame read in a burst
+                        // may come before the draining event is seen.
+                        Admitted::Run { id, .. } if draining || shutdown.is_draining() => {
+                            shutdown.call_refused();
+                            verdict_frame(id, shutdown_verdict())
+                        }
                         Admitted::Run { id, pending, deadline } => {
                             ids.insert(id);
                             in_flight.push(async move { (id, dispatcher.finish(pending, deadline).await) });
@@ -283,6 +325,17 @@ pub fn deadline(timeout_ms: Option<u32>, default: Duration) -> Duration {
         Some(ms) if ms > 0 => Duration::from_millis(u64::from(ms)),
         _ => default,
     }
+}
+
+/// The verdict of a call hookd will not finish because it is shutting down.
+pub fn shutdown_verdict() -> Verdict {
+    Verdict::error(ErrorKind::Overloaded, "hookd is shutting down")
+}
+
+/// The status a stream ends with when hookd shuts down: the broker should
+/// reconnect, to another hookd or to this one's successor.
+fn shutting_down() -> Status {
+    Status::unavailable("hookd is shutting down")
 }
 
 fn verdict_frame(id: u64, verdict: Verdict) -> pb::ServerFrame {

@@ -103,9 +103,9 @@ impl KillableHookd {
         self.addr
     }
 
-    /// Stops hookd gracefully (calls in flight are answered `overloaded`, the
-    /// streams end) and waits, bounded, for it to return. Returns the address
-    /// it served on.
+    /// Stops hookd gracefully (calls in flight get `server.shutdown_grace_ms`
+    /// to finish, the rest are answered `overloaded`, the streams end) and
+    /// waits, bounded, for it to return. Returns the address it served on.
     pub async fn stop(mut self) -> SocketAddr {
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());

@@ -113,7 +113,10 @@ async fn calls_in_flight_when_hookd_dies_for_good_get_their_policy_at_their_dead
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_in_flight_when_hookd_stops_gracefully_get_a_verdict_within_their_deadline() {
     let webhook = Webhook::builder().held().start().await;
-    let config = config([WebhookConfig::new(Hook::AuthOnRegister, webhook.url())]);
+    let mut config = config([WebhookConfig::new(Hook::AuthOnRegister, webhook.url())]);
+    // A grace period shorter than the calls' deadline: they are still
+    // running when it ends.
+    config.server.shutdown_grace_ms = 300;
     let hookd = KillableHookd::start(config.clone()).await;
     let client = connected(options([hookd.addr()])).await;
 
@@ -123,8 +126,8 @@ async fn calls_in_flight_when_hookd_stops_gracefully_get_a_verdict_within_their_
     let addr = hookd.stop().await;
     for (elapsed, verdict) in join_calls(in_flight).await {
         assert_within_deadline(elapsed, deadline, &verdict);
-        // hookd answers calls in flight `overloaded` as it stops; the client
-        // hands that verdict on.
+        // hookd answers calls still in flight when its grace period ends
+        // `overloaded`; the client hands that verdict on.
         assert_eq!(
             (&verdict.outcome, verdict.source),
             (

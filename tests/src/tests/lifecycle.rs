@@ -1,6 +1,7 @@
 //! A broker session's life and hookd's own: Welcome lists the active hooks,
 //! hooks without webhooks answer locally, the unary RPC mirrors the stream,
-//! endpoints are called at their exact URL, and shutdown ends open streams.
+//! endpoints are called at their exact URL, and shutdown ends open streams
+//! (`shutdown.rs` tells the rest of the shutdown story).
 
 use std::{collections::BTreeSet, time::Duration};
 
@@ -190,9 +191,12 @@ async fn a_webhook_registered_at_run_time_joins_the_end_of_the_chain() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stopping_hookd_answers_calls_in_flight_as_overloaded() {
+async fn stopping_hookd_answers_calls_still_in_flight_when_its_grace_period_ends_as_overloaded() {
     let webhook = Webhook::builder().held().start().await;
-    let hookd = Hookd::with_webhooks([WebhookConfig::new(Hook::AuthOnRegister, webhook.url())]).await;
+    let mut config =
+        crate::harness::service::config([WebhookConfig::new(Hook::AuthOnRegister, webhook.url())]);
+    config.server.shutdown_grace_ms = 200;
+    let hookd = Hookd::start(config).await;
     let broker = hookd.broker().await;
     let pending = broker.send(calls::auth_on_register("c1").into_call(11)).await;
     webhook.wait_for_hits(1).await;
