@@ -20,6 +20,11 @@
 //!   - `harness/broker.rs`: [`harness::broker::Broker`], a broker session on
 //!     `Stream` that sends many calls at once and hands each verdict to its caller
 //!     by id.
+//!   - `harness/process.rs`: [`harness::process::HookdProcess`], the real `hookd`
+//!     binary as a child process, for signals, its exit and its port.
+//!   - `harness/peer.rs`: peers that misbehave below gRPC: [`harness::peer::RawPeer`]
+//!     (a TCP connection that says part of HTTP/2, or nothing) and
+//!     [`harness::peer::FreezableRelay`] (a relay that freezes like a SIGSTOPped broker).
 //!   - `harness/calls.rs`: representative arguments for each hook of the table, so
 //!     tests read like a story.
 //!   - `harness/mod.rs`: [`harness::Rig`] (one webhook + hookd + broker), bounded
@@ -38,6 +43,9 @@
 //!     exact JSON through the sidecar, a real client, hookd and a webhook, and back.
 //!   - `lifecycle.rs`: Welcome and `HooksChanged`, hooks without webhooks, the unary
 //!     RPC, exact endpoint URLs, webhooks registered at run time, shutdown.
+//!   - `shutdown.rs`: the bounded graceful shutdown (grace period, idle, half-open
+//!     and frozen peers, the port, a second signal) and the connection bounds
+//!     (keepalive, handshake and idle timeouts).
 //!   - `bridge.rs`: the `hookd-bridge` client: thousands of calls on one stream,
 //!     failure policies (unavailable, timeout, overloaded), hooks answered
 //!     locally (no endpoints, local cache), every typed method, the blocking façade.

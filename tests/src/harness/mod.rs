@@ -8,6 +8,8 @@ pub mod broker;
 pub mod calls;
 pub mod killable;
 pub mod mosquitto;
+pub mod peer;
+pub mod process;
 pub mod service;
 pub mod webhook;
 

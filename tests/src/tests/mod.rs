@@ -15,5 +15,6 @@ mod publish;
 mod register;
 mod session;
 mod shards;
+mod shutdown;
 mod sidecar;
 mod subscribe;
