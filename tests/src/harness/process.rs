@@ -5,14 +5,17 @@
 //! build -p hookd`, as `mosquitto.rs` builds the plugin), starts it on a
 //! free loopback port with a TOML configuration of the test's, and waits
 //! (bounded) until it answers gRPC health checks. Its stderr (hookd logs
-//! at `info`) is collected line by line. The child is killed if the handle
-//! is dropped.
+//! at `info`) is collected line by line. The child is killed, and its
+//! configuration file removed, when the handle is dropped.
 
 use std::{
     net::SocketAddr,
     path::{Path, PathBuf},
     process::{ExitStatus, Stdio},
-    sync::{Arc, Mutex, PoisonError},
+    sync::{
+        Arc, Mutex, PoisonError,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::Duration,
 };
 
@@ -31,6 +34,8 @@ use super::{WAIT, eventually, within};
 /// A running `hookd` process.
 pub struct HookdProcess {
     addr: SocketAddr,
+    /// Holds its configuration file; removed on drop.
+    dir: PathBuf,
     child: Child,
     stderr: Arc<Mutex<Vec<String>>>,
     reader: JoinHandle<()>,
@@ -46,6 +51,7 @@ pub struct Exited {
 }
 
 static BINARY: OnceCell<PathBuf> = OnceCell::const_new();
+static INSTANCE: AtomicUsize = AtomicUsize::new(0);
 
 /// The `hookd` binary, built on first use.
 async fn binary() -> PathBuf {
@@ -89,7 +95,11 @@ impl HookdProcess {
     /// Starts `hookd` with `config` on `addr`, and waits until it serves.
     pub async fn start_on(addr: SocketAddr, config: &str) -> Self {
         let binary = binary().await;
-        let dir = std::env::temp_dir().join(format!("hookd-process-{}-{}", std::process::id(), addr.port()));
+        let dir = std::env::temp_dir().join(format!(
+            "hookd-process-{}-{}",
+            std::process::id(),
+            INSTANCE.fetch_add(1, Ordering::Relaxed)
+        ));
         std::fs::create_dir_all(&dir).expect("create a temp dir");
         let file = dir.join("hookd.toml");
         std::fs::write(&file, config).expect("write the configuration");
@@ -117,6 +127,7 @@ impl HookdProcess {
         });
         let process = Self {
             addr,
+            dir,
             child,
             stderr,
             reader,
@@ -194,5 +205,6 @@ impl HookdProcess {
 impl Drop for HookdProcess {
     fn drop(&mut self) {
         self.reader.abort();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
