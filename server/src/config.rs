@@ -295,7 +295,11 @@ impl Config {
             if repeated {
                 return Err(invalid(
                     format!("webhooks[{i}]"),
-                    &format!("{} is already registered for {}", webhook.endpoint, webhook.hook),
+                    &format!(
+                        "{} is already registered for {}",
+                        crate::redact::Redacted(&webhook.endpoint),
+                        webhook.hook
+                    ),
                 ));
             }
         }

@@ -22,6 +22,7 @@
 //! - [`cache`]: verdicts cached from `cache-control: max-age`.
 //! - [`notify`]: the fire-and-forget notification path.
 //! - [`registry`]: endpoints per hook and the active-hook set.
+//! - [`redact`]: endpoint URLs as they may be shown (no credentials).
 //! - [`shard`]: the serving threads, one event loop each.
 //! - [`webhook`]: the vmq_webhooks HTTP back door.
 //! - [`metrics`]: Prometheus counters, served on `metrics.listen`.
@@ -35,6 +36,7 @@ pub mod dispatch;
 pub mod grpc;
 pub mod metrics;
 pub mod notify;
+pub mod redact;
 pub mod registry;
 pub mod shard;
 pub mod webhook;
