@@ -47,6 +47,11 @@ pub struct ServerConfig {
     /// by the shard that accepted it (see [`crate::shard`]). 0 means one
     /// per CPU core. Default 0.
     pub worker_threads: usize,
+    /// The largest encoded call hookd runs, in bytes; told to brokers in
+    /// `Welcome`. A larger call is answered `invalid_call` and costs no other
+    /// call; a frame over 4 times the limit ends its stream
+    /// (RESOURCE_EXHAUSTED). Default 16777216 (16 MiB).
+    pub max_call_bytes: usize,
 }
 
 /// Settings of the outbound HTTP client, shared by all endpoints.
@@ -138,6 +143,7 @@ impl Default for ServerConfig {
             max_in_flight_per_stream: 4096,
             call_timeout: 10_000,
             worker_threads: 0,
+            max_call_bytes: 16 << 20,
         }
     }
 }
@@ -242,6 +248,12 @@ impl Config {
             return Err(invalid(
                 "server.max_in_flight_per_stream".into(),
                 "must be at least 1",
+            ));
+        }
+        if self.server.max_call_bytes < 1024 || self.server.max_call_bytes > 1 << 30 {
+            return Err(invalid(
+                "server.max_call_bytes".into(),
+                "must be from 1024 to 1073741824 (1 GiB)",
             ));
         }
         if self.server.call_timeout == 0 {

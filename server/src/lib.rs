@@ -43,7 +43,7 @@ pub mod webhook;
 
 use std::{future::Future, sync::Arc};
 
-use hookd_proto::v1::hook_service_server::HookServiceServer;
+use hookd_proto::server::hook_service_server::HookServiceServer;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::{
@@ -206,9 +206,14 @@ impl Hookd {
         let limits = grpc::session::Limits {
             max_in_flight: self.config.server.max_in_flight_per_stream,
             default_timeout: self.config.server.call_timeout(),
+            max_call_bytes: self.config.server.max_call_bytes,
         };
+        // A frame up to 4 times the call limit is read, so that an oversized
+        // call costs only itself; past that, reading it is not worth the
+        // memory and the stream ends with RESOURCE_EXHAUSTED.
         let service =
-            HookServiceServer::new(HookService::new(self.dispatcher.clone(), limits, token.clone()));
+            HookServiceServer::new(HookService::new(self.dispatcher.clone(), limits, token.clone()))
+                .max_decoding_message_size(limits.max_frame_bytes());
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<HookServiceServer<HookService>>().await;
         let reflection = || {

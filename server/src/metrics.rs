@@ -31,6 +31,9 @@ pub struct Metrics {
     /// Calls waiting for webhook answers now (calls answered at once, from
     /// the cache or as notifications, are never in flight).
     pub calls_in_flight: Gauge,
+    /// Calls on broker streams that did not decode or were over
+    /// `server.max_call_bytes` (their hook is unknown).
+    pub bad_calls: Counter,
 }
 
 /// A (hook, outcome) label pair.
@@ -113,6 +116,12 @@ impl Metrics {
         );
         let streams = Gauge::default();
         registry.register("streams", "Broker streams open now", streams.clone());
+        let bad_calls = Counter::default();
+        registry.register(
+            "bad_calls",
+            "Calls on broker streams that did not decode or were over server.max_call_bytes",
+            bad_calls.clone(),
+        );
         let calls_in_flight = Gauge::default();
         registry.register(
             "calls_in_flight",
@@ -127,6 +136,7 @@ impl Metrics {
             notifications_dropped,
             streams,
             calls_in_flight,
+            bad_calls,
         }
     }
 

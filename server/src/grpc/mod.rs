@@ -11,8 +11,7 @@ use std::{pin::Pin, sync::Arc, time::Duration};
 
 use futures::Stream;
 use hookd_proto::{
-    ErrorKind, Verdict, convert,
-    v1::{self as pb, hook_service_server},
+    ErrorKind, Verdict, convert, frame::RawBrokerFrame, server::hook_service_server, v1 as pb,
 };
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
@@ -47,7 +46,7 @@ impl hook_service_server::HookService for HookService {
 
     async fn stream(
         &self,
-        request: Request<Streaming<pb::BrokerFrame>>,
+        request: Request<Streaming<RawBrokerFrame>>,
     ) -> Result<Response<Self::StreamStream>, Status> {
         let frames = session::serve(
             request.into_inner(),

@@ -27,7 +27,8 @@ use std::{
 use futures::{Stream, StreamExt, stream::FuturesUnordered};
 use hookd_proto::{
     ErrorKind, Verdict, convert,
-    v1::{self as pb, broker_frame::Frame as In, server_frame::Frame as Out},
+    frame::{self, RawBrokerFrame, RawFrame as In},
+    v1::{self as pb, server_frame::Frame as Out},
 };
 use tokio_util::sync::CancellationToken;
 use tonic::{Status, Streaming};
@@ -45,14 +46,27 @@ pub struct Limits {
     pub max_in_flight: usize,
     /// Deadline of a call that sets none.
     pub default_timeout: Duration,
+    /// The largest encoded call run; told to the broker in `Welcome`.
+    pub max_call_bytes: usize,
+}
+
+impl Limits {
+    /// The largest frame read at all: 4 times the call limit, so an
+    /// oversized call can be answered for its id rather than end the stream.
+    pub fn max_frame_bytes(&self) -> usize {
+        self.max_call_bytes.saturating_mul(4)
+    }
 }
 
 /// What woke the session up.
+// Built and matched at once, never stored: boxing the verdict would cost an
+// allocation per answer for nothing.
+#[allow(clippy::large_enum_variant)]
 enum Event {
     Shutdown,
     Answered(u64, Verdict),
     HooksChanged,
-    Frame(Result<Option<pb::BrokerFrame>, Status>),
+    Frame(Result<Option<RawBrokerFrame>, Status>),
 }
 
 /// Counts an open broker stream for as long as it lives.
@@ -74,7 +88,7 @@ impl Drop for OpenStream {
 /// Serves one broker stream: the frames to send it, until the broker closes
 /// its side and every call is answered, a protocol error, or `shutdown`.
 pub fn serve(
-    mut inbound: Streaming<pb::BrokerFrame>,
+    mut inbound: Streaming<RawBrokerFrame>,
     dispatcher: Arc<Dispatcher>,
     limits: Limits,
     shutdown: CancellationToken,
@@ -83,7 +97,7 @@ pub fn serve(
         let hello = tokio::select! {
             _ = shutdown.cancelled() => return,
             first = inbound.message() => match first {
-                Ok(Some(pb::BrokerFrame { frame: Some(In::Hello(hello)) })) => hello,
+                Ok(Some(RawBrokerFrame { frame: Some(In::Hello(hello)) })) => hello,
                 Ok(Some(_)) => {
                     yield Err(Status::invalid_argument("the first frame must be Hello"));
                     return;
@@ -91,6 +105,7 @@ pub fn serve(
                 Ok(None) => return,
                 Err(status) => {
                     warn!(%status, "broker stream failed before Hello");
+                    yield Err(status);
                     return;
                 }
             },
@@ -104,6 +119,7 @@ pub fn serve(
         let welcome = pb::Welcome {
             active_hooks: convert::hooks_to_proto(&active.borrow_and_update()),
             server_version: env!("CARGO_PKG_VERSION").to_owned(),
+            max_call_bytes: limits.max_call_bytes as u64,
         };
         yield Ok(frame(Out::Welcome(welcome)));
 
@@ -170,12 +186,13 @@ pub fn serve(
                     let hooks = convert::hooks_to_proto(&active.borrow_and_update());
                     yield Ok(frame(Out::HooksChanged(pb::HooksChanged { active_hooks: hooks })));
                 }
-                Event::Frame(Ok(Some(pb::BrokerFrame { frame: Some(In::Call(call)) }))) => {
+                Event::Frame(Ok(Some(RawBrokerFrame { frame: Some(In::Call(call)) }))) => {
                     // Decided outside the stream's state machine, so neither
                     // the call nor its conversion is kept across a yield:
                     // only the frame that goes out is.
-                    let answer = match admit(call, dispatcher, &ids, limits.default_timeout) {
+                    let answer = match admit(call, dispatcher, &ids, limits) {
                         Admitted::Answer(frame) => frame,
+                        Admitted::Dropped => continue,
                         Admitted::Run { id, pending, deadline } => {
                             ids.insert(id);
                             in_flight.push(async move { (id, dispatcher.finish(pending, deadline).await) });
@@ -191,7 +208,10 @@ pub fn serve(
                 }
                 Event::Frame(Ok(None)) => reading = false,
                 Event::Frame(Err(status)) => {
-                    warn!(node_id = %node_id, %status, "broker stream failed");
+                    // Ends with the status, never OK: the broker must see
+                    // that its stream failed (its calls are not answered).
+                    warn!(node_id = %node_id, %status, in_flight = ids.len(), "broker stream failed");
+                    yield Err(status);
                     break;
                 }
             }
@@ -204,6 +224,9 @@ enum Admitted {
     /// Answered at once: a cache hit, a notification, a hook without
     /// endpoints, or an invalid call.
     Answer(pb::ServerFrame),
+    /// Not answered: a call whose id cannot be read, or whose id is already
+    /// in flight (the call in flight gets the one verdict for that id).
+    Dropped,
     /// Its webhooks are to be asked, within `deadline`.
     Run {
         id: u64,
@@ -212,14 +235,34 @@ enum Admitted {
     },
 }
 
-/// Decides what becomes of `call`: invalid (a duplicate id among `in_flight`,
-/// or arguments that do not convert), answered at once, or to be run.
+/// Decides what becomes of the encoded `call`: invalid (it does not decode,
+/// is over the size limit, or its arguments do not convert), dropped (its id
+/// is unreadable or already among `in_flight`), answered at once, or to be run.
 fn admit(
-    call: pb::HookCall,
+    call: bytes::Bytes,
     dispatcher: &Dispatcher,
     in_flight: &HashSet<u64, foldhash::fast::RandomState>,
-    default_timeout: Duration,
+    limits: Limits,
 ) -> Admitted {
+    let call = match frame::decode_call(call, limits.max_call_bytes) {
+        Ok(call) => call,
+        Err(bad) => {
+            dispatcher.metrics().bad_calls.inc();
+            return match bad.id {
+                Some(id) if !in_flight.contains(&id) => {
+                    warn!(id, error = %bad, "a call that cannot be run");
+                    Admitted::Answer(verdict_frame(
+                        id,
+                        Verdict::error(ErrorKind::InvalidCall, bad.reason),
+                    ))
+                }
+                id => {
+                    warn!(?id, error = %bad, "a call that cannot be answered: its id is unreadable or in flight");
+                    Admitted::Dropped
+                }
+            };
+        }
+    };
     let id = call.id;
     if in_flight.contains(&id) {
         let duplicate = format!("call id {id} is already in flight");
@@ -243,7 +286,7 @@ fn admit(
         Err(pending) => Admitted::Run {
             id,
             pending,
-            deadline: deadline(call.timeout_ms, default_timeout),
+            deadline: deadline(call.timeout_ms, limits.default_timeout),
         },
     }
 }
@@ -256,7 +299,7 @@ const BURST: usize = 64;
 fn ready_event<F>(
     cx: &mut Context<'_>,
     in_flight: &mut FuturesUnordered<F>,
-    inbound: &mut Streaming<pb::BrokerFrame>,
+    inbound: &mut Streaming<RawBrokerFrame>,
     can_read: bool,
 ) -> Option<Event>
 where

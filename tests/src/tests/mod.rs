@@ -7,6 +7,7 @@ mod chain;
 mod concurrency;
 mod discovery;
 mod failures;
+mod frames;
 mod lifecycle;
 mod malformed;
 mod mosquitto;
