@@ -31,8 +31,8 @@ pub struct Metrics {
     /// Calls waiting for webhook answers now (calls answered at once, from
     /// the cache or as notifications, are never in flight).
     pub calls_in_flight: Gauge,
-    /// Calls on broker streams that did not decode or were over
-    /// `server.max_call_bytes` (their hook is unknown).
+    /// Calls on broker streams that did not decode, were over
+    /// `server.max_call_bytes`, or reused the id of a call in flight.
     pub bad_calls: Counter,
 }
 
@@ -119,7 +119,7 @@ impl Metrics {
         let bad_calls = Counter::default();
         registry.register(
             "bad_calls",
-            "Calls on broker streams that did not decode or were over server.max_call_bytes",
+            "Calls on broker streams that did not decode, were over server.max_call_bytes, or reused an id in flight",
             bad_calls.clone(),
         );
         let calls_in_flight = Gauge::default();

@@ -265,11 +265,11 @@ fn admit(
     };
     let id = call.id;
     if in_flight.contains(&id) {
-        let duplicate = format!("call id {id} is already in flight");
-        return Admitted::Answer(verdict_frame(
-            id,
-            Verdict::error(ErrorKind::InvalidCall, duplicate),
-        ));
+        // A verdict for it could not be told from the original's: the call
+        // in flight keeps the one verdict of its id.
+        dispatcher.metrics().bad_calls.inc();
+        warn!(id, "a call reuses the id of a call in flight; not answered");
+        return Admitted::Dropped;
     }
     let hook_call = match convert::call_from_proto(call.hook) {
         Ok(hook_call) => hook_call,
