@@ -41,7 +41,7 @@ pub mod registry;
 pub mod shard;
 pub mod webhook;
 
-use std::{future::Future, sync::Arc};
+use std::{future::Future, net::SocketAddr, sync::Arc};
 
 use hookd_proto::server::hook_service_server::HookServiceServer;
 use tokio::net::TcpListener;
@@ -59,20 +59,32 @@ use crate::{
     registry::Registry,
 };
 
-/// Why hookd could not start or stopped with an error.
+/// Why hookd could not start or stopped with an error. A variant that wraps
+/// a cause exposes it as `source()` and leaves it out of its own message, so
+/// a chain printer (the binary's) shows each cause once.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     /// A webhook in the configuration could not be registered.
-    #[error("webhook registration: {0}")]
+    #[error("webhook registration")]
     Registry(#[from] registry::RegistryError),
     /// The reflection service could not be built from the descriptors.
-    #[error("gRPC reflection: {0}")]
+    #[error("gRPC reflection")]
     Reflection(#[from] tonic_reflection::server::Error),
-    /// A listener could not be bound or read.
-    #[error("listener: {0}")]
+    /// A listener could not be bound: `listener` names its configuration key.
+    #[error("cannot bind {listener} {addr}")]
+    Bind {
+        /// The key of the listener's address, e.g. `metrics.listen`.
+        listener: &'static str,
+        /// The address it was to bind.
+        addr: SocketAddr,
+        /// Why binding failed.
+        source: std::io::Error,
+    },
+    /// A listener or runtime could not be set up or read.
+    #[error("listener")]
     Io(#[from] std::io::Error),
     /// The gRPC server failed.
-    #[error("gRPC server: {0}")]
+    #[error("gRPC server")]
     Serve(#[from] tonic::transport::Error),
     /// A shard's thread panicked.
     #[error("a serving thread panicked")]
@@ -232,7 +244,11 @@ impl Hookd {
     /// Serves `GET /metrics` on `metrics.listen`, if set, until `token` is cancelled.
     async fn spawn_metrics(&self, token: &CancellationToken) -> Result<(), RunError> {
         if let Some(addr) = self.config.metrics.listen {
-            let metrics_listener = TcpListener::bind(addr).await?;
+            let metrics_listener = TcpListener::bind(addr).await.map_err(|source| RunError::Bind {
+                listener: "metrics.listen",
+                addr,
+                source,
+            })?;
             info!(addr = %metrics_listener.local_addr()?, "metrics listening");
             tokio::spawn(serve_metrics(
                 metrics_listener,

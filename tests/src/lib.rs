@@ -17,6 +17,9 @@
 //!   - `harness/killable.rs`: [`harness::killable::KillableHookd`], hookd on a
 //!     runtime of its own, killed abruptly (`shutdown_background`) or stopped,
 //!     and started again on the same port.
+//!   - `harness/process.rs`: [`harness::process::HookdProcess`], the real `hookd`
+//!     binary as a child process (environment, configuration file, lowered
+//!     `RLIMIT_NOFILE`), its log read line by line and its CPU time from `/proc`.
 //!   - `harness/broker.rs`: [`harness::broker::Broker`], a broker session on
 //!     `Stream` that sends many calls at once and hands each verdict to its caller
 //!     by id.
@@ -43,6 +46,9 @@
 //!     locally (no endpoints, local cache), every typed method, the blocking façade.
 //!   - `bridge_failover.rs`: the client while hookd is killed, restarted on the
 //!     same port, stopped, or one of two instances dies.
+//!   - `startup.rs`: the binary's start: configuration errors said once, naming
+//!     the key or variable; port clashes naming the listener; a Kubernetes
+//!     Service's variables ignored.
 
 #![forbid(unsafe_code)]
 

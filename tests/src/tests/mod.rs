@@ -17,4 +17,5 @@ mod register;
 mod session;
 mod shards;
 mod sidecar;
+mod startup;
 mod subscribe;
