@@ -26,9 +26,12 @@
 //! - [`shard`]: the serving threads, one event loop each.
 //! - [`webhook`]: the vmq_webhooks HTTP back door.
 //! - [`metrics`]: Prometheus counters, served on `metrics.listen`.
+//! - [`accept`]: the gRPC listener's accept loop, which waits out a lack of
+//!   file descriptors instead of spinning, and the `RLIMIT_NOFILE` raise.
 
 #![forbid(unsafe_code)]
 
+pub mod accept;
 pub mod cache;
 pub mod chain;
 pub mod config;
@@ -44,19 +47,17 @@ pub mod webhook;
 use std::{future::Future, net::SocketAddr, sync::Arc};
 
 use hookd_proto::server::hook_service_server::HookServiceServer;
+use prometheus_client::metrics::counter::Counter;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tonic::{
-    service::Routes,
-    transport::{Server, server::TcpIncoming},
-};
+use tonic::{service::Routes, transport::Server};
 use tracing::{info, warn};
 
 pub use config::Config;
 
 use crate::{
-    cache::VerdictCache, dispatch::Dispatcher, grpc::HookService, metrics::Metrics, notify::Notifier,
-    registry::Registry,
+    accept::Acceptor, cache::VerdictCache, dispatch::Dispatcher, grpc::HookService, metrics::Metrics,
+    notify::Notifier, registry::Registry,
 };
 
 /// Why hookd could not start or stopped with an error. A variant that wraps
@@ -238,7 +239,11 @@ impl Hookd {
             .add_service(reflection().build_v1()?)
             .add_service(reflection().build_v1alpha()?)
             .add_service(service);
-        Ok(FrontDoor { routes, health })
+        Ok(FrontDoor {
+            routes,
+            health,
+            accept_errors: self.dispatcher.metrics().accept_errors.clone(),
+        })
     }
 
     /// Serves `GET /metrics` on `metrics.listen`, if set, until `token` is cancelled.
@@ -265,6 +270,8 @@ impl Hookd {
 struct FrontDoor {
     routes: Routes,
     health: tonic_health::server::HealthReporter,
+    /// Counts the listener's failed accepts, for every shard.
+    accept_errors: Counter,
 }
 
 impl FrontDoor {
@@ -279,7 +286,9 @@ impl FrontDoor {
 
     /// Serves the services on `listener` until `stopping` completes.
     async fn serve(self, listener: TcpListener, stopping: impl Future<Output = ()>) -> Result<(), RunError> {
-        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+        // Not tonic's `TcpIncoming`: on an accept error (out of descriptors)
+        // the server would poll it again at once, spinning a core.
+        let incoming = Acceptor::new(listener, self.accept_errors).into_incoming();
         Server::builder()
             .add_routes(self.routes)
             .serve_with_incoming_shutdown(incoming, stopping)

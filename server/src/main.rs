@@ -10,7 +10,7 @@ use std::{io::IsTerminal, path::PathBuf, process::ExitCode};
 use anyhow::Context;
 use clap::Parser;
 use hookd::Config;
-use tracing::{error, warn};
+use tracing::{error, info, warn};
 use tracing_subscriber::EnvFilter;
 
 /// A central hook service for MQTT brokers.
@@ -46,6 +46,7 @@ fn main() -> ExitCode {
 
 /// Loads the configuration, binds `server.listen` and serves until a signal.
 fn run(cli: Cli) -> anyhow::Result<()> {
+    raise_open_files_limit();
     warn_about_lookalike_variables();
     let config = Config::load(cli.config.as_deref(), None).context("invalid configuration")?;
     let listener = std::net::TcpListener::bind(config.server.listen)
@@ -55,6 +56,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         .context("configuring")?
         .serve_sharded(listener, shards, shutdown_signal())
         .context("serving")
+}
+
+/// Raises the soft `RLIMIT_NOFILE` to the hard limit, logging both: every
+/// broker and webhook connection holds a descriptor.
+fn raise_open_files_limit() {
+    match hookd::accept::raise_open_files_limit() {
+        Ok(limit) => info!(
+            soft = limit.soft,
+            hard = limit.hard,
+            was = limit.was,
+            "open file limit (RLIMIT_NOFILE)"
+        ),
+        Err(e) => warn!(error = %e, "cannot raise the open file limit (RLIMIT_NOFILE)"),
+    }
 }
 
 /// Warns about `HOOKD_X__Y` variables whose `X` is no section: they are

@@ -49,6 +49,9 @@
 //!   - `startup.rs`: the binary's start: configuration errors said once, naming
 //!     the key or variable; port clashes naming the listener; a Kubernetes
 //!     Service's variables ignored.
+//!   - `descriptors.rs`: the binary under a lowered `RLIMIT_NOFILE`: the limit
+//!     raised and logged, and out of descriptors no spinning, a log line, a
+//!     counter, and service again once connections close.
 
 #![forbid(unsafe_code)]
 
