@@ -249,8 +249,11 @@ impl Config {
         };
         // Each variable is tried alone first, so an error it causes is
         // reported under its own name rather than as a key of the merged
-        // configuration.
-        for (name, value) in &variables {
+        // configuration; in name order, so the same environment always
+        // reports the same error first.
+        let mut sorted: Vec<(&String, &String)> = variables.iter().collect();
+        sorted.sort();
+        for (name, value) in sorted {
             let alone = HashMap::from([(name.clone(), value.clone())]);
             config::Config::builder()
                 .add_source(environment(alone))
