@@ -12,7 +12,9 @@ use futures::{Stream, StreamExt};
 use hookd_proto::{
     Hook,
     convert::hooks_to_proto,
-    v1::{self as pb, broker_frame::Frame as In, hook_service_server, server_frame::Frame as Out},
+    frame::{RawBrokerFrame, RawFrame as In, decode_call},
+    server::hook_service_server,
+    v1::{self as pb, server_frame::Frame as Out},
 };
 use tonic::{Request, Response, Status, Streaming};
 
@@ -28,17 +30,21 @@ impl hook_service_server::HookService for Echo {
 
     async fn stream(
         &self,
-        request: Request<Streaming<pb::BrokerFrame>>,
+        request: Request<Streaming<RawBrokerFrame>>,
     ) -> Result<Response<Self::StreamStream>, Status> {
+        // Calls are decoded as hookd decodes them, so the baseline does the
+        // same protobuf work per call.
         let frames = request.into_inner().filter_map(|frame| async move {
             match frame {
-                Ok(pb::BrokerFrame {
+                Ok(RawBrokerFrame {
                     frame: Some(In::Hello(_)),
                 }) => Some(Ok(server_frame(Out::Welcome(welcome())))),
-                Ok(pb::BrokerFrame {
+                Ok(RawBrokerFrame {
                     frame: Some(In::Call(call)),
-                }) => Some(Ok(server_frame(Out::Verdict(ok(call.id))))),
-                Ok(pb::BrokerFrame { frame: None }) => None,
+                }) => decode_call(call, usize::MAX)
+                    .ok()
+                    .map(|call| Ok(server_frame(Out::Verdict(ok(call.id))))),
+                Ok(RawBrokerFrame { frame: None }) => None,
                 Err(status) => Some(Err(status)),
             }
         });
@@ -55,6 +61,7 @@ fn welcome() -> pb::Welcome {
     pb::Welcome {
         active_hooks: hooks_to_proto(&Hook::ALL),
         server_version: "echo".to_owned(),
+        max_call_bytes: 0,
     }
 }
 

@@ -28,7 +28,7 @@ use std::{net::SocketAddr, path::PathBuf};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use hookd_proto::v1::hook_service_server::HookServiceServer;
+use hookd_proto::server::hook_service_server::HookServiceServer;
 use tonic::transport::{Server, server::TcpIncoming};
 
 /// hookd's benchmark harness.

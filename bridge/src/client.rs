@@ -21,7 +21,7 @@ use tokio::{
 
 use crate::{
     cache::LocalCache,
-    connection::{self, Connection, Link, LinkState, Shared},
+    connection::{self, Connection, Link, LinkState, Shared, Unsent},
     options::{FailurePolicy, Options, Overload},
     verdict::{ErrorKind, Outcome, Source, Verdict},
 };
@@ -177,7 +177,12 @@ impl Client {
                 }
                 // The stream broke under the call: hook calls are idempotent,
                 // so it is sent again on whichever stream is up next.
-                Ok(Err(connection::Broken)) => {
+                // hookd would refuse it: not sent, answered here.
+                Ok(Err(Unsent::TooLarge { bytes, limit })) => {
+                    let reason = format!("the call is {bytes} bytes, over hookd's limit of {limit}");
+                    return self.by_policy_because(hook, ErrorKind::InvalidCall, reason);
+                }
+                Ok(Err(Unsent::Broken)) => {
                     retry = true;
                     // Let the connection task mark the broken link down
                     // before looking for another, so a retry never spins.
@@ -278,11 +283,13 @@ impl Client {
     }
 
     fn by_policy(&self, hook: Hook, kind: ErrorKind) -> Verdict {
+        self.by_policy_because(hook, kind, format!("hookd could not answer: {kind:?}"))
+    }
+
+    /// The failure policy's verdict for `hook`, saying `reason` when it denies.
+    fn by_policy_because(&self, hook: Hook, kind: ErrorKind, reason: String) -> Verdict {
         let outcome = match self.inner.options.policy_of(hook) {
-            FailurePolicy::Deny => Outcome::Error {
-                kind,
-                reason: format!("hookd could not answer: {kind:?}"),
-            },
+            FailurePolicy::Deny => Outcome::Error { kind, reason },
             FailurePolicy::Allow if hook.style() == HookStyle::Notify => Outcome::Ack,
             FailurePolicy::Allow => Outcome::Ok(None),
             FailurePolicy::Next => Outcome::Next,

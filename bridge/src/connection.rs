@@ -5,7 +5,7 @@
 //! A call registers a one-shot slot under a fresh id and writes its frame;
 //! the task reading the stream fills the slot when the verdict with that id
 //! arrives. When the stream breaks, every slot is dropped, which tells each
-//! waiting caller [`Broken`] so it can re-send elsewhere within its deadline.
+//! waiting caller [`Unsent::Broken`] so it can re-send elsewhere within its deadline.
 
 use std::{
     collections::HashMap,
@@ -25,6 +25,7 @@ use hookd_proto::{
         server_frame::Frame as In,
     },
 };
+use prost::Message as _;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tonic::transport::Endpoint;
@@ -46,15 +47,28 @@ pub enum LinkState {
 /// How much longer than the caller hookd is given to answer a call.
 const DEADLINE_GRACE: Duration = Duration::from_millis(50);
 
-/// The stream broke before the verdict came; the call may be re-sent.
+/// Why a call got no verdict over a link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Broken;
+pub enum Unsent {
+    /// The stream broke before the verdict came; the call may be re-sent.
+    Broken,
+    /// The call is larger than the hookd behind this link runs
+    /// (`Welcome.max_call_bytes`), so it was not sent.
+    TooLarge {
+        /// The encoded call's size.
+        bytes: usize,
+        /// hookd's limit.
+        limit: usize,
+    },
+}
 
 /// One open stream: send calls, await their verdicts.
 pub struct Link {
     outbound: mpsc::UnboundedSender<pb::BrokerFrame>,
     pending: Mutex<Pending>,
     next_id: AtomicU64,
+    /// hookd's `max_call_bytes` from `Welcome`; 0 when it sent none.
+    max_call_bytes: usize,
 }
 
 /// The calls waiting for a verdict; `None` once the stream broke, so a call
@@ -84,11 +98,8 @@ impl Link {
     }
 
     /// Sends `hook` with `timeout` and waits for its verdict.
-    pub async fn call(&self, hook: pb::hook_call::Hook, timeout: Duration) -> Result<pb::Verdict, Broken> {
+    pub async fn call(&self, hook: pb::hook_call::Hook, timeout: Duration) -> Result<pb::Verdict, Unsent> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = oneshot::channel();
-        self.lock().as_mut().ok_or(Broken)?.insert(id, tx);
-        let _slot = Slot { link: self, id };
         let call = pb::HookCall {
             id,
             // hookd gets a little longer than the client waits, so the
@@ -99,12 +110,24 @@ impl Link {
             ),
             hook: Some(hook),
         };
+        if self.max_call_bytes > 0 {
+            let bytes = call.encoded_len();
+            if bytes > self.max_call_bytes {
+                return Err(Unsent::TooLarge {
+                    bytes,
+                    limit: self.max_call_bytes,
+                });
+            }
+        }
+        let (tx, rx) = oneshot::channel();
+        self.lock().as_mut().ok_or(Unsent::Broken)?.insert(id, tx);
+        let _slot = Slot { link: self, id };
         self.outbound
             .send(pb::BrokerFrame {
                 frame: Some(Out::Call(call)),
             })
-            .map_err(|_| Broken)?;
-        rx.await.map_err(|_| Broken)
+            .map_err(|_| Unsent::Broken)?;
+        rx.await.map_err(|_| Unsent::Broken)
     }
 
     fn resolve(&self, verdict: pb::Verdict) {
@@ -117,7 +140,7 @@ impl Link {
         }
     }
 
-    /// Fails every waiting call and every later one with [`Broken`].
+    /// Fails every waiting call and every later one with [`Unsent::Broken`].
     fn break_all(&self) {
         self.lock().take();
     }
@@ -235,16 +258,18 @@ async fn open(address: &str, options: &Options) -> Result<(Arc<Link>, Inbound, V
         .await
         .map_err(|status| status.to_string())?
         .into_inner();
-    let hooks = match inbound.message().await.map_err(|status| status.to_string())? {
+    let welcome = match inbound.message().await.map_err(|status| status.to_string())? {
         Some(pb::ServerFrame {
             frame: Some(In::Welcome(welcome)),
-        }) => hooks_from_proto(&welcome.active_hooks),
+        }) => welcome,
         _ => return Err("hookd did not answer Hello with Welcome".to_owned()),
     };
+    let hooks = hooks_from_proto(&welcome.active_hooks);
     let link = Arc::new(Link {
         outbound: tx,
         pending: Mutex::new(Some(HashMap::new())),
         next_id: AtomicU64::new(1),
+        max_call_bytes: usize::try_from(welcome.max_call_bytes).unwrap_or(usize::MAX),
     });
     Ok((link, inbound, hooks))
 }

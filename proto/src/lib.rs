@@ -15,6 +15,8 @@
 //!   compiled by protox in `build.rs`, so no system `protoc` is needed), and
 //!   [`FILE_DESCRIPTOR_SET`] for server reflection.
 //! - [`convert`]: protobuf ⇄ domain, one conversion per direction.
+//! - [`frame`], [`server`]: the server's view of a stream, which decodes each
+//!   call itself so one bad call costs only that call.
 //! - `cache_ttl` (feature `cache`): the expiry policy of the verdict caches.
 //! - `vmq` (feature `vmq`): the vmq_webhooks JSON codec in both directions,
 //!   for requests and answers. The Mosquitto plugin builds without it.
@@ -43,6 +45,7 @@
 pub mod cache_ttl;
 pub mod call;
 pub mod convert;
+pub mod frame;
 pub mod hook;
 pub mod verdict;
 #[cfg(feature = "vmq")]
@@ -52,10 +55,18 @@ pub use call::{HookArgs, HookCall, InvalidCall};
 pub use hook::{Hook, HookStyle, Shape, UnknownHook};
 pub use verdict::{ErrorKind, Verdict};
 
-/// The `hookd.v1` package: messages, `hook_service_client`, `hook_service_server`.
+/// The `hookd.v1` package: messages and `hook_service_client`.
 #[allow(missing_docs, clippy::all)]
 pub mod v1 {
     tonic::include_proto!("hookd.v1");
+}
+
+/// The server side of `hookd.v1.HookService` (`hook_service_server`), whose
+/// `Stream` reads [`frame::RawBrokerFrame`]s so that hookd decodes each call
+/// itself; the messages are those of [`v1`].
+#[allow(missing_docs, clippy::all)]
+pub mod server {
+    include!(concat!(env!("OUT_DIR"), "/server/hookd.v1.rs"));
 }
 
 /// The encoded `FileDescriptorSet` of `hookd.v1`, for gRPC server reflection.

@@ -1,17 +1,35 @@
 //! hookd's configuration: one typed struct, loaded from an optional TOML file
-//! and `HOOKD_…` environment variables, validated once at start.
+//! and `HOOKD_<SECTION>__<KEY>` environment variables, validated once at start.
 //!
 //! Every field has a default, so hookd starts with no file at all (gRPC on
 //! 127.0.0.1:50051, no webhooks). `examples/hookd.toml` documents each key.
 //! Environment variables override the file: `HOOKD_SERVER__LISTEN=0.0.0.0:50051`
-//! sets `server.listen` (a single `_` after the prefix, `__` between levels).
-//! Durations are whole milliseconds, like vmq_webhooks' own options.
+//! sets `server.listen` (a single `_` after the prefix, `__` between section
+//! and key). Only variables of exactly that form, naming one of
+//! [`ENV_SECTIONS`], are configuration: orchestrators set other `HOOKD_*`
+//! variables (Kubernetes adds `HOOKD_PORT=tcp://…`, `HOOKD_SERVICE_HOST` and
+//! more for a Service named `hookd`), and those must not stop hookd. An error
+//! caused by a variable names the variable.
+//!
+//! Durations are whole milliseconds, like vmq_webhooks' own options, and are
+//! bounded at load (1 ms to [`MAX_DURATION_MS`]), so a typo of many digits
+//! cannot turn a deadline into "never".
 
 use std::{collections::HashMap, net::SocketAddr, path::Path, time::Duration};
 
 use serde::Deserialize;
 
 use hookd_proto::Hook;
+
+/// The sections of [`Config`] that environment variables can set, in
+/// `HOOKD_<SECTION>__<KEY>` (upper case). `webhooks` is a list and is set in
+/// the file only.
+pub const ENV_SECTIONS: [&str; 5] = ["server", "http", "cache", "notifications", "metrics"];
+
+/// The longest duration any configuration key accepts, in ms: one day. A
+/// deadline longer than that is a mistake (an endpoint that hangs would
+/// never be timed out), not a setting.
+pub const MAX_DURATION_MS: u64 = 24 * 60 * 60 * 1000;
 
 /// The whole configuration of one hookd process.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -40,16 +58,23 @@ pub struct ServerConfig {
     /// How many calls one broker stream may have in flight; hookd stops
     /// reading that stream's frames until one finishes. Default 4096.
     pub max_in_flight_per_stream: usize,
-    /// Deadline of a call whose broker set none, in ms. Default 10000.
+    /// Deadline of a call whose broker set none, in ms: 1 to
+    /// [`MAX_DURATION_MS`]. Default 10000.
     pub call_timeout: u64,
     /// Shards serving brokers: threads with a single-threaded runtime and
     /// webhook connection pools each; a broker connection is served wholly
     /// by the shard that accepted it (see [`crate::shard`]). 0 means one
     /// per CPU core. Default 0.
     pub worker_threads: usize,
+    /// The largest encoded call hookd runs, in bytes; told to brokers in
+    /// `Welcome`. A larger call is answered `invalid_call` and costs no other
+    /// call; a frame over 4 times the limit ends its stream
+    /// (RESOURCE_EXHAUSTED). Default 16777216 (16 MiB).
+    pub max_call_bytes: usize,
     /// On SIGTERM or SIGINT, how long calls in flight may still finish, in
-    /// ms; those still running then are answered `overloaded` and every
-    /// connection is closed. 0 answers them at once. Default 5000.
+    /// ms (0 to [`MAX_DURATION_MS`]); those still running then are answered
+    /// `overloaded` and every connection is closed. 0 answers them at once.
+    /// Default 5000.
     pub shutdown_grace_ms: u64,
     /// After this long without a frame from a peer hookd sends it an HTTP/2
     /// PING, in ms. Default 10000.
@@ -77,7 +102,9 @@ pub struct HttpConfig {
     /// an older name. Default 100.
     #[serde(alias = "pool_max_idle")]
     pub pool_max_connections: usize,
-    /// How long an idle keep-alive connection is kept, in ms. Default 60000.
+    /// How long an idle keep-alive connection is kept, in ms: 1 to
+    /// [`MAX_DURATION_MS`] (0 would close every connection after one request,
+    /// defeating the pools). Default 60000.
     pub pool_idle_timeout: u64,
     /// Largest response body accepted, in bytes; a larger one is an invalid
     /// response. Default 1048576 (1 MiB).
@@ -127,17 +154,32 @@ pub struct WebhookConfig {
     #[serde(default)]
     pub no_payload: bool,
     /// Deadline of one request to this endpoint, including its whole body,
-    /// in ms. Default 5000.
+    /// in ms: 1 to [`MAX_DURATION_MS`]. Default 5000.
     #[serde(default = "default_response_timeout")]
     pub response_timeout: u64,
 }
 
-/// Why a configuration could not be loaded.
+/// Why a configuration could not be loaded. Each variant's message is
+/// complete on its own and none has a `source()`, so a chain printer shows
+/// it once.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// The file or environment could not be read or parsed into [`Config`].
-    #[error("configuration: {0}")]
-    Load(#[from] config::ConfigError),
+    /// The file could not be read or parsed into [`Config`]; the message
+    /// names the key or the line.
+    #[error("{message}")]
+    Load {
+        /// What the file reader or the deserializer reported.
+        message: String,
+    },
+    /// An environment variable could not be used: its value does not parse,
+    /// it names no key of its section, or its value breaks a rule.
+    #[error("{variable}: {message}")]
+    Environment {
+        /// The variable, e.g. `HOOKD_SERVER__LISTEN`.
+        variable: String,
+        /// What is wrong with it, naming the key it sets.
+        message: String,
+    },
     /// A value parsed but breaks a rule; `key` names it.
     #[error("configuration key `{key}`: {message}")]
     Invalid {
@@ -155,6 +197,7 @@ impl Default for ServerConfig {
             max_in_flight_per_stream: 4096,
             call_timeout: 10_000,
             worker_threads: 0,
+            max_call_bytes: 16 << 20,
             shutdown_grace_ms: 5_000,
             http2_keepalive_interval_ms: 10_000,
             http2_keepalive_timeout_ms: 10_000,
@@ -231,9 +274,34 @@ impl ServerConfig {
 
 impl Config {
     /// Loads the configuration: defaults, then the TOML file at `path` (if
-    /// any), then `HOOKD_…` variables from `env` (the process environment
-    /// when `None`), then [`Config::validate`].
+    /// any), then the `HOOKD_<SECTION>__<KEY>` variables of `env` (the
+    /// process environment when `None`; every other variable is ignored),
+    /// then [`Config::validate`].
     pub fn load(path: Option<&Path>, env: Option<HashMap<String, String>>) -> Result<Self, ConfigError> {
+        let variables = match env {
+            Some(env) => env
+                .into_iter()
+                .filter(|(name, _)| is_config_variable(name))
+                .collect(),
+            None => process_variables()?,
+        };
+        // Each variable is tried alone first, so an error it causes is
+        // reported under its own name rather than as a key of the merged
+        // configuration; in name order, so the same environment always
+        // reports the same error first.
+        let mut sorted: Vec<(&String, &String)> = variables.iter().collect();
+        sorted.sort();
+        for (name, value) in sorted {
+            let alone = HashMap::from([(name.clone(), value.clone())]);
+            config::Config::builder()
+                .add_source(environment(alone))
+                .build()
+                .and_then(config::Config::try_deserialize::<Config>)
+                .map_err(|e| ConfigError::Environment {
+                    variable: name.clone(),
+                    message: e.to_string(),
+                })?;
+        }
         let mut builder = config::Config::builder();
         if let Some(path) = path {
             builder = builder.add_source(
@@ -242,18 +310,12 @@ impl Config {
                     .required(true),
             );
         }
-        let env = env
-            .unwrap_or_else(|| std::env::vars().collect())
-            .into_iter()
-            .filter(|(key, _)| is_config_key(key))
-            .collect();
-        let environment = config::Environment::with_prefix("HOOKD")
-            .prefix_separator("_")
-            .separator("__")
-            .try_parsing(true)
-            .source(Some(env));
-        let config: Config = builder.add_source(environment).build()?.try_deserialize()?;
-        config.validate()?;
+        let config: Config = builder
+            .add_source(environment(variables.clone()))
+            .build()
+            .and_then(config::Config::try_deserialize)
+            .map_err(load_error)?;
+        config.validate().map_err(|e| e.blamed_on(&variables))?;
         Ok(config)
     }
 
@@ -262,14 +324,16 @@ impl Config {
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
         let config: Config = config::Config::builder()
             .add_source(config::File::from_str(text, config::FileFormat::Toml))
-            .build()?
-            .try_deserialize()?;
+            .build()
+            .and_then(config::Config::try_deserialize)
+            .map_err(load_error)?;
         config.validate()?;
         Ok(config)
     }
 
     /// Checks the rules a single field's type cannot express: URLs parse,
-    /// limits and timeouts are positive, no (hook, endpoint) pair twice.
+    /// limits are positive, durations lie within 1 ms and
+    /// [`MAX_DURATION_MS`], no (hook, endpoint) pair twice.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |key: String, message: &str| ConfigError::Invalid {
             key,
@@ -281,34 +345,31 @@ impl Config {
                 "must be at least 1",
             ));
         }
-        if self.server.call_timeout == 0 {
-            return Err(invalid("server.call_timeout".into(), "must be at least 1 ms"));
+        if self.server.max_call_bytes < 1024 || self.server.max_call_bytes > 1 << 30 {
+            return Err(invalid(
+                "server.max_call_bytes".into(),
+                "must be from 1024 to 1073741824 (1 GiB)",
+            ));
         }
-        for (key, ms, min) in [
-            ("server.shutdown_grace_ms", self.server.shutdown_grace_ms, 0),
-            (
-                "server.http2_keepalive_interval_ms",
-                self.server.http2_keepalive_interval_ms,
-                1,
-            ),
-            (
-                "server.http2_keepalive_timeout_ms",
-                self.server.http2_keepalive_timeout_ms,
-                1,
-            ),
-            ("server.handshake_timeout_ms", self.server.handshake_timeout_ms, 1),
-            ("server.idle_timeout_ms", self.server.idle_timeout_ms, 1),
-        ] {
-            if !(min..=MAX_BOUND_MS).contains(&ms) {
-                return Err(invalid(
-                    key.into(),
-                    &format!("must be between {min} and {MAX_BOUND_MS} ms (one day)"),
-                ));
-            }
+        check_duration("server.call_timeout", self.server.call_timeout)?;
+        // 0 is a grace period too: calls in flight are answered at once.
+        if self.server.shutdown_grace_ms > 0 {
+            check_duration("server.shutdown_grace_ms", self.server.shutdown_grace_ms)?;
         }
+        check_duration(
+            "server.http2_keepalive_interval_ms",
+            self.server.http2_keepalive_interval_ms,
+        )?;
+        check_duration(
+            "server.http2_keepalive_timeout_ms",
+            self.server.http2_keepalive_timeout_ms,
+        )?;
+        check_duration("server.handshake_timeout_ms", self.server.handshake_timeout_ms)?;
+        check_duration("server.idle_timeout_ms", self.server.idle_timeout_ms)?;
         if self.http.pool_max_connections == 0 {
             return Err(invalid("http.pool_max_connections".into(), "must be at least 1"));
         }
+        check_duration("http.pool_idle_timeout", self.http.pool_idle_timeout)?;
         if self.http.max_response_bytes == 0 {
             return Err(invalid("http.max_response_bytes".into(), "must be at least 1"));
         }
@@ -342,19 +403,21 @@ impl Config {
                     ));
                 }
             }
-            if webhook.response_timeout == 0 {
-                return Err(invalid(
-                    format!("webhooks[{i}].response_timeout"),
-                    "must be at least 1 ms",
-                ));
-            }
+            check_duration(
+                &format!("webhooks[{i}].response_timeout"),
+                webhook.response_timeout,
+            )?;
             let repeated = self.webhooks[..i]
                 .iter()
                 .any(|w| w.hook == webhook.hook && w.endpoint == webhook.endpoint);
             if repeated {
                 return Err(invalid(
                     format!("webhooks[{i}]"),
-                    &format!("{} is already registered for {}", webhook.endpoint, webhook.hook),
+                    &format!(
+                        "{} is already registered for {}",
+                        crate::redact::Redacted(&webhook.endpoint),
+                        webhook.hook
+                    ),
                 ));
             }
         }
@@ -362,17 +425,95 @@ impl Config {
     }
 }
 
-/// Whether an environment variable may be configuration: `HOOKD_LOG` and
-/// `HOOKD_CONFIG` belong to the binary and `HOOKD_SIDECAR_…` to the sidecar,
-/// which may share an environment with hookd.
-fn is_config_key(key: &str) -> bool {
-    !matches!(key, "HOOKD_LOG" | "HOOKD_CONFIG") && !key.starts_with("HOOKD_SIDECAR_")
+impl ConfigError {
+    /// Names the variable behind a rule broken by a value that came from the
+    /// environment: `variables` are the ones loaded, and an [`Invalid`] key
+    /// one of them set becomes an [`Environment`] error naming it.
+    ///
+    /// [`Invalid`]: ConfigError::Invalid
+    /// [`Environment`]: ConfigError::Environment
+    fn blamed_on(self, variables: &HashMap<String, String>) -> Self {
+        let Self::Invalid { key, message } = self else {
+            return self;
+        };
+        match variables
+            .keys()
+            .find(|name| variable_key(name).as_deref() == Some(key.as_str()))
+        {
+            Some(variable) => Self::Environment {
+                variable: variable.clone(),
+                message: format!("`{key}` {message}"),
+            },
+            None => Self::Invalid { key, message },
+        }
+    }
 }
 
-/// The longest a server bound (`server.*_ms`) may be: a day is already far
-/// past any useful grace period or timeout, and a bound keeps deadline
-/// arithmetic from overflowing.
-const MAX_BOUND_MS: u64 = 86_400_000;
+/// Rejects a duration (in ms) of 0 or above [`MAX_DURATION_MS`], naming `key`
+/// and the range.
+fn check_duration(key: &str, ms: u64) -> Result<(), ConfigError> {
+    if (1..=MAX_DURATION_MS).contains(&ms) {
+        return Ok(());
+    }
+    Err(ConfigError::Invalid {
+        key: key.to_owned(),
+        message: format!("must be between 1 and {MAX_DURATION_MS} ms (1 day), got {ms}"),
+    })
+}
+
+/// The one way environment variables are read, whether from the process or
+/// a test's map.
+fn environment(variables: HashMap<String, String>) -> config::Environment {
+    config::Environment::with_prefix("HOOKD")
+        .prefix_separator("_")
+        .separator("__")
+        .try_parsing(true)
+        .source(Some(variables))
+}
+
+/// Flattens the `config` crate's error into its message: its `Display`
+/// already includes its cause, which a chain printer would repeat.
+fn load_error(error: config::ConfigError) -> ConfigError {
+    ConfigError::Load {
+        message: error.to_string(),
+    }
+}
+
+/// The process environment's configuration variables. Other variables are
+/// skipped unread, even ones that are not UTF-8; a configuration variable
+/// that is not UTF-8 is an error naming it.
+fn process_variables() -> Result<HashMap<String, String>, ConfigError> {
+    std::env::vars_os()
+        .filter_map(|(name, value)| name.into_string().ok().map(|name| (name, value)))
+        .filter(|(name, _)| is_config_variable(name))
+        .map(|(name, value)| match value.into_string() {
+            Ok(value) => Ok((name, value)),
+            Err(_) => Err(ConfigError::Environment {
+                variable: name,
+                message: "the value is not valid UTF-8".to_owned(),
+            }),
+        })
+        .collect()
+}
+
+/// Whether `name` is configuration: `HOOKD_<SECTION>__<KEY>` with a section
+/// of [`ENV_SECTIONS`]. Everything else is someone else's variable: the
+/// binary's own `HOOKD_LOG` and `HOOKD_CONFIG`, the sidecar's
+/// `HOOKD_SIDECAR_…`, and what orchestrators derive from a service's name
+/// (`HOOKD_PORT`, `HOOKD_SERVICE_HOST`, `HOOKD_PORT_50051_TCP_ADDR`, …).
+pub fn is_config_variable(name: &str) -> bool {
+    variable_key(name).is_some()
+}
+
+/// The dotted key a configuration variable sets (`HOOKD_SERVER__LISTEN` →
+/// `server.listen`), or `None` if `name` is not configuration.
+fn variable_key(name: &str) -> Option<String> {
+    let (section, key) = name.strip_prefix("HOOKD_")?.split_once("__")?;
+    let section = section.to_ascii_lowercase();
+    ENV_SECTIONS
+        .contains(&section.as_str())
+        .then(|| format!("{section}.{}", key.to_ascii_lowercase()))
+}
 
 fn default_true() -> bool {
     true
@@ -450,13 +591,22 @@ mod tests {
         assert!(err.to_string().contains("listen_on"), "{err}");
     }
 
+    /// Loads defaults plus these environment variables (no file).
+    fn load_env(variables: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let env = variables
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect();
+        Config::load(None, Some(env))
+    }
+
     #[test]
     fn environment_overrides_the_file() {
-        let env = HashMap::from([
-            ("HOOKD_SERVER__LISTEN".to_owned(), "127.0.0.1:6000".to_owned()),
-            ("HOOKD_HTTP__POOL_MAX_CONNECTIONS".to_owned(), "7".to_owned()),
-        ]);
-        let config = Config::load(None, Some(env)).expect("loads");
+        let config = load_env(&[
+            ("HOOKD_SERVER__LISTEN", "127.0.0.1:6000"),
+            ("HOOKD_HTTP__POOL_MAX_CONNECTIONS", "7"),
+        ])
+        .expect("loads");
         assert_eq!(config.server.listen, "127.0.0.1:6000".parse().expect("addr"));
         assert_eq!(config.http.pool_max_connections, 7);
     }
@@ -475,12 +625,31 @@ mod tests {
 
     #[test]
     fn the_binarys_own_variables_are_not_configuration() {
-        let env = HashMap::from([
-            ("HOOKD_LOG".to_owned(), "debug".to_owned()),
-            ("HOOKD_CONFIG".to_owned(), "/etc/hookd.toml".to_owned()),
-            ("HOOKD_SIDECAR_LISTEN".to_owned(), "127.0.0.1:8888".to_owned()),
+        let config = load_env(&[
+            ("HOOKD_LOG", "debug"),
+            ("HOOKD_CONFIG", "/etc/hookd.toml"),
+            ("HOOKD_SIDECAR_LISTEN", "127.0.0.1:8888"),
         ]);
-        assert_eq!(Config::load(None, Some(env)).expect("loads"), Config::default());
+        assert_eq!(config.expect("loads"), Config::default());
+    }
+
+    /// What Kubernetes puts in every pod's environment for a Service named
+    /// `hookd` with a port named `grpc`.
+    const KUBERNETES_SERVICE_HOOKD: [(&str, &str); 8] = [
+        ("HOOKD_SERVICE_HOST", "10.0.0.1"),
+        ("HOOKD_SERVICE_PORT", "50051"),
+        ("HOOKD_SERVICE_PORT_GRPC", "50051"),
+        ("HOOKD_PORT", "tcp://10.0.0.1:50051"),
+        ("HOOKD_PORT_50051_TCP", "tcp://10.0.0.1:50051"),
+        ("HOOKD_PORT_50051_TCP_PROTO", "tcp"),
+        ("HOOKD_PORT_50051_TCP_PORT", "50051"),
+        ("HOOKD_PORT_50051_TCP_ADDR", "10.0.0.1"),
+    ];
+
+    #[test]
+    fn a_kubernetes_service_named_hookd_does_not_stop_hookd() {
+        let config = load_env(&KUBERNETES_SERVICE_HOOKD).expect("a pod's environment loads");
+        assert_eq!(config, Config::default());
     }
 
     #[test]
@@ -501,13 +670,6 @@ mod tests {
     }
 
     #[test]
-    fn the_example_file_documents_the_server_defaults() {
-        let example =
-            Config::from_toml(include_str!("../../examples/hookd.toml")).expect("the example loads");
-        assert_eq!(example.server, ServerConfig::default());
-    }
-
-    #[test]
     fn a_zero_or_endless_connection_bound_is_rejected_naming_the_key() {
         let err = Config::from_toml("[server]\nidle_timeout_ms = 0\n").expect_err("zero");
         assert!(err.to_string().contains("server.idle_timeout_ms"), "{err}");
@@ -517,9 +679,188 @@ mod tests {
     }
 
     #[test]
-    fn wrongly_typed_environment_value_names_the_key() {
-        let env = HashMap::from([("HOOKD_SERVER__CALL_TIMEOUT".to_owned(), "soon".to_owned())]);
-        let err = Config::load(None, Some(env)).expect_err("bad type");
-        assert!(err.to_string().contains("call_timeout"), "{err}");
+    fn configuration_variables_still_apply_beside_a_kubernetes_service() {
+        let mut variables = KUBERNETES_SERVICE_HOOKD.to_vec();
+        variables.push(("HOOKD_SERVER__LISTEN", "0.0.0.0:50051"));
+        let config = load_env(&variables).expect("loads");
+        assert_eq!(config.server.listen, "0.0.0.0:50051".parse().expect("addr"));
+    }
+
+    #[test]
+    fn a_variable_naming_no_section_is_not_configuration() {
+        for name in [
+            "HOOKD_SERVR__LISTEN",
+            "HOOKD_WEBHOOKS__0__HOOK",
+            "HOOKD__LISTEN",
+            "HOOKD_SERVER_LISTEN",
+        ] {
+            assert!(!is_config_variable(name), "{name}");
+            assert_eq!(
+                load_env(&[(name, "x")]).expect("ignored"),
+                Config::default(),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_bad_value_is_reported_under_its_variables_name() {
+        let err = load_env(&[("HOOKD_SERVER__LISTEN", "nope")]).expect_err("not an address");
+        let text = err.to_string();
+        assert!(text.starts_with("HOOKD_SERVER__LISTEN: "), "{text}");
+        assert!(text.contains("invalid socket address"), "{text}");
+    }
+
+    #[test]
+    fn wrongly_typed_environment_value_names_the_variable_and_the_key() {
+        let err = load_env(&[("HOOKD_SERVER__CALL_TIMEOUT", "soon")]).expect_err("bad type");
+        let text = err.to_string();
+        assert!(text.starts_with("HOOKD_SERVER__CALL_TIMEOUT: "), "{text}");
+        assert!(text.contains("call_timeout"), "{text}");
+    }
+
+    #[test]
+    fn an_unknown_key_is_reported_with_the_keys_its_section_has() {
+        let err = load_env(&[("HOOKD_SERVER__LISTEN_ON", "0.0.0.0:1")]).expect_err("typo");
+        let text = err.to_string();
+        assert!(text.starts_with("HOOKD_SERVER__LISTEN_ON: "), "{text}");
+        for key in [
+            "listen",
+            "max_in_flight_per_stream",
+            "call_timeout",
+            "worker_threads",
+        ] {
+            assert!(text.contains(&format!("`{key}`")), "{key} missing from: {text}");
+        }
+    }
+
+    #[test]
+    fn a_rule_broken_by_a_variable_names_the_variable() {
+        let err = load_env(&[("HOOKD_HTTP__POOL_MAX_CONNECTIONS", "0")]).expect_err("zero");
+        let text = err.to_string();
+        assert!(text.starts_with("HOOKD_HTTP__POOL_MAX_CONNECTIONS: "), "{text}");
+        assert!(text.contains("http.pool_max_connections"), "{text}");
+    }
+
+    #[test]
+    fn every_environment_section_is_a_section_of_the_configuration() {
+        // An unknown key is an error only in a section that exists.
+        for section in ENV_SECTIONS {
+            let name = format!("HOOKD_{}__NO_SUCH_KEY", section.to_ascii_uppercase());
+            let err = load_env(&[(&name, "1")]).expect_err("no such key");
+            assert!(err.to_string().starts_with(&name), "{err}");
+        }
+        // And the file's sections are exactly these plus the webhook list.
+        let err = Config::from_toml("no_such_section = 1").expect_err("unknown");
+        let mut expected = ENV_SECTIONS.map(|s| format!("`{s}`")).join(", ");
+        expected.push_str(", `webhooks`");
+        assert!(err.to_string().contains(&expected), "{err}");
+    }
+
+    #[test]
+    fn durations_of_a_day_at_most_are_accepted() {
+        let config = Config::from_toml(&format!(
+            "[server]\ncall_timeout = {MAX_DURATION_MS}\n[http]\npool_idle_timeout = 1\n"
+        ))
+        .expect("a day and a millisecond are in range");
+        assert_eq!(config.server.call_timeout(), Duration::from_secs(86_400));
+    }
+
+    #[test]
+    fn a_duration_of_i64_max_ms_is_refused_naming_the_key_and_the_range() {
+        let cases = [
+            (
+                "[server]\ncall_timeout = 9223372036854775807\n",
+                "server.call_timeout",
+            ),
+            (
+                "[http]\npool_idle_timeout = 9223372036854775807\n",
+                "http.pool_idle_timeout",
+            ),
+            (
+                "[[webhooks]]\nhook = \"on_publish\"\nendpoint = \"http://h/\"\nresponse_timeout = 9223372036854775807\n",
+                "webhooks[0].response_timeout",
+            ),
+        ];
+        for (toml, key) in cases {
+            let text = Config::from_toml(toml).expect_err("too long").to_string();
+            assert!(text.contains(key), "{text}");
+            assert!(text.contains("between 1 and 86400000 ms"), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_duration_of_u64_max_ms_from_the_environment_is_refused() {
+        let err = load_env(&[("HOOKD_SERVER__CALL_TIMEOUT", "18446744073709551615")]).expect_err("too long");
+        assert!(
+            err.to_string().starts_with("HOOKD_SERVER__CALL_TIMEOUT: "),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_zero_duration_is_refused_where_it_means_nothing() {
+        for toml in [
+            "[server]\ncall_timeout = 0\n",
+            "[http]\npool_idle_timeout = 0\n",
+            "[[webhooks]]\nhook = \"on_publish\"\nendpoint = \"http://h/\"\nresponse_timeout = 0\n",
+        ] {
+            let text = Config::from_toml(toml).expect_err("zero").to_string();
+            assert!(text.contains("between 1 and"), "{text}");
+        }
+    }
+
+    /// The keys serde knows for `section`, read from its unknown-key error
+    /// ("expected `a`" or "expected one of `a`, `b`"), so the list cannot
+    /// drift from the struct.
+    fn keys_of(section: &str) -> Vec<String> {
+        let text = Config::from_toml(&format!("[{section}]\nno_such_key = 1\n"))
+            .expect_err("an unknown key")
+            .to_string();
+        let expected = text.split(", expected ").nth(1).unwrap_or_default();
+        let expected = expected.split(" for key").next().unwrap_or_default();
+        expected
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_owned)
+            .filter(|key| key != "pool_max_idle")
+            .collect()
+    }
+
+    #[test]
+    fn the_example_file_documents_every_key_with_its_default() {
+        let text = include_str!("../../examples/hookd.toml");
+        let example = Config::from_toml(text).expect("the example loads");
+        let defaults = Config {
+            webhooks: example.webhooks.clone(),
+            ..Config::default()
+        };
+        assert_eq!(example, defaults, "the example sets every section to its default");
+        for section in ENV_SECTIONS {
+            let keys = keys_of(section);
+            assert!(!keys.is_empty(), "{section} has keys");
+            for key in keys {
+                let documented = text
+                    .lines()
+                    .any(|line| line.trim_start_matches("# ").starts_with(&format!("{key} = ")));
+                assert!(documented, "examples/hookd.toml does not show {section}.{key}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_error_says_everything_in_its_own_message_and_has_no_source() {
+        // A chain printer (anyhow's `{:#}`) shows each source again: a
+        // source here would print the same text twice.
+        let errors = [
+            Config::from_toml("x = [").expect_err("syntax"),
+            Config::from_toml("[server]\nlisten = \"nope\"\n").expect_err("type"),
+            Config::from_toml("[server]\ncall_timeout = 0\n").expect_err("rule"),
+            load_env(&[("HOOKD_SERVER__LISTEN", "nope")]).expect_err("variable"),
+        ];
+        for err in errors {
+            assert!(std::error::Error::source(&err).is_none(), "{err:?}");
+        }
     }
 }

@@ -147,7 +147,7 @@ impl Dispatcher {
 
     /// The cached verdict of `endpoint` for `call`, counted as a hit or a miss.
     fn cached(&self, endpoint: &Endpoint, call: &HookCall) -> Option<Verdict> {
-        let verdict = self.cache.get(endpoint.name(), call);
+        let verdict = self.cache.get(endpoint.id(), call);
         let outcome = if verdict.is_some() { "hit" } else { "miss" };
         self.metrics.cache_lookups.count(call.hook(), outcome);
         verdict
@@ -192,7 +192,7 @@ impl Dispatcher {
                 max_age: Some(ttl),
             }) if cacheable => {
                 self.cache
-                    .insert(endpoint.name(), call, allow.modifiers.clone(), ttl);
+                    .insert(endpoint.id(), call, allow.modifiers.clone(), ttl);
                 Verdict::Ok(Allow {
                     cache: Some(CacheInfo { hit: false, ttl }),
                     ..allow

@@ -22,14 +22,18 @@
 //! - [`cache`]: verdicts cached from `cache-control: max-age`.
 //! - [`notify`]: the fire-and-forget notification path.
 //! - [`registry`]: endpoints per hook and the active-hook set.
+//! - [`redact`]: endpoint URLs as they may be shown (no credentials).
 //! - [`shard`]: the serving threads, one event loop each.
 //! - [`liveness`]: keepalive, handshake and idle bounds on every connection.
 //! - [`shutdown`]: the bounded graceful shutdown, phase by phase.
 //! - [`webhook`]: the vmq_webhooks HTTP back door.
 //! - [`metrics`]: Prometheus counters, served on `metrics.listen`.
+//! - [`accept`]: the gRPC listener's accept loop, which waits out a lack of
+//!   file descriptors instead of spinning, and the `RLIMIT_NOFILE` raise.
 
 #![forbid(unsafe_code)]
 
+pub mod accept;
 pub mod cache;
 pub mod chain;
 pub mod config;
@@ -38,25 +42,25 @@ pub mod grpc;
 pub mod liveness;
 pub mod metrics;
 pub mod notify;
+pub mod redact;
 pub mod registry;
 pub mod shard;
 pub mod shutdown;
 pub mod webhook;
 
-use std::{future::Future, sync::Arc};
+use std::{future::Future, net::SocketAddr, sync::Arc};
 
 use futures::FutureExt;
-use hookd_proto::v1::hook_service_server::HookServiceServer;
+use hookd_proto::server::hook_service_server::HookServiceServer;
+use prometheus_client::metrics::counter::Counter;
 use tokio::net::TcpListener;
-use tonic::{
-    service::Routes,
-    transport::{Server, server::TcpIncoming},
-};
+use tonic::{service::Routes, transport::Server};
 use tracing::{info, warn};
 
 pub use config::Config;
 
 use crate::{
+    accept::Acceptor,
     cache::VerdictCache,
     dispatch::Dispatcher,
     grpc::HookService,
@@ -67,20 +71,32 @@ use crate::{
     shutdown::{Shutdown, Summary},
 };
 
-/// Why hookd could not start or stopped with an error.
+/// Why hookd could not start or stopped with an error. A variant that wraps
+/// a cause exposes it as `source()` and leaves it out of its own message, so
+/// a chain printer (the binary's) shows each cause once.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     /// A webhook in the configuration could not be registered.
-    #[error("webhook registration: {0}")]
+    #[error("webhook registration")]
     Registry(#[from] registry::RegistryError),
     /// The reflection service could not be built from the descriptors.
-    #[error("gRPC reflection: {0}")]
+    #[error("gRPC reflection")]
     Reflection(#[from] tonic_reflection::server::Error),
-    /// A listener could not be bound or read.
-    #[error("listener: {0}")]
+    /// A listener could not be bound: `listener` names its configuration key.
+    #[error("cannot bind {listener} {addr}")]
+    Bind {
+        /// The key of the listener's address, e.g. `metrics.listen`.
+        listener: &'static str,
+        /// The address it was to bind.
+        addr: SocketAddr,
+        /// Why binding failed.
+        source: std::io::Error,
+    },
+    /// A listener or runtime could not be set up or read.
+    #[error("listener")]
     Io(#[from] std::io::Error),
     /// The gRPC server failed.
-    #[error("gRPC server: {0}")]
+    #[error("gRPC server")]
     Serve(#[from] tonic::transport::Error),
     /// A shard's thread panicked.
     #[error("a serving thread panicked")]
@@ -294,12 +310,17 @@ impl Hookd {
         let limits = grpc::session::Limits {
             max_in_flight: self.config.server.max_in_flight_per_stream,
             default_timeout: self.config.server.call_timeout(),
+            max_call_bytes: self.config.server.max_call_bytes,
         };
+        // A frame up to 4 times the call limit is read, so that an oversized
+        // call costs only itself; past that, reading it is not worth the
+        // memory and the stream ends with RESOURCE_EXHAUSTED.
         let service = HookServiceServer::new(HookService::new(
             self.dispatcher.clone(),
             limits,
             shutdown.clone(),
-        ));
+        ))
+        .max_decoding_message_size(limits.max_frame_bytes());
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<HookServiceServer<HookService>>().await;
         let reflection = || {
@@ -317,6 +338,7 @@ impl Hookd {
             health,
             shutdown,
             connections: Connections::new(self.config.server.liveness()),
+            accept_errors: self.dispatcher.metrics().accept_errors.clone(),
         })
     }
 
@@ -324,7 +346,11 @@ impl Hookd {
     /// has closed everything.
     async fn spawn_metrics(&self, shutdown: &Shutdown) -> Result<(), RunError> {
         if let Some(addr) = self.config.metrics.listen {
-            let metrics_listener = TcpListener::bind(addr).await?;
+            let metrics_listener = TcpListener::bind(addr).await.map_err(|source| RunError::Bind {
+                listener: "metrics.listen",
+                addr,
+                source,
+            })?;
             info!(addr = %metrics_listener.local_addr()?, "metrics listening");
             tokio::spawn(serve_metrics(
                 metrics_listener,
@@ -344,6 +370,8 @@ struct FrontDoor {
     health: tonic_health::server::HealthReporter,
     shutdown: Shutdown,
     connections: Connections,
+    /// Counts the listener's failed accepts, for every shard.
+    accept_errors: Counter,
 }
 
 impl FrontDoor {
@@ -360,9 +388,10 @@ impl FrontDoor {
     /// closed (by itself, or by [`Connections::close_all`]).
     async fn serve(self, listener: TcpListener) -> Result<(), RunError> {
         let bounds = self.connections.bounds();
-        let incoming = self
-            .connections
-            .guard(TcpIncoming::from(listener).with_nodelay(Some(true)));
+        // Not tonic's `TcpIncoming`: on an accept error (out of descriptors)
+        // the server would poll it again at once, spinning a core.
+        let incoming = Acceptor::new(listener, self.accept_errors).into_incoming();
+        let incoming = self.connections.guard(incoming);
         // On draining tonic drops `incoming` (closing the listening socket)
         // and sends every connection a GOAWAY.
         Server::builder()

@@ -180,9 +180,9 @@ impl Connections {
     }
 
     /// `incoming` with every accepted socket wrapped in a [`Guarded`].
-    pub fn guard<S>(&self, incoming: S) -> impl Stream<Item = io::Result<Guarded>> + use<S>
+    pub fn guard<S, E>(&self, incoming: S) -> impl Stream<Item = Result<Guarded, E>> + use<S, E>
     where
-        S: Stream<Item = io::Result<TcpStream>>,
+        S: Stream<Item = Result<TcpStream, E>>,
     {
         let connections = self.clone();
         incoming.map(move |accepted| accepted.map(|io| connections.wrap(io)))

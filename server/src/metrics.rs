@@ -2,7 +2,8 @@
 //!
 //! Every failure is counted here as well as logged: calls by hook and
 //! outcome, webhook requests and their errors by kind, cache hits and misses,
-//! and notifications dropped because the notification path was full. The
+//! notifications dropped because the notification path was full, and
+//! connections the gRPC listener failed to accept. The
 //! registry is served in the Prometheus text format when `metrics.listen` is set.
 
 use std::sync::OnceLock;
@@ -31,6 +32,13 @@ pub struct Metrics {
     /// Calls waiting for webhook answers now (calls answered at once, from
     /// the cache or as notifications, are never in flight).
     pub calls_in_flight: Gauge,
+    /// Calls on broker streams that did not decode, were over
+    /// `server.max_call_bytes`, or reused the id of a call in flight.
+    pub bad_calls: Counter,
+    /// Failed accepts on the gRPC listener: out of file descriptors (which
+    /// [`crate::accept`] waits out), or a connection reset before it was
+    /// accepted. Exposed as `hookd_accept_errors_total`.
+    pub accept_errors: Counter,
 }
 
 /// A (hook, outcome) label pair.
@@ -113,11 +121,23 @@ impl Metrics {
         );
         let streams = Gauge::default();
         registry.register("streams", "Broker streams open now", streams.clone());
+        let bad_calls = Counter::default();
+        registry.register(
+            "bad_calls",
+            "Calls on broker streams that did not decode, were over server.max_call_bytes, or reused an id in flight",
+            bad_calls.clone(),
+        );
         let calls_in_flight = Gauge::default();
         registry.register(
             "calls_in_flight",
             "Calls waiting for webhook answers now",
             calls_in_flight.clone(),
+        );
+        let accept_errors = Counter::default();
+        registry.register(
+            "accept_errors",
+            "Failed accepts on the gRPC listener (e.g. out of file descriptors)",
+            accept_errors.clone(),
         );
         Self {
             registry,
@@ -127,6 +147,8 @@ impl Metrics {
             notifications_dropped,
             streams,
             calls_in_flight,
+            bad_calls,
+            accept_errors,
         }
     }
 
@@ -164,5 +186,13 @@ mod tests {
             text.contains(r#"hookd_calls_total{hook="on_session_expired",outcome="timeout"} 1"#),
             "{text}"
         );
+    }
+
+    #[test]
+    fn accept_errors_are_exposed_as_a_total() {
+        let metrics = Metrics::new();
+        metrics.accept_errors.inc();
+        let text = metrics.encode();
+        assert!(text.contains("hookd_accept_errors_total 1"), "{text}");
     }
 }

@@ -14,6 +14,7 @@ use tokio::sync::watch;
 
 use crate::{
     config::{HttpConfig, WebhookConfig},
+    redact::Redacted,
     webhook::{self, Endpoint, Pools},
 };
 use hookd_proto::Hook;
@@ -42,25 +43,25 @@ struct State {
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
     /// The (hook, endpoint) pair is registered already.
-    #[error("{endpoint} is already registered for {hook}")]
+    #[error("{} is already registered for {hook}", Redacted(endpoint))]
     AlreadyRegistered {
         /// The hook.
         hook: Hook,
-        /// The endpoint URL.
+        /// The endpoint URL as configured (shown redacted).
         endpoint: String,
     },
     /// No such (hook, endpoint) registration.
-    #[error("{endpoint} is not registered for {hook}")]
+    #[error("{} is not registered for {hook}", Redacted(endpoint))]
     NotFound {
         /// The hook.
         hook: Hook,
-        /// The endpoint URL.
+        /// The endpoint URL as configured (shown redacted).
         endpoint: String,
     },
     /// The endpoint URL does not parse.
-    #[error("invalid endpoint URL {endpoint}: {source}")]
+    #[error("invalid endpoint URL {}: {source}", Redacted(endpoint))]
     InvalidUrl {
-        /// The endpoint URL.
+        /// The endpoint URL as configured (shown redacted).
         endpoint: String,
         /// Why it does not parse.
         source: url::ParseError,
@@ -108,7 +109,7 @@ impl Registry {
             .get(&webhook.hook)
             .cloned()
             .unwrap_or_else(|| Arc::from([]));
-        if current.iter().any(|e| **e.name() == *webhook.endpoint) {
+        if current.iter().any(|e| **e.id() == *webhook.endpoint) {
             return Err(RegistryError::AlreadyRegistered {
                 hook: webhook.hook,
                 endpoint: webhook.endpoint.clone(),
@@ -138,7 +139,7 @@ impl Registry {
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let current = state.by_hook.get(&hook).cloned().unwrap_or_else(|| Arc::from([]));
-        if !current.iter().any(|e| &**e.name() == endpoint) {
+        if !current.iter().any(|e| &**e.id() == endpoint) {
             return Err(RegistryError::NotFound {
                 hook,
                 endpoint: endpoint.to_owned(),
@@ -146,7 +147,7 @@ impl Registry {
         }
         let chain: Endpoints = current
             .iter()
-            .filter(|e| &**e.name() != endpoint)
+            .filter(|e| &**e.id() != endpoint)
             .cloned()
             .collect();
         if chain.is_empty() {
@@ -158,7 +159,7 @@ impl Registry {
             .by_hook
             .values()
             .flat_map(|c| c.iter())
-            .any(|e| &**e.name() == endpoint);
+            .any(|e| &**e.id() == endpoint);
         if !still_used {
             state.pools.remove(endpoint);
         }

@@ -17,11 +17,13 @@
 //!   - `harness/killable.rs`: [`harness::killable::KillableHookd`], hookd on a
 //!     runtime of its own, killed abruptly (`shutdown_background`) or stopped,
 //!     and started again on the same port.
+//!   - `harness/process.rs`: [`harness::process::HookdProcess`], the real `hookd`
+//!     binary as a child process (environment, configuration file, lowered
+//!     `RLIMIT_NOFILE`), its log read line by line, its CPU time from `/proc`,
+//!     and signals sent to it.
 //!   - `harness/broker.rs`: [`harness::broker::Broker`], a broker session on
 //!     `Stream` that sends many calls at once and hands each verdict to its caller
 //!     by id.
-//!   - `harness/process.rs`: [`harness::process::HookdProcess`], the real `hookd`
-//!     binary as a child process, for signals, its exit and its port.
 //!   - `harness/peer.rs`: peers that misbehave below gRPC: [`harness::peer::RawPeer`]
 //!     (a TCP connection that says part of HTTP/2, or nothing) and
 //!     [`harness::peer::FreezableRelay`] (a relay that freezes like a SIGSTOPped broker).
@@ -51,6 +53,12 @@
 //!     locally (no endpoints, local cache), every typed method, the blocking façade.
 //!   - `bridge_failover.rs`: the client while hookd is killed, restarted on the
 //!     same port, stopped, or one of two instances dies.
+//!   - `startup.rs`: the binary's start: configuration errors said once, naming
+//!     the key or variable; port clashes naming the listener; a Kubernetes
+//!     Service's variables ignored.
+//!   - `descriptors.rs`: the binary under a lowered `RLIMIT_NOFILE`: the limit
+//!     raised and logged, and out of descriptors no spinning, a log line, a
+//!     counter, and service again once connections close.
 
 #![forbid(unsafe_code)]
 

@@ -10,10 +10,7 @@ pub mod session;
 use std::{pin::Pin, sync::Arc, time::Duration};
 
 use futures::Stream;
-use hookd_proto::{
-    convert,
-    v1::{self as pb, hook_service_server},
-};
+use hookd_proto::{convert, frame::RawBrokerFrame, server::hook_service_server, v1 as pb};
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::{dispatch::Dispatcher, shutdown::Shutdown};
@@ -46,7 +43,7 @@ impl hook_service_server::HookService for HookService {
 
     async fn stream(
         &self,
-        request: Request<Streaming<pb::BrokerFrame>>,
+        request: Request<Streaming<RawBrokerFrame>>,
     ) -> Result<Response<Self::StreamStream>, Status> {
         let frames = session::serve(
             request.into_inner(),

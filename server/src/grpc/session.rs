@@ -29,7 +29,8 @@ use std::{
 use futures::{Stream, StreamExt, stream::FuturesUnordered};
 use hookd_proto::{
     ErrorKind, Verdict, convert,
-    v1::{self as pb, broker_frame::Frame as In, server_frame::Frame as Out},
+    frame::{self, RawBrokerFrame, RawFrame as In},
+    v1::{self as pb, server_frame::Frame as Out},
 };
 use tonic::{Status, Streaming};
 use tracing::{debug, info, warn};
@@ -47,9 +48,22 @@ pub struct Limits {
     pub max_in_flight: usize,
     /// Deadline of a call that sets none.
     pub default_timeout: Duration,
+    /// The largest encoded call run; told to the broker in `Welcome`.
+    pub max_call_bytes: usize,
+}
+
+impl Limits {
+    /// The largest frame read at all: 4 times the call limit, so an
+    /// oversized call can be answered for its id rather than end the stream.
+    pub fn max_frame_bytes(&self) -> usize {
+        self.max_call_bytes.saturating_mul(4)
+    }
 }
 
 /// What woke the session up.
+// Built and matched at once, never stored: boxing the verdict would cost an
+// allocation per answer for nothing.
+#[allow(clippy::large_enum_variant)]
 enum Event {
     /// hookd began shutting down: no new webhook calls.
     Draining,
@@ -57,7 +71,7 @@ enum Event {
     GraceOver,
     Answered(u64, Verdict),
     HooksChanged,
-    Frame(Result<Option<pb::BrokerFrame>, Status>),
+    Frame(Result<Option<RawBrokerFrame>, Status>),
 }
 
 /// Counts an open broker stream for as long as it lives.
@@ -80,7 +94,7 @@ impl Drop for OpenStream {
 /// its side and every call is answered, a protocol error, or `shutdown`
 /// (see the module docs).
 pub fn serve(
-    mut inbound: Streaming<pb::BrokerFrame>,
+    mut inbound: Streaming<RawBrokerFrame>,
     dispatcher: Arc<Dispatcher>,
     limits: Limits,
     shutdown: Shutdown,
@@ -95,7 +109,7 @@ pub fn serve(
                 return;
             }
             first = inbound.message() => match first {
-                Ok(Some(pb::BrokerFrame { frame: Some(In::Hello(hello)) })) => hello,
+                Ok(Some(RawBrokerFrame { frame: Some(In::Hello(hello)) })) => hello,
                 Ok(Some(_)) => {
                     yield Err(Status::invalid_argument("the first frame must be Hello"));
                     return;
@@ -103,6 +117,7 @@ pub fn serve(
                 Ok(None) => return,
                 Err(status) => {
                     warn!(%status, "broker stream failed before Hello");
+                    yield Err(status);
                     return;
                 }
             },
@@ -116,6 +131,7 @@ pub fn serve(
         let welcome = pb::Welcome {
             active_hooks: convert::hooks_to_proto(&active.borrow_and_update()),
             server_version: env!("CARGO_PKG_VERSION").to_owned(),
+            max_call_bytes: limits.max_call_bytes as u64,
         };
         yield Ok(frame(Out::Welcome(welcome)));
 
@@ -206,12 +222,13 @@ pub fn serve(
                     let hooks = convert::hooks_to_proto(&active.borrow_and_update());
                     yield Ok(frame(Out::HooksChanged(pb::HooksChanged { active_hooks: hooks })));
                 }
-                Event::Frame(Ok(Some(pb::BrokerFrame { frame: Some(In::Call(call)) }))) => {
+                Event::Frame(Ok(Some(RawBrokerFrame { frame: Some(In::Call(call)) }))) => {
                     // Decided outside the stream's state machine, so neither
                     // the call nor its conversion is kept across a yield:
                     // only the frame that goes out is.
-                    let answer = match admit(call, dispatcher, &ids, limits.default_timeout) {
+                    let answer = match admit(call, dispatcher, &ids, limits) {
                         Admitted::Answer(frame) => frame,
+                        Admitted::Dropped => continue,
                         // The flag is read too: a frame read in a burst
                         // may come before the draining event is seen.
                         Admitted::Run { id, .. } if draining || shutdown.is_draining() => {
@@ -233,7 +250,10 @@ pub fn serve(
                 }
                 Event::Frame(Ok(None)) => reading = false,
                 Event::Frame(Err(status)) => {
-                    warn!(node_id = %node_id, %status, "broker stream failed");
+                    // Ends with the status, never OK: the broker must see
+                    // that its stream failed (its calls are not answered).
+                    warn!(node_id = %node_id, %status, in_flight = ids.len(), "broker stream failed");
+                    yield Err(status);
                     break;
                 }
             }
@@ -246,6 +266,9 @@ enum Admitted {
     /// Answered at once: a cache hit, a notification, a hook without
     /// endpoints, or an invalid call.
     Answer(pb::ServerFrame),
+    /// Not answered: a call whose id cannot be read, or whose id is already
+    /// in flight (the call in flight gets the one verdict for that id).
+    Dropped,
     /// Its webhooks are to be asked, within `deadline`.
     Run {
         id: u64,
@@ -254,21 +277,41 @@ enum Admitted {
     },
 }
 
-/// Decides what becomes of `call`: invalid (a duplicate id among `in_flight`,
-/// or arguments that do not convert), answered at once, or to be run.
+/// Decides what becomes of the encoded `call`: invalid (it does not decode,
+/// is over the size limit, or its arguments do not convert), dropped (its id
+/// is unreadable or already among `in_flight`), answered at once, or to be run.
 fn admit(
-    call: pb::HookCall,
+    call: bytes::Bytes,
     dispatcher: &Dispatcher,
     in_flight: &HashSet<u64, foldhash::fast::RandomState>,
-    default_timeout: Duration,
+    limits: Limits,
 ) -> Admitted {
+    let call = match frame::decode_call(call, limits.max_call_bytes) {
+        Ok(call) => call,
+        Err(bad) => {
+            dispatcher.metrics().bad_calls.inc();
+            return match bad.id {
+                Some(id) if !in_flight.contains(&id) => {
+                    warn!(id, error = %bad, "a call that cannot be run");
+                    Admitted::Answer(verdict_frame(
+                        id,
+                        Verdict::error(ErrorKind::InvalidCall, bad.reason),
+                    ))
+                }
+                id => {
+                    warn!(?id, error = %bad, "a call that cannot be answered: its id is unreadable or in flight");
+                    Admitted::Dropped
+                }
+            };
+        }
+    };
     let id = call.id;
     if in_flight.contains(&id) {
-        let duplicate = format!("call id {id} is already in flight");
-        return Admitted::Answer(verdict_frame(
-            id,
-            Verdict::error(ErrorKind::InvalidCall, duplicate),
-        ));
+        // A verdict for it could not be told from the original's: the call
+        // in flight keeps the one verdict of its id.
+        dispatcher.metrics().bad_calls.inc();
+        warn!(id, "a call reuses the id of a call in flight; not answered");
+        return Admitted::Dropped;
     }
     let hook_call = match convert::call_from_proto(call.hook) {
         Ok(hook_call) => hook_call,
@@ -285,7 +328,7 @@ fn admit(
         Err(pending) => Admitted::Run {
             id,
             pending,
-            deadline: deadline(call.timeout_ms, default_timeout),
+            deadline: deadline(call.timeout_ms, limits.default_timeout),
         },
     }
 }
@@ -298,7 +341,7 @@ const BURST: usize = 64;
 fn ready_event<F>(
     cx: &mut Context<'_>,
     in_flight: &mut FuturesUnordered<F>,
-    inbound: &mut Streaming<pb::BrokerFrame>,
+    inbound: &mut Streaming<RawBrokerFrame>,
     can_read: bool,
 ) -> Option<Event>
 where

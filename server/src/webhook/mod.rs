@@ -23,15 +23,17 @@ use hookd_proto::{
 
 use crate::{
     config::{HttpConfig, WebhookConfig},
-    shard,
+    redact, shard,
 };
 
 /// A webhook endpoint registered for one hook, ready to be called.
 #[derive(Debug)]
 pub struct Endpoint {
     url: Url,
-    /// The URL exactly as configured: the identity used in logs, metrics
-    /// and cache keys.
+    /// The URL exactly as configured: the endpoint's identity (registry,
+    /// cache keys). Never shown: it may carry credentials.
+    id: Arc<str>,
+    /// The URL as logs, verdict reasons and errors show it ([`redact`]).
     name: Arc<str>,
     encoding: PayloadEncoding,
     timeout: Duration,
@@ -154,7 +156,8 @@ impl Endpoint {
     pub fn new(webhook: &WebhookConfig, http: &HttpConfig, pools: Pools) -> Result<Self, url::ParseError> {
         Ok(Self {
             url: Url::parse(&webhook.endpoint)?,
-            name: Arc::from(webhook.endpoint.as_str()),
+            id: Arc::from(webhook.endpoint.as_str()),
+            name: Arc::from(redact::shown(&webhook.endpoint)),
             encoding: PayloadEncoding {
                 base64: webhook.base64_payload,
                 omit_for_auth_on_publish: webhook.no_payload,
@@ -165,7 +168,14 @@ impl Endpoint {
         })
     }
 
-    /// The endpoint URL as configured.
+    /// The endpoint URL exactly as configured: its identity in the
+    /// registry and the cache. Never log or return it: it may carry
+    /// credentials; [`Endpoint::name`] is for showing.
+    pub fn id(&self) -> &Arc<str> {
+        &self.id
+    }
+
+    /// The endpoint URL as it may be shown: credentials and query redacted.
     pub fn name(&self) -> &Arc<str> {
         &self.name
     }

@@ -13,7 +13,7 @@ pub mod process;
 pub mod service;
 pub mod webhook;
 
-use std::{future::Future, future::IntoFuture, time::Duration};
+use std::{future::Future, future::IntoFuture, path::Path, path::PathBuf, time::Duration};
 
 use base64::Engine;
 use hookd::{Config, config::WebhookConfig};
@@ -28,7 +28,7 @@ use self::{broker::Broker, service::Hookd, webhook::Reply, webhook::Webhook};
 pub const WAIT: Duration = Duration::from_secs(10);
 
 /// How often [`eventually`] re-checks its condition.
-const POLL_EVERY: Duration = Duration::from_millis(10);
+pub(crate) const POLL_EVERY: Duration = Duration::from_millis(10);
 
 /// One webhook registered for one hook, hookd configured with it, and a broker
 /// session on hookd that has already received its Welcome.
@@ -118,6 +118,30 @@ pub async fn within<F: IntoFuture>(what: &str, fut: F) -> F::Output {
         Ok(output) => output,
         Err(_) => panic!("timed out after {WAIT:?} waiting for {what}"),
     }
+}
+
+/// Runs `cargo build --locked` with `args` in the workspace (the test run's
+/// cargo, profile `debug`, target directory) and returns the path of
+/// `artifact` in the target directory. Tests that need a binary or a plugin
+/// build it this way, once per run, so it is never stale.
+pub async fn cargo_build(args: &[&str], artifact: &str) -> PathBuf {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let status = tokio::process::Command::new(cargo)
+        .arg("build")
+        .arg("--locked")
+        .args(args)
+        .current_dir(&workspace)
+        .status()
+        .await
+        .expect("cargo runs");
+    assert!(status.success(), "cargo build {args:?} failed");
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| workspace.join("target"));
+    let path = target.join("debug").join(artifact);
+    assert!(path.exists(), "no {artifact} at {}", path.display());
+    path
 }
 
 /// Standard base64 with padding, as vmq_webhooks encodes payloads.

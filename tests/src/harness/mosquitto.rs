@@ -12,7 +12,7 @@
 use std::{
     net::SocketAddr,
     os::unix::fs::PermissionsExt,
-    path::{Path, PathBuf},
+    path::PathBuf,
     process::Stdio,
     sync::atomic::{AtomicUsize, Ordering},
 };
@@ -26,7 +26,7 @@ use tokio::{
     task::JoinHandle,
 };
 
-use super::{WAIT, eventually, within};
+use super::{WAIT, cargo_build, eventually, within};
 
 /// A running `mosquitto` with the hookd plugin; killed when dropped.
 pub struct Mosquitto {
@@ -63,23 +63,7 @@ static INSTANCE: AtomicUsize = AtomicUsize::new(0);
 /// The plugin's shared object, built on first use.
 async fn plugin() -> PathBuf {
     PLUGIN
-        .get_or_init(|| async {
-            let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-            let status = Command::new(cargo)
-                .args(["build", "--locked", "-p", "hookd-mosquitto"])
-                .current_dir(&workspace)
-                .status()
-                .await
-                .expect("cargo runs");
-            assert!(status.success(), "building the Mosquitto plugin failed");
-            let target = std::env::var("CARGO_TARGET_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|_| workspace.join("target"));
-            let plugin = target.join("debug").join("libhookd_mosquitto.so");
-            assert!(plugin.exists(), "no plugin at {}", plugin.display());
-            plugin
-        })
+        .get_or_init(|| cargo_build(&["-p", "hookd-mosquitto"], "libhookd_mosquitto.so"))
         .await
         .clone()
 }

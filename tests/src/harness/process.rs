@@ -1,16 +1,20 @@
-//! The real `hookd` binary as a child process, for what only a process
-//! has: signals, its exit, and its port once it is gone.
+//! The real `hookd` binary as a child process, for what only a process shows:
+//! its exit status and log, its environment, its limits, and how it answers
+//! signals ([`HookdProcess::signal`]).
 //!
-//! [`HookdProcess::start`] builds the binary once per test process (`cargo
-//! build -p hookd`, as `mosquitto.rs` builds the plugin), starts it on a
-//! free loopback port with a TOML configuration of the test's, and waits
-//! (bounded) until it answers gRPC health checks. Its stderr (hookd logs
-//! at `info`) is collected line by line. The child is killed, and its
-//! configuration file removed, when the handle is dropped.
+//! [`HookdProcess::launch`] starts a [`Launch`]: the binary (built with
+//! `cargo build -p hookd` once per test run) in a clean environment plus the
+//! variables a test sets, with an optional configuration file and an
+//! optional `RLIMIT_NOFILE` (set through util-linux's `prlimit`, which then
+//! execs hookd, so the child's pid is hookd's and no `unsafe` `pre_exec` is
+//! needed). gRPC and metrics listen on port 0; their addresses are read from
+//! hookd's log, which is collected line by line from its stderr. The child is
+//! killed when the handle is dropped.
 
 use std::{
+    collections::BTreeMap,
     net::SocketAddr,
-    path::{Path, PathBuf},
+    path::PathBuf,
     process::{ExitStatus, Stdio},
     sync::{
         Arc, Mutex, PoisonError,
@@ -19,192 +23,277 @@ use std::{
     time::Duration,
 };
 
+use hookd_proto::v1::hook_service_client::HookServiceClient;
 use tokio::{
     io::{AsyncBufReadExt, BufReader},
     process::{Child, Command},
     sync::OnceCell,
     task::JoinHandle,
-    time::Instant,
 };
-use tonic::transport::Endpoint;
-use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+use tonic::transport::{Channel, Endpoint};
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
 
-use super::{WAIT, eventually, within};
+use super::{POLL_EVERY, WAIT, cargo_build, eventually, within};
 
-/// A running `hookd` process.
-pub struct HookdProcess {
-    addr: SocketAddr,
-    /// Holds its configuration file; removed on drop.
-    dir: PathBuf,
-    child: Child,
-    stderr: Arc<Mutex<Vec<String>>>,
-    reader: JoinHandle<()>,
-}
+/// How long one connection attempt to the child may take; a health probe
+/// that fails is simply tried again (within [`WAIT`]).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// How a stopped `hookd` process ended.
-#[derive(Debug)]
-pub struct Exited {
-    /// Its exit status.
-    pub status: ExitStatus,
-    /// From the first stop signal to its exit.
-    pub after: Duration,
-}
+/// The kernel's unit of `utime` and `stime` in `/proc/PID/stat` (`USER_HZ`),
+/// 100 on every Linux architecture hookd runs on.
+const TICKS_PER_SECOND: u64 = 100;
 
 static BINARY: OnceCell<PathBuf> = OnceCell::const_new();
 static INSTANCE: AtomicUsize = AtomicUsize::new(0);
 
+/// How to start a hookd process; see [`HookdProcess::launch`].
+#[derive(Debug, Clone)]
+pub struct Launch {
+    env: BTreeMap<String, String>,
+    config: Option<String>,
+    open_files: Option<(u64, u64)>,
+}
+
+/// A running (or exited) `hookd` child process and the log it has written.
+pub struct HookdProcess {
+    child: Child,
+    pid: u32,
+    log: Arc<Mutex<Vec<String>>>,
+    reader: Option<JoinHandle<()>>,
+}
+
 /// The `hookd` binary, built on first use.
 async fn binary() -> PathBuf {
     BINARY
-        .get_or_init(|| async {
-            let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-            let status = Command::new(cargo)
-                .args(["build", "--locked", "-p", "hookd", "--bin", "hookd"])
-                .current_dir(&workspace)
-                .status()
-                .await
-                .expect("cargo runs");
-            assert!(status.success(), "building the hookd binary failed");
-            let target = std::env::var("CARGO_TARGET_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|_| workspace.join("target"));
-            let binary = target.join("debug").join("hookd");
-            assert!(binary.exists(), "no hookd binary at {}", binary.display());
-            binary
-        })
+        .get_or_init(|| cargo_build(&["-p", "hookd", "--bin", "hookd"], "hookd"))
         .await
         .clone()
 }
 
-/// A loopback address nothing listens on right now.
-pub async fn free_addr() -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind a loopback port");
-    listener.local_addr().expect("bound")
-}
-
-impl HookdProcess {
-    /// Starts `hookd` with `config` (TOML, without `server.listen`) on a
-    /// free loopback port, and waits until it serves.
-    pub async fn start(config: &str) -> Self {
-        Self::start_on(free_addr().await, config).await
+impl Launch {
+    /// Sets the environment variable `name` of the child (its environment is
+    /// otherwise empty but for `PATH`, `HOOKD_LOG=info`, gRPC on
+    /// `127.0.0.1:0` and two shards).
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.env.insert(name.to_owned(), value.to_owned());
+        self
     }
 
-    /// Starts `hookd` with `config` on `addr`, and waits until it serves.
-    pub async fn start_on(addr: SocketAddr, config: &str) -> Self {
+    /// Passes a configuration file with this TOML text (`--config`).
+    pub fn config(mut self, toml: &str) -> Self {
+        self.config = Some(toml.to_owned());
+        self
+    }
+
+    /// Runs hookd with `RLIMIT_NOFILE` lowered to these soft and hard limits.
+    pub fn open_files_limit(mut self, soft: u64, hard: u64) -> Self {
+        self.open_files = Some((soft, hard));
+        self
+    }
+
+    /// Starts hookd and returns at once, whether it will serve or fail.
+    pub async fn spawn(self) -> HookdProcess {
         let binary = binary().await;
-        let dir = std::env::temp_dir().join(format!(
-            "hookd-process-{}-{}",
-            std::process::id(),
-            INSTANCE.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).expect("create a temp dir");
-        let file = dir.join("hookd.toml");
-        std::fs::write(&file, config).expect("write the configuration");
-        let mut child = Command::new(binary)
-            .arg("--config")
-            .arg(&file)
-            .env("HOOKD_SERVER__LISTEN", addr.to_string())
-            .env("HOOKD_LOG", "info")
+        let mut command = match self.open_files {
+            Some((soft, hard)) => {
+                let mut command = Command::new("prlimit");
+                command.arg(format!("--nofile={soft}:{hard}")).arg(&binary);
+                command
+            }
+            None => Command::new(&binary),
+        };
+        if let Some(toml) = &self.config {
+            let path = std::env::temp_dir().join(format!(
+                "hookd-process-{}-{}.toml",
+                std::process::id(),
+                INSTANCE.fetch_add(1, Ordering::Relaxed)
+            ));
+            std::fs::write(&path, toml).expect("write the configuration file");
+            command.arg("--config").arg(path);
+        }
+        command.env_clear();
+        if let Some(path) = std::env::var_os("PATH") {
+            command.env("PATH", path);
+        }
+        let mut child = command
+            .envs(&self.env)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
-            .expect("hookd starts");
-        let stderr = Arc::new(Mutex::new(Vec::new()));
-        let lines = child.stderr.take().expect("stderr is piped");
-        let reader = tokio::spawn({
-            let stderr = Arc::clone(&stderr);
-            async move {
-                let mut lines = BufReader::new(lines).lines();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    stderr.lock().unwrap_or_else(PoisonError::into_inner).push(line);
-                }
+            .expect("hookd starts (and prlimit, from util-linux, is installed)");
+        let pid = child.id().expect("a child that was just spawned has a pid");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let lines = Arc::clone(&log);
+        let reader = tokio::spawn(async move {
+            let mut stderr = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = stderr.next_line().await {
+                lines.lock().unwrap_or_else(PoisonError::into_inner).push(line);
             }
         });
-        let process = Self {
-            addr,
-            dir,
+        HookdProcess {
             child,
-            stderr,
-            reader,
-        };
-        eventually(|| process.serving(), WAIT)
-            .await
-            .unwrap_or_else(|_| panic!("hookd did not serve on {addr}: {:?}", process.stderr()));
-        process
+            pid,
+            log,
+            reader: Some(reader),
+        }
     }
 
-    /// The address hookd serves gRPC on.
+    /// Starts hookd and waits (bounded) until it says it is listening.
+    pub async fn start(self) -> HookdProcess {
+        let hookd = self.spawn().await;
+        hookd.wait_for_log("hookd listening").await;
+        hookd
+    }
+}
+
+impl HookdProcess {
+    /// A launch with the defaults [`Launch::env`] describes.
+    pub fn launch() -> Launch {
+        let env = [
+            ("HOOKD_LOG", "info"),
+            ("HOOKD_SERVER__LISTEN", "127.0.0.1:0"),
+            ("HOOKD_SERVER__WORKER_THREADS", "2"),
+        ];
+        Launch {
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            config: None,
+            open_files: None,
+        }
+    }
+
+    /// The log so far, one string.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap_or_else(PoisonError::into_inner).join("\n")
+    }
+
+    /// The first log line containing `needle`, if any yet.
+    pub fn log_line(&self, needle: &str) -> Option<String> {
+        let lines = self.log.lock().unwrap_or_else(PoisonError::into_inner);
+        lines.iter().find(|line| line.contains(needle)).cloned()
+    }
+
+    /// Waits (bounded by [`WAIT`]) for a log line containing `needle`.
+    pub async fn wait_for_log(&self, needle: &str) -> String {
+        let seen = eventually(|| async { self.log_line(needle).is_some() }, WAIT).await;
+        match (seen, self.log_line(needle)) {
+            (Ok(()), Some(line)) => line,
+            _ => panic!("hookd never logged {needle:?}; its log:\n{}", self.log()),
+        }
+    }
+
+    /// The address of the listener whose start line contains `what`
+    /// (`"hookd listening"` or `"metrics listening"`), read from its `addr=`.
+    #[track_caller]
+    pub fn listening(&self, what: &str) -> SocketAddr {
+        let line = self
+            .log_line(what)
+            .unwrap_or_else(|| panic!("no {what:?} line in:\n{}", self.log()));
+        line.split_whitespace()
+            .find_map(|field| field.strip_prefix("addr="))
+            .and_then(|addr| addr.parse().ok())
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+    }
+
+    /// The gRPC address.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.listening("hookd listening")
     }
 
-    /// Whether hookd answers a gRPC health check now.
-    pub async fn serving(&self) -> bool {
-        let endpoint = Endpoint::from_shared(format!("http://{}", self.addr))
+    /// A gRPC channel on a fresh connection, or `None` if hookd does not
+    /// take one within [`CONNECT_TIMEOUT`].
+    pub async fn try_channel(&self) -> Option<Channel> {
+        let endpoint = Endpoint::from_shared(format!("http://{}", self.addr()))
             .expect("a socket address makes a valid URI")
-            .connect_timeout(Duration::from_millis(500))
-            .timeout(Duration::from_millis(500));
-        let Ok(channel) = endpoint.connect().await else {
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(CONNECT_TIMEOUT);
+        endpoint.connect().await.ok()
+    }
+
+    /// A `HookService` client on a fresh connection.
+    pub async fn client(&self) -> HookServiceClient<Channel> {
+        let channel = within("a connection to hookd", async {
+            loop {
+                if let Some(channel) = self.try_channel().await {
+                    return channel;
+                }
+                tokio::time::sleep(POLL_EVERY).await;
+            }
+        })
+        .await;
+        HookServiceClient::new(channel)
+    }
+
+    /// Whether hookd answers a health check SERVING right now, on a fresh connection.
+    pub async fn is_serving(&self) -> bool {
+        let Some(channel) = self.try_channel().await else {
             return false;
         };
-        HealthClient::new(channel)
-            .check(HealthCheckRequest::default())
-            .await
-            .is_ok()
+        let mut health = HealthClient::new(channel);
+        let check = health.check(HealthCheckRequest::default());
+        matches!(
+            tokio::time::timeout(CONNECT_TIMEOUT, check).await,
+            Ok(Ok(response)) if response.get_ref().status() == ServingStatus::Serving
+        )
     }
 
-    /// Sends the process `signal` (`"TERM"`, `"INT"`, ...) with `kill(1)`.
+    /// The CPU time (user and system, all threads) hookd has used so far.
+    pub fn cpu_time(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).expect("hookd's /proc stat");
+        // The command name may contain spaces; the fields after it may not.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().collect())
+            .unwrap_or_default();
+        // After the name: state is field 3 of proc(5), utime 14 and stime 15.
+        let ticks = |index: usize| -> u64 {
+            fields
+                .get(index - 3)
+                .and_then(|field| field.parse().ok())
+                .unwrap_or_else(|| panic!("field {index} of {stat:?}"))
+        };
+        Duration::from_millis((ticks(14) + ticks(15)) * 1000 / TICKS_PER_SECOND)
+    }
+
+    /// Sends the process `signal` (`"TERM"`, `"INT"`, …) with `kill(1)`.
     pub async fn signal(&self, signal: &str) {
-        let pid = self.child.id().expect("hookd is still running");
         let status = within(
             "kill(1)",
             Command::new("kill")
                 .arg(format!("-{signal}"))
-                .arg(pid.to_string())
+                .arg(self.pid.to_string())
                 .status(),
         )
         .await
         .expect("kill(1) runs");
-        assert!(status.success(), "kill -{signal} {pid} failed");
+        assert!(status.success(), "kill -{signal} {} failed", self.pid);
     }
 
-    /// Sends SIGTERM and waits (bounded by [`WAIT`]) for hookd to exit.
-    pub async fn terminate(&mut self) -> Exited {
-        let sent = Instant::now();
-        self.signal("TERM").await;
-        self.exited(sent).await
-    }
-
-    /// Waits (bounded by [`WAIT`]) for hookd to exit, timed from `since`.
-    pub async fn exited(&mut self, since: Instant) -> Exited {
+    /// Waits (bounded) for hookd to exit on its own; returns its status and
+    /// its whole log.
+    pub async fn exited(mut self) -> (ExitStatus, String) {
         let status = within("hookd to exit", self.child.wait())
             .await
             .expect("waiting for hookd works");
-        let after = since.elapsed();
-        // The rest of its output, which ends with the process.
-        let _ = within("hookd's last log lines", &mut self.reader).await;
-        Exited { status, after }
-    }
-
-    /// Every line hookd has logged so far.
-    pub fn stderr(&self) -> Vec<String> {
-        self.stderr.lock().unwrap_or_else(PoisonError::into_inner).clone()
-    }
-
-    /// The first logged line containing `text`, if any.
-    pub fn logged(&self, text: &str) -> Option<String> {
-        self.stderr().into_iter().find(|line| line.contains(text))
+        if let Some(reader) = self.reader.take() {
+            let _ = within("hookd's log to end", reader).await;
+        }
+        (status, self.log())
     }
 }
 
 impl Drop for HookdProcess {
     fn drop(&mut self) {
-        self.reader.abort();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        let _ = self.child.start_kill();
+        if let Some(reader) = self.reader.take() {
+            reader.abort();
+        }
     }
 }

@@ -252,3 +252,31 @@ async fn capped_at_1024(reply: Reply) -> Rig {
     )
     .await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_s_credentials_never_reach_the_broker_in_a_verdict_reason() {
+    let down = refused_url()
+        .await
+        .replace("http://", "http://hookuser:s3cret-pass@")
+        + "?token=s3cret-token";
+    let webhook = Webhook::start(Reply::ok().status(500)).await;
+    let failing =
+        format!("{}?token=s3cret-token", webhook.url()).replace("http://", "http://hookuser:s3cret-pass@");
+    for (endpoint, kind) in [
+        (down, ErrorKind::Unavailable),
+        (failing, ErrorKind::InvalidResponse),
+    ] {
+        let hookd = Hookd::with_webhooks([WebhookConfig::new(Hook::AuthOnRegister, endpoint)]).await;
+        let verdict = hookd.broker().await.call(calls::auth_on_register("c1")).await;
+        let reason = assert_error(&verdict, kind);
+        assert!(
+            !reason.contains("s3cret") && !reason.contains("hookuser"),
+            "the reason shows the endpoint without its secrets: {reason}"
+        );
+        assert!(
+            reason.contains("***@127.0.0.1:"),
+            "the endpoint is still recognisable: {reason}"
+        );
+    }
+    assert_eq!(webhook.hits(), 1, "the endpoint was called, with its credentials");
+}

@@ -250,36 +250,44 @@ async fn a_sharded_hookd_stops_within_its_grace_period_with_idle_half_open_and_f
     stops_within_its_grace_period_with_every_kind_of_peer(|config| Hookd::start_sharded(config, 2)).await;
 }
 
-/// The TOML of a `hookd` process with a grace period of `grace` and
-/// `webhook` answering `auth_on_register`, on two shards.
-fn process_config(webhook: &Webhook, grace: Duration) -> String {
-    format!(
-        "[server]\nworker_threads = 2\nshutdown_grace_ms = {}\n\n\
+/// A `hookd` process (two shards) listening on `listen` (port 0: any), with
+/// a grace period of `grace` and `webhook` answering `auth_on_register`.
+async fn process(webhook: &Webhook, grace: Duration, listen: SocketAddr) -> HookdProcess {
+    let config = format!(
+        "[server]\nshutdown_grace_ms = {}\n\n\
          [[webhooks]]\nhook = \"auth_on_register\"\nendpoint = \"{}\"\nresponse_timeout = 60000\n",
         millis(grace),
         webhook.url()
-    )
+    );
+    HookdProcess::launch()
+        .env("HOOKD_SERVER__LISTEN", &listen.to_string())
+        .config(&config)
+        .start()
+        .await
+}
+
+/// Any loopback port.
+fn any_port() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_stops_the_process_within_its_grace_period_and_a_new_hookd_binds_the_port_at_once() {
     let webhook = Webhook::builder().held().start().await;
-    let config = process_config(&webhook, GRACE);
-    let mut hookd = HookdProcess::start(&config).await;
-    let (mut peers, held, _alive) = every_kind_of_peer(hookd.addr(), &webhook).await;
+    let hookd = process(&webhook, GRACE, any_port()).await;
+    let addr = hookd.addr();
+    let (mut peers, held, _alive) = every_kind_of_peer(addr, &webhook).await;
 
-    let exited = hookd.terminate().await;
+    let sent = Instant::now();
+    hookd.signal("TERM").await;
+    let (status, log) = hookd.exited().await;
+    let after = sent.elapsed();
 
     assert!(
-        exited.status.success(),
-        "hookd exits 0 after a graceful shutdown: {exited:?}"
+        status.success(),
+        "hookd exits 0 after a graceful shutdown: {status:?}\n{log}"
     );
-    assert_between(
-        exited.after,
-        GRACE,
-        GRACE + MARGIN,
-        "SIGTERM with every kind of peer",
-    );
+    assert_between(after, GRACE, GRACE + MARGIN, "SIGTERM with every kind of peer");
     assert_error(&held.verdict().await, ErrorKind::Overloaded);
     for (i, peer) in peers.iter_mut().enumerate() {
         assert!(
@@ -287,35 +295,23 @@ async fn sigterm_stops_the_process_within_its_grace_period_and_a_new_hookd_binds
             "raw peer {i} is still connected after hookd exited"
         );
     }
-    let summary = hookd
-        .logged("hookd stopped")
-        .unwrap_or_else(|| panic!("no summary line in {:?}", hookd.stderr()));
+    let summary = log
+        .lines()
+        .find(|line| line.contains("hookd stopped"))
+        .unwrap_or_else(|| panic!("no summary line in:\n{log}"));
     assert!(summary.contains("calls_overloaded=2"), "{summary}");
 
-    let successor = within(
-        "a new hookd on the same port",
-        HookdProcess::start_on(hookd.addr(), &config),
-    )
-    .await;
-    assert!(successor.serving().await);
+    let successor = process(&webhook, GRACE, addr).await;
+    assert_eq!(successor.addr(), addr);
+    assert!(successor.is_serving().await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_sigterm_exits_at_once_and_the_port_is_free_while_draining() {
     let webhook = Webhook::builder().held().start().await;
-    let mut hookd = HookdProcess::start(&process_config(&webhook, Duration::from_secs(30))).await;
+    let hookd = process(&webhook, Duration::from_secs(30), any_port()).await;
     let addr = hookd.addr();
-    let broker = Broker::connect(HookServiceClient::new(
-        within(
-            "a gRPC connection to hookd",
-            tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-                .expect("a socket address makes a valid URI")
-                .connect(),
-        )
-        .await
-        .expect("hookd accepts gRPC connections"),
-    ))
-    .await;
+    let broker = Broker::connect(hookd.client().await).await;
     let _held = in_flight(&broker, &webhook, "held").await;
 
     hookd.signal("TERM").await;
@@ -324,15 +320,15 @@ async fn a_second_sigterm_exits_at_once_and_the_port_is_free_while_draining() {
         .expect("the port is free as soon as hookd begins draining");
     let second = Instant::now();
     hookd.signal("TERM").await;
-    let exited = hookd.exited(second).await;
+    let (status, log) = hookd.exited().await;
+    let after = second.elapsed();
 
-    assert_eq!(exited.status.code(), Some(143), "128 + SIGTERM: {exited:?}");
+    assert_eq!(status.code(), Some(143), "128 + SIGTERM:\n{log}");
     assert!(
-        exited.after < MARGIN,
-        "a second signal exits at once, not after {:?}",
-        exited.after
+        after < MARGIN,
+        "a second signal exits at once, not after {after:?}"
     );
-    assert!(hookd.logged("second signal").is_some(), "{:?}", hookd.stderr());
+    assert!(log.contains("second signal"), "{log}");
 }
 
 /// hookd with `webhook` answering `auth_on_register` and short connection
