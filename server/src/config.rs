@@ -89,6 +89,15 @@ pub struct ServerConfig {
     /// How long a connection may stay open without any stream (RPC) on it
     /// before it is closed, in ms. Default 60000.
     pub idle_timeout_ms: u64,
+    /// Broker streams open at once, over all connections; one more is
+    /// refused with RESOURCE_EXHAUSTED and counted. Default 10000.
+    pub max_streams: usize,
+    /// Broker streams open at once on one connection; one more is refused
+    /// with RESOURCE_EXHAUSTED and counted. Default 1000.
+    pub max_streams_per_connection: usize,
+    /// gRPC connections open at once; a connection accepted past it is
+    /// closed at once (before any HTTP/2) and counted. Default 10000.
+    pub max_connections: usize,
 }
 
 /// Settings of the outbound HTTP client, shared by all endpoints.
@@ -203,6 +212,9 @@ impl Default for ServerConfig {
             http2_keepalive_timeout_ms: 10_000,
             handshake_timeout_ms: 10_000,
             idle_timeout_ms: 60_000,
+            max_streams: 10_000,
+            max_streams_per_connection: 1_000,
+            max_connections: 10_000,
         }
     }
 }
@@ -268,6 +280,7 @@ impl ServerConfig {
             keepalive_timeout: Duration::from_millis(self.http2_keepalive_timeout_ms),
             handshake_timeout: Duration::from_millis(self.handshake_timeout_ms),
             idle_timeout: Duration::from_millis(self.idle_timeout_ms),
+            max_connections: self.max_connections,
         }
     }
 }
@@ -366,6 +379,18 @@ impl Config {
         )?;
         check_duration("server.handshake_timeout_ms", self.server.handshake_timeout_ms)?;
         check_duration("server.idle_timeout_ms", self.server.idle_timeout_ms)?;
+        for (key, value) in [
+            ("server.max_streams", self.server.max_streams),
+            (
+                "server.max_streams_per_connection",
+                self.server.max_streams_per_connection,
+            ),
+            ("server.max_connections", self.server.max_connections),
+        ] {
+            if value == 0 {
+                return Err(invalid(key.into(), "must be at least 1"));
+            }
+        }
         if self.http.pool_max_connections == 0 {
             return Err(invalid("http.pool_max_connections".into(), "must be at least 1"));
         }

@@ -311,6 +311,8 @@ impl Hookd {
             max_in_flight: self.config.server.max_in_flight_per_stream,
             default_timeout: self.config.server.call_timeout(),
             max_call_bytes: self.config.server.max_call_bytes,
+            max_streams: self.config.server.max_streams,
+            max_streams_per_connection: self.config.server.max_streams_per_connection,
         };
         // A frame up to 4 times the call limit is read, so that an oversized
         // call costs only itself; past that, reading it is not worth the
@@ -339,6 +341,7 @@ impl Hookd {
             shutdown,
             connections: Connections::new(self.config.server.liveness()),
             accept_errors: self.dispatcher.metrics().accept_errors.clone(),
+            connections_refused: self.dispatcher.metrics().connections_refused.clone(),
         })
     }
 
@@ -372,6 +375,8 @@ struct FrontDoor {
     connections: Connections,
     /// Counts the listener's failed accepts, for every shard.
     accept_errors: Counter,
+    /// Counts connections closed at once for `server.max_connections`.
+    connections_refused: Counter,
 }
 
 impl FrontDoor {
@@ -391,7 +396,7 @@ impl FrontDoor {
         // Not tonic's `TcpIncoming`: on an accept error (out of descriptors)
         // the server would poll it again at once, spinning a core.
         let incoming = Acceptor::new(listener, self.accept_errors).into_incoming();
-        let incoming = self.connections.guard(incoming);
+        let incoming = self.connections.guard(incoming, self.connections_refused);
         // On draining tonic drops `incoming` (closing the listening socket)
         // and sends every connection a GOAWAY.
         Server::builder()

@@ -54,6 +54,7 @@ use std::{
 
 use futures::{Stream, StreamExt, task::AtomicWaker};
 use http_body::{Frame, SizeHint};
+use prometheus_client::metrics::counter::Counter;
 use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
     net::TcpStream,
@@ -63,7 +64,7 @@ use tonic::{
     body::Body,
     transport::server::{Connected, TcpConnectInfo},
 };
-use tracing::debug;
+use tracing::{debug, warn};
 
 /// The bounds a gRPC connection lives under (`server.*_ms`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +77,8 @@ pub struct Bounds {
     pub handshake_timeout: Duration,
     /// Time a connection may stay open without any stream on it.
     pub idle_timeout: Duration,
+    /// Connections open at once; one accepted past it is closed at once.
+    pub max_connections: usize,
 }
 
 /// Every open gRPC connection of one hookd: wraps accepted sockets in
@@ -179,13 +182,34 @@ impl Connections {
         self.bounds
     }
 
-    /// `incoming` with every accepted socket wrapped in a [`Guarded`].
-    pub fn guard<S, E>(&self, incoming: S) -> impl Stream<Item = Result<Guarded, E>> + use<S, E>
+    /// `incoming` with every accepted socket wrapped in a [`Guarded`]; a
+    /// socket accepted while [`Bounds::max_connections`] are open is closed
+    /// at once (it costs a descriptor and memory otherwise) and counted in
+    /// `refused`.
+    pub fn guard<S, E>(
+        &self,
+        incoming: S,
+        refused: Counter,
+    ) -> impl Stream<Item = Result<Guarded, E>> + use<S, E>
     where
         S: Stream<Item = Result<TcpStream, E>>,
     {
         let connections = self.clone();
-        incoming.map(move |accepted| accepted.map(|io| connections.wrap(io)))
+        incoming.filter_map(move |accepted| {
+            let admitted = match accepted {
+                Ok(io) if connections.open() >= connections.bounds.max_connections => {
+                    refused.inc();
+                    warn!(
+                        peer = ?io.peer_addr().ok(),
+                        max = connections.bounds.max_connections,
+                        "connection refused: server.max_connections are open"
+                    );
+                    None
+                }
+                accepted => Some(accepted.map(|io| connections.wrap(io))),
+            };
+            std::future::ready(admitted)
+        })
     }
 
     /// Wraps one accepted socket.
@@ -487,6 +511,7 @@ mod tests {
             keepalive_timeout: Duration::from_secs(1),
             handshake_timeout: Duration::from_secs(1),
             idle_timeout: Duration::from_secs(1),
+            max_connections: 10,
         };
         (Connections::new(bounds).wrap(server), client)
     }

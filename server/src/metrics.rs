@@ -39,6 +39,12 @@ pub struct Metrics {
     /// [`crate::accept`] waits out), or a connection reset before it was
     /// accepted. Exposed as `hookd_accept_errors_total`.
     pub accept_errors: Counter,
+    /// Connections closed as accepted because `server.max_connections` were
+    /// open.
+    pub connections_refused: Counter,
+    /// Broker streams refused with RESOURCE_EXHAUSTED (`server.max_streams`
+    /// or `server.max_streams_per_connection`).
+    pub streams_refused: Counter,
 }
 
 /// A (hook, outcome) label pair.
@@ -139,6 +145,18 @@ impl Metrics {
             "Failed accepts on the gRPC listener (e.g. out of file descriptors)",
             accept_errors.clone(),
         );
+        let connections_refused = Counter::default();
+        registry.register(
+            "connections_refused",
+            "Connections closed as accepted because server.max_connections were open",
+            connections_refused.clone(),
+        );
+        let streams_refused = Counter::default();
+        registry.register(
+            "streams_refused",
+            "Broker streams refused for server.max_streams or server.max_streams_per_connection",
+            streams_refused.clone(),
+        );
         Self {
             registry,
             calls,
@@ -149,6 +167,8 @@ impl Metrics {
             calls_in_flight,
             bad_calls,
             accept_errors,
+            connections_refused,
+            streams_refused,
         }
     }
 

@@ -2,18 +2,25 @@
 //! plus the standard `grpc.health.v1` and reflection services so generic
 //! gRPC tools work against hookd.
 //!
-//! - [`convert`]: protobuf ⇄ domain types, once, at the edge.
+//! The protobuf ⇄ domain conversions are `hookd_proto::convert`'s.
+//!
 //! - [`session`]: one broker stream (limits, deadlines, shutdown).
+//!
+//! Streams are bounded here, before a session starts: at most
+//! `server.max_streams` in all and `server.max_streams_per_connection` on one
+//! connection; one more is refused with RESOURCE_EXHAUSTED and counted.
 
 pub mod session;
 
 use std::{pin::Pin, sync::Arc, time::Duration};
 
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use hookd_proto::{convert, frame::RawBrokerFrame, server::hook_service_server, v1 as pb};
+use tokio::sync::Semaphore;
 use tonic::{Request, Response, Status, Streaming};
+use tracing::warn;
 
-use crate::{dispatch::Dispatcher, shutdown::Shutdown};
+use crate::{dispatch::Dispatcher, liveness::ConnInfo, shutdown::Shutdown};
 use session::Limits;
 
 /// The `HookService` implementation.
@@ -21,6 +28,8 @@ pub struct HookService {
     dispatcher: Arc<Dispatcher>,
     limits: Limits,
     shutdown: Shutdown,
+    /// One permit per broker stream, shared by every shard (`server.max_streams`).
+    streams: Arc<Semaphore>,
 }
 
 impl HookService {
@@ -28,10 +37,18 @@ impl HookService {
     /// end as `shutdown` says ([`crate::shutdown`]).
     pub fn new(dispatcher: Arc<Dispatcher>, limits: Limits, shutdown: Shutdown) -> Self {
         Self {
+            streams: Arc::new(Semaphore::new(limits.max_streams)),
             dispatcher,
             limits,
             shutdown,
         }
+    }
+
+    /// Refuses a stream over one of the limits, counted and logged.
+    fn refuse(&self, request: &Request<Streaming<RawBrokerFrame>>, why: &str) -> Status {
+        self.dispatcher.metrics().streams_refused.inc();
+        warn!(peer = ?request.remote_addr(), why, "broker stream refused");
+        Status::resource_exhausted(why.to_owned())
     }
 }
 
@@ -45,12 +62,31 @@ impl hook_service_server::HookService for HookService {
         &self,
         request: Request<Streaming<RawBrokerFrame>>,
     ) -> Result<Response<Self::StreamStream>, Status> {
+        // The connection's count includes this stream.
+        let on_connection = request
+            .extensions()
+            .get::<ConnInfo>()
+            .map_or(0, ConnInfo::streams);
+        if on_connection > self.limits.max_streams_per_connection {
+            return Err(self.refuse(
+                &request,
+                "too many streams on this connection (server.max_streams_per_connection)",
+            ));
+        }
+        let Ok(permit) = self.streams.clone().try_acquire_owned() else {
+            return Err(self.refuse(&request, "too many broker streams (server.max_streams)"));
+        };
         let frames = session::serve(
             request.into_inner(),
             self.dispatcher.clone(),
             self.limits,
             self.shutdown.clone(),
         );
+        // The permit lives as long as the stream.
+        let frames = frames.map(move |frame| {
+            let _held = &permit;
+            frame
+        });
         Ok(Response::new(Box::pin(frames)))
     }
 

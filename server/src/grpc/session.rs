@@ -50,6 +50,10 @@ pub struct Limits {
     pub default_timeout: Duration,
     /// The largest encoded call run; told to the broker in `Welcome`.
     pub max_call_bytes: usize,
+    /// Broker streams open at once, in all.
+    pub max_streams: usize,
+    /// Broker streams open at once on one connection.
+    pub max_streams_per_connection: usize,
 }
 
 impl Limits {

@@ -10,6 +10,7 @@ mod discovery;
 mod failures;
 mod frames;
 mod lifecycle;
+mod limits;
 mod malformed;
 mod mosquitto;
 mod notifications;
