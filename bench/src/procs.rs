@@ -63,6 +63,8 @@ pub struct Tuning {
     pub response_timeout_ms: Option<u64>,
     /// `http.pool_max_connections` (the harness's default: 16384).
     pub pool_max_connections: Option<usize>,
+    /// `http.stall_timeout_ms` (hookd's default: 1000).
+    pub stall_timeout_ms: Option<u64>,
     /// Serve `/metrics` on a free loopback port ([`Proc::metrics`]).
     pub metrics: bool,
 }
@@ -163,6 +165,9 @@ pub async fn spawn_hookd_with(
     }
     let pool = tuning.pool_max_connections.unwrap_or(16_384);
     let _ = write!(toml, "\n[http]\npool_max_connections = {pool}\n");
+    if let Some(ms) = tuning.stall_timeout_ms {
+        let _ = writeln!(toml, "stall_timeout_ms = {ms}");
+    }
     for webhook in webhooks {
         let _ = write!(
             toml,

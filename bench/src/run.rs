@@ -698,6 +698,9 @@ async fn held_memory(rig: &Rig, report: &mut Report) -> anyhow::Result<Ran> {
         max_in_flight_per_stream: Some(2 * total),
         response_timeout_ms: Some(120_000),
         pool_max_connections: Some(DEFAULT_POOL),
+        // The held calls wait for a connection, none finishing, for as long
+        // as the measurement takes: this measures their memory.
+        stall_timeout_ms: Some(120_000),
         metrics: true,
     };
     let hookd =

@@ -118,6 +118,13 @@ pub struct HttpConfig {
     /// Largest response body accepted, in bytes; a larger one is an invalid
     /// response. Default 1048576 (1 MiB).
     pub max_response_bytes: usize,
+    /// How long, in ms, all of an endpoint's connections (per shard) may be
+    /// busy with none of them finishing a request before further requests to
+    /// it fail at once as `overloaded` (a bulkhead): a hung endpoint then
+    /// stops taking up a broker's stream window after this long, while a
+    /// busy one that keeps answering is waited for. 1 to [`MAX_DURATION_MS`].
+    /// Default 1000.
+    pub stall_timeout_ms: u64,
 }
 
 /// Settings of the verdict cache.
@@ -225,6 +232,7 @@ impl Default for HttpConfig {
             pool_max_connections: 100,
             pool_idle_timeout: 60_000,
             max_response_bytes: 1 << 20,
+            stall_timeout_ms: 1000,
         }
     }
 }
@@ -394,6 +402,7 @@ impl Config {
         if self.http.pool_max_connections == 0 {
             return Err(invalid("http.pool_max_connections".into(), "must be at least 1"));
         }
+        check_duration("http.stall_timeout_ms", self.http.stall_timeout_ms)?;
         check_duration("http.pool_idle_timeout", self.http.pool_idle_timeout)?;
         if self.http.max_response_bytes == 0 {
             return Err(invalid("http.max_response_bytes".into(), "must be at least 1"));

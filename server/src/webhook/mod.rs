@@ -9,7 +9,13 @@
 //! JSON is the shared codec's. Every way this can fail is a [`WebhookError`]
 //! that knows its [`ErrorKind`].
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
 use tokio::{sync::Semaphore, time::Instant};
 
@@ -55,6 +61,38 @@ pub type Pools = Arc<[Pool]>;
 pub struct Pool {
     client: Client,
     slots: Semaphore,
+    /// When the pool last made progress (a slot taken at once, or a request
+    /// finished), in ms since `epoch`.
+    progress_ms: AtomicU64,
+    epoch: Instant,
+    /// `http.stall_timeout_ms`.
+    stall_timeout: Duration,
+}
+
+impl Pool {
+    fn progressed(&self) {
+        let ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.progress_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// How long every slot has been busy without a request finishing, if
+    /// longer than `http.stall_timeout_ms`.
+    fn stalled(&self) -> Option<Duration> {
+        let since = self
+            .epoch
+            .elapsed()
+            .saturating_sub(Duration::from_millis(self.progress_ms.load(Ordering::Relaxed)));
+        (since > self.stall_timeout).then_some(since)
+    }
+}
+
+/// Marks progress when a request that held a slot finishes, however it ends.
+struct Finished<'a>(&'a Pool);
+
+impl Drop for Finished<'_> {
+    fn drop(&mut self) {
+        self.0.progressed();
+    }
 }
 
 /// The deadline of the hook call a webhook request is made for.
@@ -99,6 +137,10 @@ pub enum WebhookError {
     /// The endpoint could not be reached or the connection failed.
     #[error("endpoint unavailable: {0}")]
     Unavailable(String),
+    /// Every connection to the endpoint is busy and none finished a request
+    /// for longer than `http.stall_timeout_ms`: failed at once.
+    #[error("endpoint stalled: all its connections busy, none answered for {0:?} (http.stall_timeout_ms)")]
+    Stalled(Duration),
 }
 
 impl From<AnswerError> for WebhookError {
@@ -120,6 +162,7 @@ impl WebhookError {
             | WebhookError::TooLarge(_) => ErrorKind::InvalidResponse,
             WebhookError::Timeout(_) | WebhookError::CallDeadline(_) => ErrorKind::Timeout,
             WebhookError::Unavailable(_) => ErrorKind::Unavailable,
+            WebhookError::Stalled(_) => ErrorKind::Overloaded,
         }
     }
 }
@@ -131,6 +174,9 @@ pub fn pools(http: &HttpConfig, shards: usize) -> Result<Pools, reqwest::Error> 
             Ok(Pool {
                 client: client(http)?,
                 slots: Semaphore::new(http.pool_max_connections),
+                progress_ms: AtomicU64::new(0),
+                epoch: Instant::now(),
+                stall_timeout: Duration::from_millis(http.stall_timeout_ms),
             })
         })
         .collect()
@@ -200,13 +246,29 @@ impl Endpoint {
         // future; the request's own, much larger, is made (boxed) only once
         // a connection is free.
         let _slot = match pool.slots.try_acquire() {
-            Ok(slot) => slot,
-            Err(_) => match tokio::time::timeout_at(until, pool.slots.acquire()).await {
-                Ok(Ok(slot)) => slot,
-                Ok(Err(_)) => return Err(WebhookError::Unavailable("the connection pool is closed".into())),
-                Err(_) => return Err(expired()),
-            },
+            Ok(slot) => {
+                pool.progressed();
+                slot
+            }
+            Err(_) => {
+                // The bulkhead: an endpoint whose every connection is stuck
+                // fails its calls at once instead of letting them fill the
+                // broker's stream window for a whole timeout each. One that
+                // keeps answering, however busy, is waited for.
+                if let Some(stalled) = pool.stalled() {
+                    return Err(WebhookError::Stalled(stalled));
+                }
+                match tokio::time::timeout_at(until, pool.slots.acquire()).await {
+                    Ok(Ok(slot)) => slot,
+                    Ok(Err(_)) => {
+                        return Err(WebhookError::Unavailable("the connection pool is closed".into()));
+                    }
+                    Err(_) => return Err(expired()),
+                }
+            }
         };
+        // Dropped (after the slot) when the request ends, however it ends.
+        let _finished = Finished(pool);
         let body = vmq::encode_request(call, self.encoding);
         match tokio::time::timeout_at(until, Box::pin(self.exchange(&pool.client, call.hook(), body))).await {
             Ok(result) => result,

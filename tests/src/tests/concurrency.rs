@@ -3,7 +3,7 @@
 
 use futures::future::join_all;
 use hookd::config::WebhookConfig;
-use hookd_proto::v1::ErrorKind;
+use hookd_proto::v1::{ErrorKind, verdict::Outcome};
 use serde_json::json;
 
 use crate::harness::{
@@ -194,4 +194,44 @@ async fn calls_waiting_for_webhooks_are_counted_in_flight_until_answered() {
     assert_eq!(hookd.metrics().calls_in_flight.get(), 3);
     release_all_ok(&webhook, pending).await;
     assert_eq!(hookd.metrics().calls_in_flight.get(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_endpoint_fails_further_calls_at_once_and_the_stream_goes_on() {
+    let hung = Webhook::builder().held().start().await;
+    let fine = Webhook::start(Reply::ok()).await;
+    let mut config = crate::harness::service::config([
+        WebhookConfig::new(Hook::AuthOnRegister, hung.url()),
+        WebhookConfig::new(Hook::AuthOnPublish, fine.url()),
+    ]);
+    config.http.pool_max_connections = 1;
+    config.http.stall_timeout_ms = 100;
+    let hookd = Hookd::start(config).await;
+    let broker = hookd.broker().await;
+    let at_endpoint = broker.send_args(calls::auth_on_register("first")).await;
+    hung.wait_for_hits(1).await;
+    // A probe waits for the one connection (and times out) until the
+    // endpoint has been stuck for stall_timeout_ms; then it is refused at
+    // once. Bounded: each probe ends by its own 50 ms deadline.
+    let mut refused = None;
+    for _ in 0..100 {
+        let mut probe = calls::auth_on_register("probe").into_call(broker.fresh_id());
+        probe.timeout_ms = Some(50);
+        let verdict = broker.send(probe).await.verdict().await;
+        match verdict.outcome {
+            Some(Outcome::Error(e)) if e.kind == ErrorKind::Overloaded as i32 => {
+                refused = Some(e.reason);
+                break;
+            }
+            Some(Outcome::Error(e)) if e.kind == ErrorKind::Timeout as i32 => {}
+            other => panic!("a probe times out or is refused, not {other:?}"),
+        }
+    }
+    let reason = refused.expect("a stuck endpoint's calls are refused at once after stall_timeout_ms");
+    assert!(reason.contains("http.stall_timeout_ms"), "{reason}");
+    assert_ok(&broker.call(calls::auth_on_publish("other-hook")).await);
+    assert_eq!(hung.hits(), 1, "no probe reached the stuck endpoint");
+    hung.release();
+    assert_ok(&at_endpoint.verdict().await);
+    assert_ok(&broker.call(calls::auth_on_register("after")).await);
 }
