@@ -112,6 +112,16 @@ where
     }
 }
 
+/// A connected gRPC channel to `addr` (`what` is there, for the panic).
+pub async fn channel_to(addr: std::net::SocketAddr, what: &str) -> tonic::transport::Channel {
+    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .expect("a socket address makes a valid URI")
+        .connect_timeout(WAIT);
+    within(&format!("a gRPC connection to {what}"), endpoint.connect())
+        .await
+        .unwrap_or_else(|e| panic!("{what} accepts gRPC connections: {e}"))
+}
+
 /// Awaits `fut` for at most [`WAIT`]; panics naming `what` if it takes longer.
 pub async fn within<F: IntoFuture>(what: &str, fut: F) -> F::Output {
     match tokio::time::timeout(WAIT, fut).await {

@@ -16,9 +16,9 @@ use tokio::{
     task::{JoinHandle, JoinSet},
     time::Instant,
 };
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
-use super::{WAIT, within};
+use super::within;
 
 /// The HTTP/2 client connection preface's magic (RFC 9113 §3.4).
 pub const MAGIC: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -115,12 +115,7 @@ impl FreezableRelay {
 
     /// A gRPC channel to hookd through the relay.
     pub async fn channel(&self) -> Channel {
-        let endpoint = Endpoint::from_shared(format!("http://{}", self.addr))
-            .expect("a socket address makes a valid URI")
-            .connect_timeout(WAIT);
-        within("a gRPC connection through the relay", endpoint.connect())
-            .await
-            .expect("the relay reaches hookd")
+        super::channel_to(self.addr, "the relay to hookd").await
     }
 
     /// Freezes every relayed connection: from now on nothing is read or

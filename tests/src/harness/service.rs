@@ -13,9 +13,9 @@ use std::{future::Future, net::SocketAddr, sync::Arc};
 use hookd::{Config, RunError, config::WebhookConfig, metrics::Metrics, registry::Registry};
 use hookd_proto::v1::hook_service_client::HookServiceClient;
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
-use super::{WAIT, broker::Broker, within};
+use super::{broker::Broker, within};
 
 /// A running hookd.
 pub struct Hookd {
@@ -126,12 +126,7 @@ impl Hookd {
 
     /// A connected gRPC channel to hookd.
     pub async fn channel(&self) -> Channel {
-        let endpoint = Endpoint::from_shared(format!("http://{}", self.addr))
-            .expect("a socket address makes a valid URI")
-            .connect_timeout(WAIT);
-        within("a gRPC connection to hookd", endpoint.connect())
-            .await
-            .expect("hookd accepts gRPC connections")
+        super::channel_to(self.addr, "hookd").await
     }
 
     /// A `HookService` client on a fresh connection.
