@@ -6,7 +6,7 @@
 //! Children are started through `sh -c 'ulimit -n <hard>; exec …'`, so each
 //! runs with its open-files soft limit raised to the hard limit (10,000 calls
 //! in flight are 10,000 sockets in hookd and in the stub) while keeping the
-//! process id `/proc` is read by; [`open_files_limit`] reads the result.
+//! process id `/proc` is read by; `open_files_limit` reads the result.
 
 use std::{
     fmt::Write as _,

@@ -208,7 +208,7 @@ impl HookdProcess {
     }
 
     /// A gRPC channel on a fresh connection, or `None` if hookd does not
-    /// take one within [`CONNECT_TIMEOUT`].
+    /// take one within `CONNECT_TIMEOUT`.
     pub async fn try_channel(&self) -> Option<Channel> {
         let endpoint = Endpoint::from_shared(format!("http://{}", self.addr()))
             .expect("a socket address makes a valid URI")
