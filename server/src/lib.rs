@@ -339,7 +339,10 @@ impl Hookd {
             routes,
             health,
             shutdown,
-            connections: Connections::new(self.config.server.liveness()),
+            connections: Connections::new(
+                self.config.server.liveness(),
+                self.dispatcher.metrics().connections_closed.clone(),
+            ),
             accept_errors: self.dispatcher.metrics().accept_errors.clone(),
             connections_refused: self.dispatcher.metrics().connections_refused.clone(),
         })

@@ -99,6 +99,8 @@ pub struct Guarded {
     preface: Preface,
     /// The deadline of whichever bound runs (handshake or idle).
     timer: Pin<Box<Sleep>>,
+    /// A bound has closed it (and it was counted).
+    closed: bool,
 }
 
 /// What tonic puts in each request's extensions for a [`Guarded`]
@@ -127,6 +129,8 @@ struct Registry {
     closing: AtomicBool,
     next_id: AtomicU64,
     open: Mutex<HashMap<u64, Arc<Conn>>>,
+    /// Connections closed by the handshake or idle bound.
+    closed_by_bound: Counter,
 }
 
 /// One connection's state, shared by its IO and its requests.
@@ -169,11 +173,17 @@ const MAGIC_LEN: usize = 24;
 const FRAME_HEADER_LEN: usize = 9;
 
 impl Connections {
-    /// No connections yet, to be held under `bounds`.
-    pub fn new(bounds: Bounds) -> Self {
+    /// No connections yet, to be held under `bounds`; each one a bound
+    /// closes is counted in `closed_by_bound`.
+    pub fn new(bounds: Bounds, closed_by_bound: Counter) -> Self {
         Self {
             bounds,
-            shared: Arc::default(),
+            shared: Arc::new(Registry {
+                closing: AtomicBool::new(false),
+                next_id: AtomicU64::new(0),
+                open: Mutex::default(),
+                closed_by_bound,
+            }),
         }
     }
 
@@ -235,6 +245,7 @@ impl Connections {
                 settings_len: 0,
             },
             timer: Box::pin(tokio::time::sleep_until(accepted + self.bounds.handshake_timeout)),
+            closed: false,
         }
     }
 
@@ -322,7 +333,13 @@ impl Guarded {
             self.timer.as_mut().reset(deadline);
         }
         if self.timer.as_mut().poll(cx).is_ready() {
-            debug!(peer = ?self.conn.peer, bound, "closing a connection");
+            // A failed connection may be read or written again before it
+            // is dropped: counted once.
+            if !self.closed {
+                self.closed = true;
+                self.registry.closed_by_bound.inc();
+                debug!(peer = ?self.conn.peer, bound, "closing a connection");
+            }
             return Err(io::Error::new(io::ErrorKind::TimedOut, bound));
         }
         Ok(())
@@ -513,7 +530,7 @@ mod tests {
             idle_timeout: Duration::from_secs(1),
             max_connections: 10,
         };
-        (Connections::new(bounds).wrap(server), client)
+        (Connections::new(bounds, Counter::default()).wrap(server), client)
     }
 
     #[tokio::test]

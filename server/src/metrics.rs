@@ -42,6 +42,9 @@ pub struct Metrics {
     /// Connections closed as accepted because `server.max_connections` were
     /// open.
     pub connections_refused: Counter,
+    /// Connections closed by `server.handshake_timeout_ms` or
+    /// `server.idle_timeout_ms`.
+    pub connections_closed: Counter,
     /// Broker streams refused with RESOURCE_EXHAUSTED (`server.max_streams`
     /// or `server.max_streams_per_connection`).
     pub streams_refused: Counter,
@@ -151,6 +154,12 @@ impl Metrics {
             "Connections closed as accepted because server.max_connections were open",
             connections_refused.clone(),
         );
+        let connections_closed = Counter::default();
+        registry.register(
+            "connections_closed",
+            "Connections closed by server.handshake_timeout_ms or server.idle_timeout_ms",
+            connections_closed.clone(),
+        );
         let streams_refused = Counter::default();
         registry.register(
             "streams_refused",
@@ -168,6 +177,7 @@ impl Metrics {
             bad_calls,
             accept_errors,
             connections_refused,
+            connections_closed,
             streams_refused,
         }
     }

@@ -365,6 +365,11 @@ async fn a_connection_that_never_completes_the_http2_preface_is_closed_after_the
             "{what} closed early: {closed:?}"
         );
     }
+    let metrics = hookd.metrics().encode();
+    assert!(
+        metrics.contains("hookd_connections_closed_total 2"),
+        "both closes are counted:\n{metrics}"
+    );
     assert_ok(&hookd.broker().await.call(calls::auth_on_register("c1")).await);
 }
 
