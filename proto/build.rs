@@ -1,4 +1,4 @@
-//! Compiles `hookd/v1/*.proto` with protox (pure Rust, so no system `protoc`)
+//! Compiles `hookd/v1/*.proto` (the broker contract and the admin service) with protox (pure Rust, so no system `protoc`)
 //! and generates prost messages and tonic stubs from the descriptor set. The
 //! encoded descriptor set is written to `OUT_DIR` for server reflection.
 //!
@@ -14,7 +14,7 @@ use prost::Message;
 use prost_types::{FileDescriptorSet, field_descriptor_proto::Type};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let protos = ["hookd/v1/hookd.proto"];
+    let protos = ["hookd/v1/hookd.proto", "hookd/v1/admin.proto"];
     for proto in protos {
         println!("cargo:rerun-if-changed={proto}");
     }
@@ -44,8 +44,8 @@ fn with_raw_frames(mut fds: FileDescriptorSet) -> Result<FileDescriptorSet, Stri
     let file = fds
         .file
         .iter_mut()
-        .find(|f| f.package() == "hookd.v1")
-        .ok_or("no hookd.v1 file")?;
+        .find(|f| f.name() == "hookd/v1/hookd.proto")
+        .ok_or("no hookd/v1/hookd.proto")?;
     let mut raw = file
         .message_type
         .iter()

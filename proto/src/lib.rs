@@ -12,6 +12,7 @@
 //!   checked on construction; [`verdict`]: the domain answer ([`Verdict`],
 //!   typed modifiers, the one [`ErrorKind`]).
 //! - [`v1`]: the generated `hookd.v1` gRPC contract (`hookd/v1/hookd.proto`,
+//!   and the operators' `Admin` service in `hookd/v1/admin.proto`;
 //!   compiled by protox in `build.rs`, so no system `protoc` is needed), and
 //!   [`FILE_DESCRIPTOR_SET`] for server reflection.
 //! - [`convert`]: protobuf ⇄ domain, one conversion per direction.
@@ -55,7 +56,7 @@ pub use call::{HookArgs, HookCall, InvalidCall};
 pub use hook::{Hook, HookStyle, Shape, UnknownHook};
 pub use verdict::{ErrorKind, Verdict};
 
-/// The `hookd.v1` package: messages and `hook_service_client`.
+/// The `hookd.v1` package: messages, `hook_service_client` and `admin_client`.
 #[allow(missing_docs, clippy::all)]
 pub mod v1 {
     tonic::include_proto!("hookd.v1");
@@ -63,7 +64,8 @@ pub mod v1 {
 
 /// The server side of `hookd.v1.HookService` (`hook_service_server`), whose
 /// `Stream` reads [`frame::RawBrokerFrame`]s so that hookd decodes each call
-/// itself; the messages are those of [`v1`].
+/// itself, and of `hookd.v1.Admin` (`admin_server`); the messages are those
+/// of [`v1`].
 #[allow(missing_docs, clippy::all)]
 pub mod server {
     include!(concat!(env!("OUT_DIR"), "/server/hookd.v1.rs"));

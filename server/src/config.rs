@@ -15,7 +15,12 @@
 //! bounded at load (1 ms to [`MAX_DURATION_MS`]), so a typo of many digits
 //! cannot turn a deadline into "never".
 
-use std::{collections::HashMap, net::SocketAddr, path::Path, time::Duration};
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use serde::Deserialize;
 
@@ -24,7 +29,7 @@ use hookd_proto::Hook;
 /// The sections of [`Config`] that environment variables can set, in
 /// `HOOKD_<SECTION>__<KEY>` (upper case). `webhooks` is a list and is set in
 /// the file only.
-pub const ENV_SECTIONS: [&str; 5] = ["server", "http", "cache", "notifications", "metrics"];
+pub const ENV_SECTIONS: [&str; 6] = ["server", "http", "cache", "outbox", "admin", "metrics"];
 
 /// The longest duration any configuration key accepts, in ms: one day. A
 /// deadline longer than that is a mistake (an endpoint that hangs would
@@ -41,8 +46,10 @@ pub struct Config {
     pub http: HttpConfig,
     /// The verdict cache fed by `cache-control: max-age` answers.
     pub cache: CacheConfig,
-    /// The notification path (hooks whose answer the broker never waits for).
-    pub notifications: NotificationConfig,
+    /// The durable notification outbox: store, quota, delivery and retries.
+    pub outbox: OutboxConfig,
+    /// The admin gRPC service (`hookd.v1.Admin`) the `hookd outbox` commands use.
+    pub admin: AdminConfig,
     /// The Prometheus metrics endpoint.
     pub metrics: MetricsConfig,
     /// The registered webhooks, in registration (= chain) order.
@@ -136,14 +143,41 @@ pub struct CacheConfig {
     pub max_entries: u64,
 }
 
-/// Settings of the notification path.
+/// Settings of the durable notification outbox ([`crate::outbox`]).
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
-pub struct NotificationConfig {
-    /// Most notification deliveries (one per endpoint) in flight at once;
-    /// past it new notifications are dropped and counted rather than
-    /// letting memory grow. Default 10000.
-    pub max_in_flight: usize,
+pub struct OutboxConfig {
+    /// The store file (SQLite, with `-wal` and `-shm` files beside it); a
+    /// relative path is relative to hookd's working directory. Default
+    /// `hookd-outbox.db`.
+    pub path: PathBuf,
+    /// The most bytes of notifications pending at once; past it new ones are
+    /// answered `overloaded` (never acknowledged and dropped). At least 1.
+    /// Default 1073741824 (1 GiB).
+    pub max_bytes: u64,
+    /// The most notifications written in one commit (one disk flush); at
+    /// least 1. Default 1024.
+    pub max_batch: usize,
+    /// Deliveries in flight per webhook (retries backing off included); at
+    /// least 1. Default 128.
+    pub window: usize,
+    /// The first retry's delay, in ms (1 to [`MAX_DURATION_MS`]); each next
+    /// one doubles, with jitter. Default 1000.
+    pub retry_initial_delay_ms: u64,
+    /// The longest delay between retries, in ms (1 to [`MAX_DURATION_MS`]).
+    /// Default 60000.
+    pub retry_max_delay_ms: u64,
+}
+
+/// Settings of the admin service.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Serve `hookd.v1.Admin` (gRPC) at all. Default true.
+    pub enabled: bool,
+    /// Where it is served: keep it on loopback (it can replay and drop
+    /// notifications). Default `127.0.0.1:50062`.
+    pub listen: SocketAddr,
 }
 
 /// Settings of the metrics endpoint.
@@ -173,6 +207,11 @@ pub struct WebhookConfig {
     /// in ms: 1 to [`MAX_DURATION_MS`]. Default 5000.
     #[serde(default = "default_response_timeout")]
     pub response_timeout: u64,
+    /// For notifications: how long after hookd accepted one it is still
+    /// retried, in ms (1 to [`MAX_DURATION_MS`]); past it, a dead letter.
+    /// 0 retries forever. Default 3600000 (1 hour).
+    #[serde(default = "default_retry_budget")]
+    pub retry_budget_ms: u64,
 }
 
 /// Why a configuration could not be loaded. Each variant's message is
@@ -243,10 +282,24 @@ impl Default for CacheConfig {
     }
 }
 
-impl Default for NotificationConfig {
+impl Default for OutboxConfig {
     fn default() -> Self {
         Self {
-            max_in_flight: 10_000,
+            path: PathBuf::from("hookd-outbox.db"),
+            max_bytes: 1 << 30,
+            max_batch: 1024,
+            window: 128,
+            retry_initial_delay_ms: 1000,
+            retry_max_delay_ms: 60_000,
+        }
+    }
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: SocketAddr::from(([127, 0, 0, 1], 50062)),
         }
     }
 }
@@ -261,7 +314,13 @@ impl WebhookConfig {
             base64_payload: true,
             no_payload: false,
             response_timeout: default_response_timeout(),
+            retry_budget_ms: default_retry_budget(),
         }
+    }
+
+    /// The retry budget of its notifications; `None` is forever.
+    pub fn retry_budget(&self) -> Option<Duration> {
+        (self.retry_budget_ms > 0).then(|| Duration::from_millis(self.retry_budget_ms))
     }
 
     /// The per-request deadline as a [`Duration`].
@@ -407,12 +466,23 @@ impl Config {
         if self.http.max_response_bytes == 0 {
             return Err(invalid("http.max_response_bytes".into(), "must be at least 1"));
         }
-        if self.notifications.max_in_flight == 0 {
-            return Err(invalid(
-                "notifications.max_in_flight".into(),
-                "must be at least 1",
-            ));
+        for (key, value) in [
+            ("outbox.max_bytes", self.outbox.max_bytes),
+            ("outbox.max_batch", self.outbox.max_batch as u64),
+            ("outbox.window", self.outbox.window as u64),
+        ] {
+            if value == 0 {
+                return Err(invalid(key.into(), "must be at least 1"));
+            }
         }
+        if self.outbox.path.as_os_str().is_empty() {
+            return Err(invalid("outbox.path".into(), "must name a file"));
+        }
+        check_duration(
+            "outbox.retry_initial_delay_ms",
+            self.outbox.retry_initial_delay_ms,
+        )?;
+        check_duration("outbox.retry_max_delay_ms", self.outbox.retry_max_delay_ms)?;
         for (i, webhook) in self.webhooks.iter().enumerate() {
             match url::Url::parse(&webhook.endpoint) {
                 Ok(url) if url.scheme() == "http" && url.host().is_some() => {}
@@ -441,6 +511,9 @@ impl Config {
                 &format!("webhooks[{i}].response_timeout"),
                 webhook.response_timeout,
             )?;
+            if webhook.retry_budget_ms > 0 {
+                check_duration(&format!("webhooks[{i}].retry_budget_ms"), webhook.retry_budget_ms)?;
+            }
             let repeated = self.webhooks[..i]
                 .iter()
                 .any(|w| w.hook == webhook.hook && w.endpoint == webhook.endpoint);
@@ -555,6 +628,10 @@ fn default_true() -> bool {
 
 fn default_response_timeout() -> u64 {
     5_000
+}
+
+fn default_retry_budget() -> u64 {
+    3_600_000
 }
 
 #[cfg(test)]

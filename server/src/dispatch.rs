@@ -1,8 +1,9 @@
 //! Routes one hook call to its endpoints and returns the verdict.
 //!
 //! Chain hooks go through [`crate::chain`], each endpoint consulting the
-//! [`VerdictCache`] before its webhook; notification hooks are handed to the
-//! [`Notifier`] and acknowledged at once. The dispatcher also owns the
+//! [`VerdictCache`] before its webhook; notification hooks are appended to the
+//! [`Outbox`] and acknowledged once the append is durable (or answered
+//! `overloaded` when the outbox is full). The dispatcher also owns the
 //! per-call deadline, the per-call tracing span and the call counters, so
 //! every front door (stream, unary) behaves the same.
 
@@ -22,41 +23,58 @@ use crate::{
     cache::VerdictCache,
     chain,
     metrics::Metrics,
-    notify::Notifier,
+    outbox::Outbox,
     registry::{Endpoints, Registry},
     webhook::{Answer, CallDeadline, Endpoint},
 };
 
-/// A call that needs its webhooks asked: what [`Dispatcher::start`] found
-/// out, kept for [`Dispatcher::finish`].
+/// A call [`Dispatcher::start`] could not answer at once, kept for
+/// [`Dispatcher::finish`]: a chain call whose webhooks are to be asked, or a
+/// notification waiting for its append to be durable.
 pub struct Pending {
-    call: HookCall,
-    endpoints: Endpoints,
+    kind: PendingKind,
+    hook: Hook,
     started: Instant,
 }
 
-/// Everything a hook call needs: endpoints, cache, notifier, metrics.
+// The chain variant is the call itself, moved straight into the call's
+// future; boxing it would cost an allocation per call.
+#[allow(clippy::large_enum_variant)]
+enum PendingKind {
+    Chain { call: HookCall, endpoints: Endpoints },
+    Notification(crate::outbox::Durable),
+}
+
+impl Pending {
+    /// Whether it waits for webhooks (a chain call), which hookd stops taking
+    /// on shutdown; a notification only waits for its own durable write.
+    pub fn needs_webhook(&self) -> bool {
+        matches!(self.kind, PendingKind::Chain { .. })
+    }
+}
+
+/// Everything a hook call needs: endpoints, cache, outbox, metrics.
 pub struct Dispatcher {
     registry: Arc<Registry>,
     cache: VerdictCache,
-    notifier: Notifier,
+    outbox: Outbox,
     metrics: Arc<Metrics>,
 }
 
 impl Dispatcher {
     /// A dispatcher over `registry`.
-    pub fn new(
-        registry: Arc<Registry>,
-        cache: VerdictCache,
-        notifier: Notifier,
-        metrics: Arc<Metrics>,
-    ) -> Self {
+    pub fn new(registry: Arc<Registry>, cache: VerdictCache, outbox: Outbox, metrics: Arc<Metrics>) -> Self {
         Self {
             registry,
             cache,
-            notifier,
+            outbox,
             metrics,
         }
+    }
+
+    /// The outbox notifications are appended to.
+    pub fn outbox(&self) -> &Outbox {
+        &self.outbox
     }
 
     /// The registry the dispatcher routes by.
@@ -78,11 +96,12 @@ impl Dispatcher {
         }
     }
 
-    /// Answers `call` at once when no webhook request is needed: a
-    /// notification (handed to the notifier and acknowledged), a hook without
-    /// endpoints (`next`), or a chain whose first endpoint has a cached `ok`
+    /// Answers `call` at once when no webhook request is needed: a hook
+    /// without endpoints (`next`), a notification the outbox refuses
+    /// (`overloaded`), or a chain whose first endpoint has a cached `ok`
     /// (which the chain would take, as the first `ok` wins). Anything else
-    /// comes back [`Pending`], for [`Dispatcher::finish`].
+    /// comes back [`Pending`], for [`Dispatcher::finish`]: a notification
+    /// appended to the outbox is acknowledged there once it is durable.
     ///
     /// A stream answers most calls of a busy broker here, so they cost no
     /// future, no timer and no wake-up.
@@ -94,12 +113,20 @@ impl Dispatcher {
         let started = Instant::now();
         let endpoints = self.registry.endpoints(hook);
         let verdict = match (hook.style(), endpoints.first()) {
-            (HookStyle::Notify, _) => {
-                if !endpoints.is_empty() {
-                    self.notifier.notify(call, endpoints);
+            (HookStyle::Notify, None) => Verdict::Ack,
+            (HookStyle::Notify, Some(_)) => match self.outbox.append(call, &endpoints) {
+                Ok(durable) => {
+                    return Err(Pending {
+                        kind: PendingKind::Notification(durable),
+                        hook,
+                        started,
+                    });
                 }
-                Verdict::Ack
-            }
+                Err(refused) => {
+                    self.metrics.notifications_dropped.count(hook, refused.label());
+                    Verdict::error(refused.kind(), refused.to_string())
+                }
+            },
             (HookStyle::Chain, None) => Verdict::Next,
             (HookStyle::Chain, Some(first)) => {
                 if hook.is_cacheable()
@@ -108,8 +135,8 @@ impl Dispatcher {
                     verdict
                 } else {
                     return Err(Pending {
-                        call,
-                        endpoints,
+                        kind: PendingKind::Chain { call, endpoints },
+                        hook,
                         started,
                     });
                 }
@@ -119,15 +146,32 @@ impl Dispatcher {
         Ok(verdict)
     }
 
-    /// Asks the webhooks of a call [`Dispatcher::start`] could not answer,
-    /// within `deadline` of when it started.
+    /// Answers a call [`Dispatcher::start`] could not: asks a chain call's
+    /// webhooks, or waits for a notification to be durable, within
+    /// `deadline` of when it started.
     pub async fn finish(&self, pending: Pending, deadline: Duration) -> Verdict {
-        let Pending {
-            call,
-            endpoints,
-            started,
-        } = pending;
-        let hook = call.hook();
+        let Pending { kind, hook, started } = pending;
+        let (call, endpoints) = match kind {
+            PendingKind::Chain { call, endpoints } => (call, endpoints),
+            PendingKind::Notification(durable) => {
+                let at = tokio::time::Instant::from_std(started) + deadline;
+                let verdict = match tokio::time::timeout_at(at, durable.wait()).await {
+                    Ok(Ok(())) => Verdict::Ack,
+                    Ok(Err(refused)) => {
+                        self.metrics.notifications_dropped.count(hook, refused.label());
+                        Verdict::error(refused.kind(), refused.to_string())
+                    }
+                    // It may still be committed and delivered: at least
+                    // once, and the broker is told it is not known to be.
+                    Err(_) => Verdict::error(
+                        hookd_proto::ErrorKind::Timeout,
+                        format!("the outbox did not make the notification durable within {deadline:?}"),
+                    ),
+                };
+                self.finished(hook, &verdict, started);
+                return verdict;
+            }
+        };
         let _in_flight = InFlight::new(&self.metrics);
         let span = debug_span!("call", %hook, client_id = %call.args().subscriber().client_id);
         // Every await on the way is a webhook request bounded by this

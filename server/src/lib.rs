@@ -9,7 +9,8 @@
 //!
 //! ```text
 //! grpc (session / unary) → dispatch → cache → chain → webhook (hookd_proto::vmq) → verdict
-//!                                   ↘ notify (notification hooks, never waited on)
+//!                                   ↘ outbox (notification hooks: durable append, then ack;
+//!                                             delivery with retries runs behind it)
 //! ```
 //!
 //! - [`config`]: the typed configuration and its validation.
@@ -20,7 +21,9 @@
 //! - [`dispatch`]: routes a call to its endpoints, owns deadlines and counters.
 //! - [`chain`]: how endpoint answers combine (first `ok` wins).
 //! - [`cache`]: verdicts cached from `cache-control: max-age`.
-//! - [`notify`]: the fire-and-forget notification path.
+//! - [`outbox`]: the durable notification outbox: store, group commit,
+//!   delivery with retries, dead letters.
+//! - [`admin`]: the operators' `hookd.v1.Admin` service on `admin.listen`.
 //! - [`registry`]: endpoints per hook and the active-hook set.
 //! - [`redact`]: endpoint URLs as they may be shown (no credentials).
 //! - [`shard`]: the serving threads, one event loop each.
@@ -34,6 +37,7 @@
 #![forbid(unsafe_code)]
 
 pub mod accept;
+pub mod admin;
 pub mod cache;
 pub mod chain;
 pub mod config;
@@ -41,7 +45,7 @@ pub mod dispatch;
 pub mod grpc;
 pub mod liveness;
 pub mod metrics;
-pub mod notify;
+pub mod outbox;
 pub mod redact;
 pub mod registry;
 pub mod shard;
@@ -66,7 +70,7 @@ use crate::{
     grpc::HookService,
     liveness::{Connections, StreamsLayer},
     metrics::Metrics,
-    notify::Notifier,
+    outbox::Outbox,
     registry::Registry,
     shutdown::{Shutdown, Summary},
 };
@@ -101,30 +105,77 @@ pub enum RunError {
     /// A shard's thread panicked.
     #[error("a serving thread panicked")]
     ShardPanicked,
+    /// The outbox store could not be opened (`outbox.path`).
+    #[error("the outbox store (outbox.path)")]
+    Outbox(#[from] outbox::StoreError),
 }
 
 /// A configured hookd, ready to serve: its registry can be changed while it runs.
 pub struct Hookd {
     config: Config,
     dispatcher: Arc<Dispatcher>,
-    /// The dispatcher's notification path, which shutdown waits for.
-    notifier: Notifier,
+    /// The dispatcher's notification outbox, delivered from while hookd
+    /// serves and closed as it stops.
+    outbox: Outbox,
+    /// Stops the outbox's delivery.
+    delivery: tokio_util::sync::CancellationToken,
 }
 
 impl Hookd {
-    /// Builds the registry, cache, notifier and dispatcher from `config`.
+    /// Builds the registry, cache, outbox (opening its store) and dispatcher
+    /// from `config`.
     pub fn new(config: Config) -> Result<Self, RunError> {
         let metrics = Arc::new(Metrics::new());
         let shards = shard::count(config.server.worker_threads);
         let registry = Arc::new(Registry::new(config.http.clone(), shards, &config.webhooks)?);
         let cache = VerdictCache::new(config.cache.max_entries);
-        let notifier = Notifier::new(config.notifications.max_in_flight, metrics.clone());
-        let dispatcher = Arc::new(Dispatcher::new(registry, cache, notifier.clone(), metrics));
+        let outbox = Outbox::open(&config.outbox, metrics.clone())?;
+        let dispatcher = Arc::new(Dispatcher::new(registry, cache, outbox.clone(), metrics));
         Ok(Self {
             config,
             dispatcher,
-            notifier,
+            outbox,
+            delivery: tokio_util::sync::CancellationToken::new(),
         })
+    }
+
+    /// The notification outbox.
+    pub fn outbox(&self) -> &Outbox {
+        &self.outbox
+    }
+
+    /// Starts, on the caller's runtime, the outbox's delivery and the admin
+    /// service (if `admin.enabled`), both until `shutdown` closes everything.
+    async fn spawn_outbox(&self, shutdown: &Shutdown) -> Result<(), RunError> {
+        tokio::spawn(outbox::delivery::run(
+            self.outbox.clone(),
+            self.registry().clone(),
+            self.delivery.clone(),
+        ));
+        if self.config.admin.enabled {
+            let addr = self.config.admin.listen;
+            let listener = TcpListener::bind(addr).await.map_err(|source| RunError::Bind {
+                listener: "admin.listen",
+                addr,
+                source,
+            })?;
+            info!(addr = %listener.local_addr()?, "admin listening");
+            let admin = admin::AdminService::new(self.outbox.clone());
+            let closed = shutdown.closed();
+            tokio::spawn(async move {
+                if let Err(e) = admin.serve(listener, closed).await {
+                    warn!(error = %e, "admin server failed");
+                }
+            });
+        }
+        Ok(())
+    }
+
+    /// Stops delivery and closes the outbox: what was acknowledged is on
+    /// disk already; this commits the last deliveries' deletions.
+    fn close_outbox(&self) {
+        self.delivery.cancel();
+        self.outbox.close();
     }
 
     /// The endpoint registry, to register or deregister webhooks at run time.
@@ -149,6 +200,7 @@ impl Hookd {
     ) -> Result<(), RunError> {
         let front = self.front_door().await?;
         self.spawn_metrics(&front.shutdown).await?;
+        self.spawn_outbox(&front.shutdown).await?;
         info!(addr = %listener.local_addr()?, webhooks = self.config.webhooks.len(), "hookd listening");
         let server = front.clone().serve(listener);
         tokio::pin!(server);
@@ -160,6 +212,7 @@ impl Hookd {
         // future's: once the wind-down has closed them they end by
         // themselves, and the server future is not needed.
         self.wind_down(&front, server.map(drop)).await;
+        self.close_outbox();
         Ok(())
     }
 
@@ -237,6 +290,9 @@ impl Hookd {
         let threads = main.block_on(async {
             let threads = threads?;
             self.spawn_metrics(&front.shutdown).await?;
+            // Delivery runs on this thread, beside the shards: its requests
+            // never take a shard's time from a broker's calls.
+            self.spawn_outbox(&front.shutdown).await?;
             let mut serving = threads.len();
             tokio::select! {
                 () = shutdown => {}
@@ -255,6 +311,7 @@ impl Hookd {
         });
         // If a shard could not start, the others stop here.
         front.shutdown.close();
+        self.close_outbox();
         let mut result = Ok(());
         for thread in threads? {
             let shard_result = thread.join().unwrap_or_else(|_| Err(RunError::ShardPanicked));
@@ -267,7 +324,7 @@ impl Hookd {
 
     /// Shuts hookd down once told to ([`shutdown`]): health NOT_SERVING,
     /// draining, the grace period (ended early when every stream and call is
-    /// done and every notification delivered), [`shutdown::LAST_WORDS`] for `servers`
+    /// done), [`shutdown::LAST_WORDS`] for `servers`
     /// (the gRPC servers returning by themselves), then every connection
     /// closed. Logs and returns the summary.
     async fn wind_down(&self, front: &FrontDoor, servers: impl Future<Output = ()>) -> Summary {
@@ -279,15 +336,16 @@ impl Hookd {
             "shutting down: no new connections; calls in flight may finish within the grace period"
         );
         front.stopping().await;
-        let notifier = &self.notifier;
         let summary = front
             .shutdown
             .run(
                 grace,
-                notifier.idle(),
                 servers,
                 || front.connections.close_all(),
-                || notifier.in_flight(),
+                || {
+                    let pending: u64 = self.outbox.endpoints().iter().map(|e| e.depth()).sum();
+                    usize::try_from(pending).unwrap_or(usize::MAX)
+                },
             )
             .await;
         info!(
@@ -297,7 +355,7 @@ impl Hookd {
             calls_refused = summary.calls_refused,
             calls_overloaded = summary.calls_overloaded,
             connections_closed = summary.connections_closed,
-            notifications_abandoned = summary.notifications_abandoned,
+            notifications_pending = summary.notifications_pending,
             "hookd stopped"
         );
         summary

@@ -1,15 +1,18 @@
 //! The `hookd` binary: parses the command line, loads the configuration,
 //! starts tracing, and serves hookd on its shards until Ctrl-C or SIGTERM
-//! (a second one exits at once).
+//! (a second one exits at once); or, with `hookd outbox …`, runs one
+//! operator command against the outbox ([`outbox_cli`]).
 //!
 //! A failure to start is logged once, as one line with its causes
 //! (`invalid configuration: HOOKD_SERVER__LISTEN: invalid socket address …`),
 //! and hookd exits with status 1.
 
+mod outbox_cli;
+
 use std::{io::IsTerminal, path::PathBuf, process::ExitCode};
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use hookd::Config;
 use tracing::{error, info, warn};
 use tracing_subscriber::EnvFilter;
@@ -21,8 +24,18 @@ struct Cli {
     /// TOML configuration file; without it hookd runs on its embedded
     /// defaults (gRPC on 127.0.0.1:50051, no webhooks). `HOOKD_<SECTION>__<KEY>`
     /// environment variables override either.
-    #[arg(long, short, env = "HOOKD_CONFIG")]
+    #[arg(long, short, env = "HOOKD_CONFIG", global = true)]
     config: Option<PathBuf>,
+    /// Without a command hookd serves.
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// The operator commands.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// The notification outbox: dead letters, stopped webhooks, backlog.
+    Outbox(outbox_cli::OutboxArgs),
 }
 
 fn main() -> ExitCode {
@@ -36,7 +49,11 @@ fn main() -> ExitCode {
     // Returning the error from `main` would print it as `Debug`: with a
     // backtrace when RUST_BACKTRACE is set, and each cause on its own line.
     // One line, with every cause once, is what an operator needs.
-    match run(cli) {
+    let result = match cli.command {
+        Some(Command::Outbox(args)) => outbox_cli::run(cli.config.as_deref(), args),
+        None => run(cli.config),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             error!("{e:#}");
@@ -46,10 +63,10 @@ fn main() -> ExitCode {
 }
 
 /// Loads the configuration, binds `server.listen` and serves until a signal.
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
     raise_open_files_limit();
     warn_about_lookalike_variables();
-    let config = Config::load(cli.config.as_deref(), None).context("invalid configuration")?;
+    let config = Config::load(config.as_deref(), None).context("invalid configuration")?;
     let listener = std::net::TcpListener::bind(config.server.listen)
         .with_context(|| format!("cannot bind server.listen {}", config.server.listen))?;
     let shards = hookd::shard::count(config.server.worker_threads);

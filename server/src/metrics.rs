@@ -2,8 +2,9 @@
 //!
 //! Every failure is counted here as well as logged: calls by hook and
 //! outcome, webhook requests and their errors by kind, cache hits and misses,
-//! notifications dropped because the notification path was full, and
-//! connections the gRPC listener failed to accept. The
+//! notifications the outbox refused, the outbox's depth, bytes, age
+//! and deliveries per webhook, and connections the gRPC listener failed to
+//! accept. The
 //! registry is served in the Prometheus text format when `metrics.listen` is set.
 
 use std::sync::OnceLock;
@@ -25,7 +26,9 @@ pub struct Metrics {
     pub webhook_requests: Counters,
     /// Cache lookups, by hook and `hit` / `miss`.
     pub cache_lookups: Counters,
-    /// Notifications not delivered because too many were in flight, by hook.
+    /// Notifications refused (answered `overloaded` or `unavailable`, never
+    /// acknowledged) by hook and reason: `full` (`outbox.max_bytes`),
+    /// `unavailable` (the store failed), `overloaded` (hookd stopping).
     pub notifications_dropped: Counters,
     /// Broker streams open now.
     pub streams: Gauge,
@@ -48,6 +51,26 @@ pub struct Metrics {
     /// Broker streams refused with RESOURCE_EXHAUSTED (`server.max_streams`
     /// or `server.max_streams_per_connection`).
     pub streams_refused: Counter,
+    /// Notification rows pending in the outbox, by webhook.
+    outbox_depth: Family<Webhook, Gauge>,
+    /// Their bytes (what counts against `outbox.max_bytes`), by webhook.
+    outbox_bytes: Family<Webhook, Gauge>,
+    /// Seconds since the oldest pending notification was accepted.
+    pub outbox_oldest_age_seconds: Gauge,
+    /// Notifications delivered, by webhook.
+    outbox_delivered: Family<Webhook, Counter>,
+    /// Delivery attempts that failed and will be retried, by webhook.
+    outbox_retried: Family<Webhook, Counter>,
+    /// Notifications moved to the dead letters, by webhook.
+    outbox_dead_lettered: Family<Webhook, Counter>,
+}
+
+/// A webhook label: its endpoint as it may be shown (credentials and query
+/// redacted, [`crate::redact`]).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Webhook {
+    /// The endpoint, redacted.
+    pub endpoint: String,
 }
 
 /// A (hook, outcome) label pair.
@@ -125,7 +148,7 @@ impl Metrics {
         let notifications_dropped = Counters::default();
         registry.register(
             "notifications_dropped",
-            "Notifications dropped because the notification path was full",
+            "Notifications refused (never acknowledged), by hook and reason: full (outbox.max_bytes), unavailable (the store failed), overloaded (hookd stopping)",
             notifications_dropped.family.clone(),
         );
         let streams = Gauge::default();
@@ -166,8 +189,50 @@ impl Metrics {
             "Broker streams refused for server.max_streams or server.max_streams_per_connection",
             streams_refused.clone(),
         );
+        let outbox_depth = Family::<Webhook, Gauge>::default();
+        registry.register(
+            "outbox_depth",
+            "Notifications pending in the outbox, by webhook",
+            outbox_depth.clone(),
+        );
+        let outbox_bytes = Family::<Webhook, Gauge>::default();
+        registry.register(
+            "outbox_bytes",
+            "Bytes of the notifications pending in the outbox (outbox.max_bytes), by webhook",
+            outbox_bytes.clone(),
+        );
+        let outbox_oldest_age_seconds = Gauge::default();
+        registry.register(
+            "outbox_oldest_age_seconds",
+            "Seconds since the oldest pending notification was accepted",
+            outbox_oldest_age_seconds.clone(),
+        );
+        let outbox_delivered = Family::<Webhook, Counter>::default();
+        registry.register(
+            "outbox_delivered",
+            "Notifications delivered, by webhook",
+            outbox_delivered.clone(),
+        );
+        let outbox_retried = Family::<Webhook, Counter>::default();
+        registry.register(
+            "outbox_retried",
+            "Notification delivery attempts that failed and are retried, by webhook",
+            outbox_retried.clone(),
+        );
+        let outbox_dead_lettered = Family::<Webhook, Counter>::default();
+        registry.register(
+            "outbox_dead_lettered",
+            "Notifications moved to the dead letters, by webhook",
+            outbox_dead_lettered.clone(),
+        );
         Self {
             registry,
+            outbox_depth,
+            outbox_bytes,
+            outbox_oldest_age_seconds,
+            outbox_delivered,
+            outbox_retried,
+            outbox_dead_lettered,
             calls,
             webhook_requests,
             cache_lookups,
@@ -182,12 +247,45 @@ impl Metrics {
         }
     }
 
+    /// The outbox depth gauge of the webhook shown as `endpoint`.
+    pub fn outbox_depth(&self, endpoint: &str) -> Gauge {
+        self.outbox_depth.get_or_create(&webhook(endpoint)).clone()
+    }
+
+    /// The outbox bytes gauge of the webhook shown as `endpoint`.
+    pub fn outbox_bytes(&self, endpoint: &str) -> Gauge {
+        self.outbox_bytes.get_or_create(&webhook(endpoint)).clone()
+    }
+
+    /// The delivered counter of the webhook shown as `endpoint`.
+    pub fn outbox_delivered(&self, endpoint: &str) -> Counter {
+        self.outbox_delivered.get_or_create(&webhook(endpoint)).clone()
+    }
+
+    /// The retried counter of the webhook shown as `endpoint`.
+    pub fn outbox_retried(&self, endpoint: &str) -> Counter {
+        self.outbox_retried.get_or_create(&webhook(endpoint)).clone()
+    }
+
+    /// The dead-lettered counter of the webhook shown as `endpoint`.
+    pub fn outbox_dead_lettered(&self, endpoint: &str) -> Counter {
+        self.outbox_dead_lettered
+            .get_or_create(&webhook(endpoint))
+            .clone()
+    }
+
     /// The registry in the Prometheus text exposition format.
     pub fn encode(&self) -> String {
         let mut text = String::new();
         // Writing into a String cannot fail.
         let _ = encode(&mut text, &self.registry);
         text
+    }
+}
+
+fn webhook(endpoint: &str) -> Webhook {
+    Webhook {
+        endpoint: endpoint.to_owned(),
     }
 }
 

@@ -7,12 +7,12 @@
 //!    GOAWAY. Calls in flight go on. A broker stream takes no new calls that
 //!    need a webhook (they are answered `overloaded` at once, so the broker's
 //!    failure policy applies now rather than after the grace period), still
-//!    answers those that need none (notifications are handed to their
-//!    delivery path and acknowledged, cache hits, hooks without webhooks),
+//!    answers those that need none (notifications are appended to the
+//!    outbox and acknowledged once durable, cache hits, hooks without webhooks),
 //!    and ends with `UNAVAILABLE` once its last call in flight is answered.
 //! 2. **Grace over** ([`Shutdown::end_grace`], `server.shutdown_grace_ms`
-//!    after the signal, unless every stream and unary call ended and every
-//!    notification was delivered before): calls still running are answered
+//!    after the signal, unless every stream and unary call ended before):
+//!    calls still running are answered
 //!    `overloaded` and their streams end.
 //! 3. **Closed**: after a short moment for those last verdicts to be
 //!    written ([`LAST_WORDS`]), every connection still open is closed,
@@ -70,8 +70,9 @@ pub struct Summary {
     /// Connections still open at the end and closed by force (idle, silent,
     /// frozen, or slow to take their last frames).
     pub connections_closed: u64,
-    /// Notification deliveries still running at the end, abandoned.
-    pub notifications_abandoned: u64,
+    /// Notifications still pending in the outbox at the end: durable, and
+    /// delivered after the next start.
+    pub notifications_pending: u64,
     /// Milliseconds from the signal to the end.
     pub elapsed_ms: u64,
 }
@@ -189,7 +190,7 @@ impl Shutdown {
     pub fn summary(
         &self,
         connections_closed: usize,
-        notifications_abandoned: usize,
+        notifications_pending: usize,
         elapsed: Duration,
     ) -> Summary {
         let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
@@ -199,17 +200,17 @@ impl Shutdown {
             calls_refused: self.inner.calls_refused.load(Ordering::Relaxed),
             calls_overloaded: self.inner.calls_overloaded.load(Ordering::Relaxed),
             connections_closed: count(connections_closed),
-            notifications_abandoned: count(notifications_abandoned),
+            notifications_pending: count(notifications_pending),
             elapsed_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
         }
     }
 
     /// Runs phases 1 to 3 (see the module docs) and returns what happened:
     /// draining at once, the grace period ended early once nothing is open
-    /// and `delivered` (the notification path) has completed, then
-    /// [`LAST_WORDS`] for `servers` to finish by themselves before
-    /// `close_connections` closes the rest. `abandoned` says how many
-    /// notifications are still being delivered at the end.
+    /// (notifications need no waiting for: every one acknowledged is in the
+    /// outbox already), then [`LAST_WORDS`] for `servers` to finish by
+    /// themselves before `close_connections` closes the rest. `pending` says
+    /// how many notifications are still in the outbox at the end.
     ///
     /// `servers` is polled throughout: a server on the caller's runtime
     /// (`Hookd::serve`) only stops accepting and sends its GOAWAYs when
@@ -217,17 +218,13 @@ impl Shutdown {
     pub async fn run(
         &self,
         grace: Duration,
-        delivered: impl Future<Output = ()>,
         servers: impl Future<Output = ()>,
         close_connections: impl FnOnce() -> usize,
-        abandoned: impl FnOnce() -> usize,
+        pending: impl FnOnce() -> usize,
     ) -> Summary {
         let started = tokio::time::Instant::now();
         self.begin_draining();
-        let drained = async {
-            self.idle().await;
-            delivered.await;
-        };
+        let drained = self.idle();
         let grace = tokio::time::sleep(grace);
         tokio::pin!(drained, grace, servers);
         let mut served = false;
@@ -245,9 +242,9 @@ impl Shutdown {
             let _ = tokio::time::timeout(LAST_WORDS, servers).await;
         }
         let closed = close_connections();
-        let abandoned = abandoned();
+        let pending = pending();
         self.close();
-        self.summary(closed, abandoned, started.elapsed())
+        self.summary(closed, pending, started.elapsed())
     }
 }
 
@@ -270,7 +267,7 @@ mod tests {
     async fn shutdown_ends_the_grace_early_once_nothing_is_open() {
         let shutdown = Shutdown::new();
         let active = shutdown.enter();
-        let run = shutdown.run(LONG, async {}, async {}, || 0, || 0);
+        let run = shutdown.run(LONG, async {}, || 0, || 0);
         tokio::pin!(run);
         assert!(futures::poll!(run.as_mut()).is_pending());
         assert!(shutdown.is_draining());
@@ -286,15 +283,12 @@ mod tests {
         let shutdown = Shutdown::new();
         let _forever = shutdown.enter();
         let grace = Duration::from_millis(50);
-        let summary = tokio::time::timeout(
-            LONG,
-            shutdown.run(grace, async {}, std::future::pending(), || 3, || 1),
-        )
-        .await
-        .expect("the run ends");
+        let summary = tokio::time::timeout(LONG, shutdown.run(grace, std::future::pending(), || 3, || 1))
+            .await
+            .expect("the run ends");
         assert!(reached(shutdown.grace_over()));
         assert_eq!(summary.connections_closed, 3);
-        assert_eq!(summary.notifications_abandoned, 1);
+        assert_eq!(summary.notifications_pending, 1);
         let least = u64::try_from((grace + LAST_WORDS).as_millis()).expect("small");
         assert!((least..least + 1000).contains(&summary.elapsed_ms), "{summary:?}");
     }

@@ -111,7 +111,7 @@ impl hook_service_server::HookService for HookService {
         let _active = self.shutdown.enter();
         let verdict = match self.dispatcher.start(hook_call) {
             Ok(verdict) => verdict,
-            Err(_) if self.shutdown.is_draining() => {
+            Err(pending) if pending.needs_webhook() && self.shutdown.is_draining() => {
                 self.shutdown.call_refused();
                 session::shutdown_verdict()
             }

@@ -235,7 +235,9 @@ pub fn serve(
                         Admitted::Dropped => continue,
                         // The flag is read too: a frame read in a burst
                         // may come before the draining event is seen.
-                        Admitted::Run { id, .. } if draining || shutdown.is_draining() => {
+                        Admitted::Run { id, ref pending, .. }
+                            if pending.needs_webhook() && (draining || shutdown.is_draining()) =>
+                        {
                             shutdown.call_refused();
                             verdict_frame(id, shutdown_verdict())
                         }

@@ -44,6 +44,8 @@ pub struct Endpoint {
     encoding: PayloadEncoding,
     timeout: Duration,
     max_response_bytes: usize,
+    /// `retry_budget_ms` (`None`: retried forever).
+    retry_budget: Option<Duration>,
     pools: Pools,
 }
 
@@ -210,6 +212,7 @@ impl Endpoint {
             },
             timeout: webhook.response_timeout(),
             max_response_bytes: http.max_response_bytes,
+            retry_budget: webhook.retry_budget(),
             pools,
         })
     }
@@ -309,6 +312,89 @@ impl Endpoint {
         let verdict = vmq::decode_answer(hook, &bytes, self.encoding)?;
         Ok(Answer { verdict, max_age })
     }
+}
+
+/// An endpoint's answer to one notification delivery: its status, and its
+/// `Retry-After` header if it sent one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryAnswer {
+    /// The HTTP status.
+    pub status: u16,
+    /// `Retry-After`, as sent (seconds or an HTTP date).
+    pub retry_after: Option<String>,
+}
+
+impl Endpoint {
+    /// This registration's retry budget: how long after its acceptance a
+    /// notification may still be retried; `None` is forever.
+    pub fn retry_budget(&self) -> Option<Duration> {
+        self.retry_budget
+    }
+
+    /// POSTs `call` as one delivery of the outbox, with the Standard Webhooks
+    /// headers ([`standard_headers`]) for `webhook_id`. Waits for a free
+    /// connection as long as it takes (the outbox's window bounds how many
+    /// wait); the response timeout counts from when the request is sent, so
+    /// time spent queueing for a connection never turns into a timeout the
+    /// endpoint did not cause. The answer's body is read (so the connection
+    /// can be reused) and ignored, as vmq_webhooks ignores it.
+    pub async fn deliver(&self, call: &HookCall, webhook_id: &str) -> Result<DeliveryAnswer, WebhookError> {
+        let pool = &self.pools[shard::current() % self.pools.len()];
+        let _slot = pool
+            .slots
+            .acquire()
+            .await
+            .map_err(|_| WebhookError::Unavailable("the connection pool is closed".into()))?;
+        let _finished = Finished(pool);
+        let body = vmq::encode_request(call, self.encoding);
+        let mut request = pool
+            .client
+            .post(self.url.clone())
+            .header(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .header("vernemq-hook", HeaderValue::from_static(call.hook().name()));
+        for (name, value) in standard_headers(webhook_id, unix_seconds()) {
+            request = request.header(name, value);
+        }
+        let exchange = async {
+            let mut response = request.body(body).send().await.map_err(transport)?;
+            let status = response.status().as_u16();
+            let retry_after = response
+                .headers()
+                .get(header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let mut read = 0;
+            // Read to the end so the connection goes back to the pool; past
+            // the cap it is not worth the wait, and the answer is ignored.
+            while read <= self.max_response_bytes
+                && let Some(chunk) = response.chunk().await.map_err(transport)?
+            {
+                read += chunk.len();
+            }
+            Ok(DeliveryAnswer { status, retry_after })
+        };
+        match tokio::time::timeout(self.timeout, Box::pin(exchange)).await {
+            Ok(result) => result,
+            Err(_) => Err(WebhookError::Timeout(self.timeout)),
+        }
+    }
+}
+
+/// The Standard Webhooks headers of one delivery attempt: `webhook-id`, the
+/// event's id, the same on every retry (receivers de-duplicate by it), and
+/// `webhook-timestamp`, this attempt's time in Unix seconds. Signing adds
+/// `webhook-signature` over (id, timestamp, body) here.
+pub fn standard_headers(webhook_id: &str, timestamp: u64) -> [(&'static str, String); 2] {
+    [
+        ("webhook-id", webhook_id.to_owned()),
+        ("webhook-timestamp", timestamp.to_string()),
+    ]
+}
+
+fn unix_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 fn transport(e: reqwest::Error) -> WebhookError {

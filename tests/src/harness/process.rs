@@ -35,7 +35,7 @@ use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
 
-use super::{POLL_EVERY, WAIT, cargo_build, eventually, within};
+use super::{POLL_EVERY, Scratch, WAIT, cargo_build, eventually, within};
 
 /// How long one connection attempt to the child may take; a health probe
 /// that fails is simply tried again (within [`WAIT`]).
@@ -52,6 +52,8 @@ static INSTANCE: AtomicUsize = AtomicUsize::new(0);
 #[derive(Debug, Clone)]
 pub struct Launch {
     env: BTreeMap<String, String>,
+    /// The default outbox store's directory, handed to the process.
+    scratch: Option<Arc<Scratch>>,
     config: Option<String>,
     open_files: Option<(u64, u64)>,
 }
@@ -59,13 +61,14 @@ pub struct Launch {
 /// A running (or exited) `hookd` child process and the log it has written.
 pub struct HookdProcess {
     child: Child,
+    _scratch: Option<Arc<Scratch>>,
     pid: u32,
     log: Arc<Mutex<Vec<String>>>,
     reader: Option<JoinHandle<()>>,
 }
 
-/// The `hookd` binary, built on first use.
-async fn binary() -> PathBuf {
+/// The `hookd` binary, built on first use (also for its operator commands).
+pub async fn binary() -> PathBuf {
     BINARY
         .get_or_init(|| cargo_build(&["-p", "hookd", "--bin", "hookd"], "hookd"))
         .await
@@ -74,8 +77,9 @@ async fn binary() -> PathBuf {
 
 impl Launch {
     /// Sets the environment variable `name` of the child (its environment is
-    /// otherwise empty but for `PATH`, `HOOKD_LOG=info`, gRPC on
-    /// `127.0.0.1:0` and two shards).
+    /// otherwise empty but for `PATH`, `HOOKD_LOG=info`, gRPC and admin on
+    /// `127.0.0.1:0`, two shards, and an outbox store in a scratch directory
+    /// kept as long as the process handle).
     pub fn env(mut self, name: &str, value: &str) -> Self {
         self.env.insert(name.to_owned(), value.to_owned());
         self
@@ -137,6 +141,7 @@ impl Launch {
         });
         HookdProcess {
             child,
+            _scratch: self.scratch.clone(),
             pid,
             log,
             reader: Some(reader),
@@ -154,12 +159,17 @@ impl Launch {
 impl HookdProcess {
     /// A launch with the defaults [`Launch::env`] describes.
     pub fn launch() -> Launch {
+        let scratch = Arc::new(Scratch::new());
+        let store = scratch.store().display().to_string();
         let env = [
             ("HOOKD_LOG", "info"),
             ("HOOKD_SERVER__LISTEN", "127.0.0.1:0"),
             ("HOOKD_SERVER__WORKER_THREADS", "2"),
+            ("HOOKD_ADMIN__LISTEN", "127.0.0.1:0"),
+            ("HOOKD_OUTBOX__PATH", store.as_str()),
         ];
         Launch {
+            scratch: Some(scratch),
             env: env
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))

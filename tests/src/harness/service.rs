@@ -15,15 +15,29 @@ use hookd_proto::v1::hook_service_client::HookServiceClient;
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 use tonic::transport::Channel;
 
-use super::{broker::Broker, within};
+use super::{Scratch, broker::Broker, within};
 
 /// A running hookd.
 pub struct Hookd {
     addr: SocketAddr,
+    /// Its outbox store's directory, unless the test chose the store.
+    _scratch: Option<Scratch>,
     registry: Option<Arc<Registry>>,
     metrics: Option<Arc<Metrics>>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), RunError>>>,
+}
+
+/// Gives `config` a scratch outbox store (unless it names one already) and an
+/// admin listener on port 0; returns the scratch directory to keep.
+fn isolate(config: &mut Config) -> Option<Scratch> {
+    config.admin.listen = "127.0.0.1:0".parse().expect("a socket address");
+    if config.outbox.path != hookd::config::OutboxConfig::default().path {
+        return None;
+    }
+    let scratch = Scratch::new();
+    config.outbox.path = scratch.store();
+    Some(scratch)
 }
 
 /// hookd's default configuration with these webhooks, in this (chain) order.
@@ -35,7 +49,9 @@ pub fn config(webhooks: impl IntoIterator<Item = WebhookConfig>) -> Config {
 }
 
 impl Hookd {
-    /// Binds `127.0.0.1:0` and starts `hookd::run` with `config` on it.
+    /// Binds `127.0.0.1:0` and starts `hookd::run` with `config` on it. Its
+    /// outbox store is a scratch file (unless `config` names one) and its
+    /// admin service listens on port 0, so tests never share either.
     pub async fn start(config: Config) -> Self {
         Self::spawn(config, None, None, |config, listener, stop| {
             hookd::run(config, listener, stop)
@@ -45,14 +61,17 @@ impl Hookd {
 
     /// Like [`Hookd::start`], keeping hookd's endpoint registry so a test can
     /// register and deregister webhooks while it runs, and its metrics.
-    pub async fn start_with_registry(config: Config) -> Self {
+    pub async fn start_with_registry(mut config: Config) -> Self {
+        let scratch = isolate(&mut config);
         let server = hookd::Hookd::new(config.clone()).expect("the test configuration is valid");
         let registry = Arc::clone(server.registry());
         let metrics = Arc::clone(server.metrics());
-        Self::spawn(config, Some(registry), Some(metrics), move |_, listener, stop| {
+        let mut hookd = Self::spawn(config, Some(registry), Some(metrics), move |_, listener, stop| {
             server.serve(listener, stop)
         })
-        .await
+        .await;
+        hookd._scratch = scratch;
+        hookd
     }
 
     /// Like [`Hookd::start`], served the way the `hookd` binary serves:
@@ -78,6 +97,7 @@ impl Hookd {
         F: FnOnce(Config, TcpListener, futures::future::BoxFuture<'static, ()>) -> Fut,
         Fut: Future<Output = Result<(), RunError>> + Send + 'static,
     {
+        let scratch = isolate(&mut config);
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind a loopback port for hookd");
@@ -91,6 +111,7 @@ impl Hookd {
         let task = tokio::spawn(serve(config, listener, stop));
         Self {
             addr,
+            _scratch: scratch,
             registry,
             metrics,
             shutdown: Some(shutdown),

@@ -14,6 +14,7 @@ mod limits;
 mod malformed;
 mod mosquitto;
 mod notifications;
+mod outbox;
 mod publish;
 mod register;
 mod session;

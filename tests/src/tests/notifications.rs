@@ -1,11 +1,14 @@
-//! Notification hooks never make the broker wait: hookd answers Ack at once
-//! and tells every endpoint concurrently, whether the endpoints are slow,
-//! failing or unreachable.
+//! Notification hooks never make the broker wait for a webhook: hookd answers
+//! Ack once the notification is in its outbox and tells every endpoint
+//! concurrently, whether the endpoints are slow, failing or unreachable; past
+//! the outbox's quota the broker is told `overloaded` instead.
 
 use hookd::config::WebhookConfig;
 
+use hookd_proto::v1::{ErrorKind, verdict::Outcome};
+
 use crate::harness::{
-    Hook, WAIT, assert_ack, calls, eventually,
+    Hook, WAIT, assert_ack, assert_error, calls, eventually,
     service::Hookd,
     webhook::{Reply, Webhook, refused_url},
 };
@@ -77,41 +80,46 @@ async fn many_notifications_to_a_stuck_endpoint_are_all_acked() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn notifications_past_the_in_flight_limit_are_acked_dropped_and_counted() {
+async fn notifications_past_the_outbox_quota_are_answered_overloaded_counted_and_the_acked_ones_delivered() {
     let webhook = Webhook::builder().held().start().await;
     let mut config = crate::harness::service::config([WebhookConfig::new(Hook::OnPublish, webhook.url())]);
-    config.notifications.max_in_flight = 2;
+    // A few on_publish rows (a few hundred bytes each) fit, then the quota is full.
+    config.outbox.max_bytes = 1500;
     let hookd = Hookd::start_with_registry(config).await;
     let broker = hookd.broker().await;
-    for n in 0..5 {
-        assert_ack(&broker.call(calls::on_publish(&format!("c{n}"))).await);
+    let mut acked = 0;
+    for n in 0..20 {
+        let verdict = broker.call(calls::on_publish(&format!("c{n}"))).await;
+        if matches!(verdict.outcome, Some(Outcome::Ack(_))) {
+            assert_eq!(
+                acked, n,
+                "once full, the outbox stays full while nothing is delivered"
+            );
+            acked += 1;
+        } else {
+            let reason = assert_error(&verdict, ErrorKind::Overloaded);
+            assert!(reason.contains("outbox.max_bytes"), "{reason}");
+        }
     }
-    webhook.wait_for_hits(2).await;
-    // The two deliveries are still held, so no permit came back: the other
-    // three were dropped, not queued.
-    assert_eq!(
-        webhook.hits(),
-        2,
-        "only max_in_flight deliveries reach the endpoint"
-    );
+    assert!((1..20).contains(&acked), "{acked} of 20 acknowledged");
     let metrics = hookd.metrics().encode();
-    let dropped: Vec<&str> = metrics
-        .lines()
-        .filter(|line| line.starts_with("hookd_notifications_dropped_total{"))
-        .filter(|line| line.contains(r#"hook="on_publish""#))
+    let line = format!(
+        r#"hookd_notifications_dropped_total{{hook="on_publish",outcome="full"}} {}"#,
+        20 - acked
+    );
+    assert!(metrics.lines().any(|l| l == line), "{line} in:\n{metrics}");
+    webhook.release();
+    webhook.wait_for_hits(acked).await;
+    let distinct: std::collections::HashSet<String> = webhook
+        .requests()
+        .iter()
+        .filter_map(|r| r.header("webhook-id").map(str::to_owned))
         .collect();
     assert_eq!(
-        dropped.len(),
-        1,
-        "one dropped counter for on_publish in:\n{metrics}"
+        distinct.len(),
+        acked,
+        "every acknowledged notification is delivered"
     );
-    assert_eq!(
-        dropped[0].rsplit(' ').next(),
-        Some("3"),
-        "three notifications dropped: {}",
-        dropped[0]
-    );
-    webhook.release();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,0 +1,382 @@
+//! Delivery: one task per endpoint sends its pending rows, in order per
+//! client, with retries by outcome.
+//!
+//! An endpoint's task reads its rows from the store in pages of [`PAGE`]
+//! after a cursor (its last row read), so the backlog stays on disk: memory
+//! holds at most `outbox.window` deliveries in flight and [`HELD`] rows
+//! waiting behind a client's earlier one. A client with a delivery in flight
+//! (or backing off) gets its next row only once that one is done, so one
+//! client's events arrive in order; other clients' rows go out beside it, up
+//! to the window.
+//!
+//! Each delivery retries by outcome ([`classify`]): connection errors,
+//! timeouts, 408, 429 and 5xx are retried with exponential backoff and jitter
+//! (backon; a `Retry-After` from the endpoint wins) until the webhook's
+//! `retry_budget_ms`, counted from the event's acceptance, runs out; then,
+//! and at once for any other 4xx, the row becomes a dead letter. A 410 Gone
+//! stops the whole webhook until an operator enables it (logged at ERROR).
+//! An endpoint going down and recovering is logged once each, not per event.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::Arc,
+    time::Duration,
+};
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use futures::{StreamExt, stream::FuturesUnordered};
+use hookd_proto::{ErrorKind, HookCall, convert, v1 as pb};
+use prost::Message;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use super::{Delivery, EndpointState, Outbox, now_ms};
+use crate::{
+    registry::Registry,
+    webhook::{DeliveryAnswer, Endpoint, WebhookError},
+};
+
+/// Rows read from the store at a time.
+pub const PAGE: usize = 256;
+
+/// Rows held in memory behind an earlier row of their client, at most, per
+/// endpoint; past it the task reads no further until some are sent.
+pub const HELD: usize = 1024;
+
+/// What one attempt's outcome means for its row.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Attempt {
+    /// The endpoint took it (2xx): delete the row.
+    Delivered,
+    /// Worth trying again (connection error, timeout, 408, 429, 5xx), after
+    /// `after` if the endpoint said when.
+    Retry {
+        /// What went wrong, for the log and the dead letter.
+        why: String,
+        /// The endpoint's `Retry-After`.
+        after: Option<Duration>,
+    },
+    /// Refused for good (any other 4xx, a 3xx): a dead letter.
+    Final(String),
+    /// 410 Gone: stop the webhook until an operator enables it.
+    Gone,
+}
+
+/// How a delivery ended.
+enum Done {
+    Delivered,
+    Dead(String),
+    Gone(String),
+}
+
+/// Classifies one attempt (see the module docs); `now_ms` dates an HTTP-date
+/// `Retry-After`.
+pub fn classify(result: Result<DeliveryAnswer, WebhookError>, now_ms: u64) -> Attempt {
+    let answer = match result {
+        Ok(answer) => answer,
+        Err(e) => {
+            return Attempt::Retry {
+                why: e.to_string(),
+                after: None,
+            };
+        }
+    };
+    match answer.status {
+        200..=299 => Attempt::Delivered,
+        410 => Attempt::Gone,
+        408 | 429 | 500..=599 => Attempt::Retry {
+            why: format!("HTTP {}", answer.status),
+            after: answer.retry_after.as_deref().and_then(|v| retry_after(v, now_ms)),
+        },
+        status => Attempt::Final(format!("HTTP {status}")),
+    }
+}
+
+/// Parses `Retry-After`: delay-seconds, or an HTTP date (the delay until
+/// then, zero if past); `None` if it is neither.
+pub fn retry_after(value: &str, now_ms: u64) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    let at_ms = at
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    Some(Duration::from_millis(at_ms.saturating_sub(now_ms)))
+}
+
+/// Runs delivery until `stop`: a task for every endpoint the outbox knows of
+/// and for each one it learns of, and the outbox gauges once a second.
+pub async fn run(outbox: Outbox, registry: Arc<Registry>, stop: CancellationToken) {
+    let Some(mut new_endpoints) = outbox.take_new_endpoints() else {
+        return;
+    };
+    let mut gauges = tokio::time::interval(Duration::from_secs(1));
+    let mut tasks = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => break,
+            Some(state) = new_endpoints.recv() => {
+                tasks.spawn(deliver_endpoint(outbox.clone(), registry.clone(), state, stop.clone()));
+            }
+            _ = gauges.tick() => outbox.update_gauges().await,
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+        }
+    }
+    tasks.shutdown().await;
+}
+
+/// The deliveries of one endpoint, until `stop`.
+async fn deliver_endpoint(
+    outbox: Outbox,
+    registry: Arc<Registry>,
+    state: Arc<EndpointState>,
+    stop: CancellationToken,
+) {
+    let window = outbox.config().window;
+    let mut cursor = 0;
+    let mut caught_up = false;
+    let mut in_flight = FuturesUnordered::new();
+    // Clients with a delivery in flight, and their rows waiting behind it.
+    let mut busy: HashMap<String, VecDeque<Delivery>> = HashMap::new();
+    let mut held = 0;
+    let mut down = false;
+    loop {
+        if state.is_stopped() {
+            // Everything in memory is dropped: the rows are in the store,
+            // and are read again from the start once enabled.
+            in_flight.clear();
+            busy.clear();
+            (cursor, held, caught_up) = (0, 0, false);
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = state.wake.notified() => continue,
+            }
+        }
+        while !caught_up && in_flight.len() < window && held < HELD {
+            let page = outbox
+                .with_store_do({
+                    let id = state.id.clone();
+                    move |store| store.pending(&id, cursor, PAGE)
+                })
+                .await;
+            let page = match page {
+                Ok(page) => page,
+                Err(e) => {
+                    error!(endpoint = %state.name, error = %e, "cannot read pending notifications");
+                    break;
+                }
+            };
+            if page.len() < PAGE {
+                caught_up = true;
+            }
+            for row in page {
+                if let Some(waiting) = busy.get_mut(&row.client_id) {
+                    cursor = row.seq;
+                    waiting.push_back(row);
+                    held += 1;
+                } else if in_flight.len() < window {
+                    cursor = row.seq;
+                    busy.insert(row.client_id.clone(), VecDeque::new());
+                    in_flight.push(deliver_row(&outbox, &registry, &state, row));
+                } else {
+                    // Read again from here once the window has room.
+                    caught_up = false;
+                    break;
+                }
+            }
+        }
+        let done = tokio::select! {
+            () = stop.cancelled() => return,
+            () = state.wake.notified() => {
+                caught_up = false;
+                continue;
+            }
+            Some(done) = in_flight.next(), if !in_flight.is_empty() => done,
+        };
+        let (row, outcome, failed) = done;
+        match (failed, down) {
+            (true, false) => {
+                down = true;
+                warn!(endpoint = %state.name, "webhook down: notifications to it are retried");
+            }
+            (false, true) => {
+                down = false;
+                info!(endpoint = %state.name, "webhook recovered: delivering again");
+            }
+            _ => {}
+        }
+        let metrics = outbox.metrics();
+        match outcome {
+            Done::Delivered => {
+                metrics.outbox_delivered(&state.name).inc();
+                outbox.delivered(&state, row.seq, row.bytes);
+            }
+            Done::Dead(reason) => {
+                metrics.outbox_dead_lettered(&state.name).inc();
+                warn!(endpoint = %state.name, event = row.event_id, client_id = %row.client_id, %reason, "notification moved to the dead letters");
+                outbox.bury(&state, row.seq, row.bytes, reason);
+            }
+            Done::Gone(reason) => {
+                outbox.stop(&state, reason.clone()).await;
+                error!(
+                    endpoint = %state.name,
+                    %reason,
+                    "webhook answered 410 Gone: deliveries to it are stopped until an operator runs `hookd outbox enable`"
+                );
+                continue;
+            }
+        }
+        match busy.get_mut(&row.client_id).and_then(VecDeque::pop_front) {
+            Some(next) => {
+                held -= 1;
+                in_flight.push(deliver_row(&outbox, &registry, &state, next));
+            }
+            None => {
+                busy.remove(&row.client_id);
+            }
+        }
+    }
+}
+
+/// Delivers one row until it is delivered, dead, or its webhook is gone.
+/// Returns the row, how it ended, and whether any attempt failed.
+fn deliver_row(
+    outbox: &Outbox,
+    registry: &Registry,
+    state: &Arc<EndpointState>,
+    row: Delivery,
+) -> impl Future<Output = (Delivery, Done, bool)> + use<> {
+    let endpoint = registered(registry, &row);
+    let (outbox, state) = (outbox.clone(), state.clone());
+    async move {
+        let (endpoint, call) = match endpoint.and_then(|e| decode(&row).map(|c| (e, c))) {
+            Ok(found) => found,
+            Err(reason) => return (row, Done::Dead(reason), false),
+        };
+        let webhook_id = outbox.webhook_id(row.event_id);
+        let config = outbox.config();
+        let mut backoff = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(config.retry_initial_delay_ms))
+            .with_max_delay(Duration::from_millis(config.retry_max_delay_ms))
+            .with_factor(2.0)
+            .with_jitter()
+            .without_max_times()
+            .build();
+        let give_up_ms = endpoint.retry_budget().map(|budget| {
+            row.created_ms
+                .saturating_add(u64::try_from(budget.as_millis()).unwrap_or(u64::MAX))
+        });
+        let mut failed = false;
+        loop {
+            let result = endpoint.deliver(&call, &webhook_id).await;
+            // Counted as chain requests are: a 2xx is `ok`, any other
+            // status an invalid response, a failure by its kind.
+            let outcome = match &result {
+                Ok(answer) if (200..300).contains(&answer.status) => "ok",
+                Ok(_) => ErrorKind::InvalidResponse.label(),
+                Err(e) => e.kind().label(),
+            };
+            outbox.metrics().webhook_requests.count(call.hook(), outcome);
+            let now = now_ms();
+            let (why, after) = match classify(result, now) {
+                Attempt::Delivered => return (row, Done::Delivered, failed),
+                Attempt::Final(why) => return (row, Done::Dead(why), failed),
+                Attempt::Gone => return (row, Done::Gone("HTTP 410 Gone".into()), true),
+                Attempt::Retry { why, after } => (why, after),
+            };
+            failed = true;
+            let delay = after
+                .or_else(|| backoff.next())
+                .unwrap_or(Duration::from_millis(config.retry_max_delay_ms));
+            let retry_at = now.saturating_add(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
+            if give_up_ms.is_some_and(|give_up| retry_at > give_up) {
+                return (
+                    row,
+                    Done::Dead(format!("retry budget exhausted; last: {why}")),
+                    true,
+                );
+            }
+            outbox.metrics().outbox_retried(&state.name).inc();
+            tokio::time::sleep(delay).await;
+        }
+    }
+}
+
+/// The registration the row was accepted for, if it is still registered.
+fn registered(registry: &Registry, row: &Delivery) -> Result<Arc<Endpoint>, String> {
+    let hook = row
+        .hook
+        .parse::<hookd_proto::Hook>()
+        .map_err(|_| format!("unknown hook {:?}", row.hook))?;
+    registry
+        .endpoints(hook)
+        .iter()
+        .find(|e| **e.id() == *row.endpoint)
+        .cloned()
+        .ok_or_else(|| format!("the webhook is no longer registered for {hook}"))
+}
+
+/// The call a row carries.
+fn decode(row: &Delivery) -> Result<HookCall, String> {
+    let call = pb::HookCall::decode(row.call.as_slice()).map_err(|e| format!("undecodable row: {e}"))?;
+    convert::call_from_proto(call.hook).map_err(|e| format!("invalid stored call: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status: u16, retry_after: Option<&str>) -> Result<DeliveryAnswer, WebhookError> {
+        Ok(DeliveryAnswer {
+            status,
+            retry_after: retry_after.map(str::to_owned),
+        })
+    }
+
+    #[test]
+    fn outcomes_are_classified_as_the_issue_says() {
+        assert_eq!(classify(answer(200, None), 0), Attempt::Delivered);
+        assert_eq!(classify(answer(204, None), 0), Attempt::Delivered);
+        assert_eq!(classify(answer(410, None), 0), Attempt::Gone);
+        for status in [400, 401, 403, 404, 422, 301] {
+            assert_eq!(
+                classify(answer(status, None), 0),
+                Attempt::Final(format!("HTTP {status}"))
+            );
+        }
+        for status in [408, 429, 500, 502, 503] {
+            assert!(matches!(
+                classify(answer(status, None), 0),
+                Attempt::Retry { after: None, .. }
+            ));
+        }
+        let refused = Err(WebhookError::Unavailable("connection refused".into()));
+        assert!(matches!(classify(refused, 0), Attempt::Retry { .. }));
+        let timeout = Err(WebhookError::Timeout(Duration::from_secs(5)));
+        assert!(matches!(classify(timeout, 0), Attempt::Retry { .. }));
+    }
+
+    #[test]
+    fn retry_after_is_read_as_seconds_or_an_http_date() {
+        assert_eq!(
+            classify(answer(429, Some("3")), 0),
+            Attempt::Retry {
+                why: "HTTP 429".into(),
+                after: Some(Duration::from_secs(3))
+            }
+        );
+        // Sun, 06 Nov 1994 08:49:37 GMT is 784111777 s after the epoch.
+        let now = 784_111_770_000;
+        assert_eq!(
+            retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(
+            retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now + 60_000),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(retry_after("soon", now), None);
+    }
+}
