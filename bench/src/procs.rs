@@ -168,6 +168,14 @@ pub async fn spawn_hookd_with(
     if let Some(ms) = tuning.stall_timeout_ms {
         let _ = writeln!(toml, "stall_timeout_ms = {ms}");
     }
+    // Each hookd its own outbox store in the run's directory, and no admin
+    // listener (two hookds of one run would contend for its port).
+    let store = dir.join(format!("{name}-outbox.db"));
+    let _ = write!(
+        toml,
+        "\n[outbox]\npath = \"{}\"\n\n[admin]\nenabled = false\n",
+        store.display()
+    );
     for webhook in webhooks {
         let _ = write!(
             toml,

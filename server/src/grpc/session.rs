@@ -12,8 +12,10 @@
 //! The session *is* the response stream: it is polled by the HTTP/2 stream
 //! that sends its frames, and its calls run as futures inside it (a
 //! `FuturesUnordered`), with no task or channel of its own; a call that needs
-//! no webhook request (a cache hit, a notification) is answered as its frame
-//! is read, without becoming a future at all. A verdict thus
+//! no webhook request (a cache hit) is answered as its frame is read, without
+//! becoming a future at all, and a notification is a small future waiting
+//! for its outbox commit (other calls on the stream go on meanwhile; during
+//! shutdown notifications are still taken). A verdict thus
 //! goes out without a hand-off between tasks; when the broker stops reading,
 //! flow control stops the polling (backpressure), and when the broker goes
 //! away the stream is dropped with every call in it.
@@ -269,13 +271,14 @@ pub fn serve(
 
 /// What becomes of a call frame.
 enum Admitted {
-    /// Answered at once: a cache hit, a notification, a hook without
-    /// endpoints, or an invalid call.
+    /// Answered at once: a cache hit, a hook without endpoints, a
+    /// notification the outbox refused, or an invalid call.
     Answer(pb::ServerFrame),
     /// Not answered: a call whose id cannot be read, or whose id is already
     /// in flight (the call in flight gets the one verdict for that id).
     Dropped,
-    /// Its webhooks are to be asked, within `deadline`.
+    /// Its webhooks are to be asked (or, a notification, its outbox commit
+    /// waited for), within `deadline`.
     Run {
         id: u64,
         pending: Pending,

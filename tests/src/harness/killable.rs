@@ -30,6 +30,8 @@ const BIND_RETRY_EVERY: Duration = Duration::from_millis(10);
 /// A running hookd with a runtime of its own.
 pub struct KillableHookd {
     addr: SocketAddr,
+    /// Its outbox store's directory (see [`super::service::isolate`]).
+    _scratch: Option<super::Scratch>,
     registry: Arc<Registry>,
     metrics: Arc<Metrics>,
     runtime: Option<Runtime>,
@@ -56,6 +58,7 @@ impl KillableHookd {
         let listener = bind_retrying(&runtime, addr).await;
         let addr = listener.local_addr().expect("a bound listener has an address");
         config.server.listen = addr;
+        let scratch = super::service::isolate(&mut config);
         let server = {
             let _context = runtime.enter();
             hookd::Hookd::new(config).expect("the test configuration is valid")
@@ -68,6 +71,7 @@ impl KillableHookd {
         }));
         Self {
             addr,
+            _scratch: scratch,
             registry,
             metrics,
             runtime: Some(runtime),

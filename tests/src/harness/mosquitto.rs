@@ -53,6 +53,8 @@ pub struct Subscriber {
 /// hookd served on a fixed address, stoppable and restartable there.
 pub struct HookdAt {
     addr: SocketAddr,
+    /// Its outbox store's directory (see [`super::service::isolate`]).
+    _scratch: Option<super::Scratch>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), RunError>>>,
 }
@@ -253,12 +255,14 @@ impl HookdAt {
         assert!(listener.is_ok(), "{addr} stays busy");
         let listener = TcpListener::bind(addr).await.expect("bind hookd's address");
         config.server.listen = addr;
+        let scratch = super::service::isolate(&mut config);
         let (shutdown, stop) = oneshot::channel::<()>();
         let task = tokio::spawn(hookd::run(config, listener, async move {
             let _ = stop.await;
         }));
         Self {
             addr,
+            _scratch: scratch,
             shutdown: Some(shutdown),
             task: Some(task),
         }

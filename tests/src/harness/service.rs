@@ -30,7 +30,7 @@ pub struct Hookd {
 
 /// Gives `config` a scratch outbox store (unless it names one already) and an
 /// admin listener on port 0; returns the scratch directory to keep.
-fn isolate(config: &mut Config) -> Option<Scratch> {
+pub fn isolate(config: &mut Config) -> Option<Scratch> {
     config.admin.listen = "127.0.0.1:0".parse().expect("a socket address");
     if config.outbox.path != hookd::config::OutboxConfig::default().path {
         return None;

@@ -585,6 +585,7 @@ async fn a_sidecar_started_before_hookd_serves_once_hookd_is_up() {
     let mut config =
         crate::harness::service::config([WebhookConfig::new(Hook::AuthOnRegister, webhook.url())]);
     config.server.listen = addr;
+    let _scratch = crate::harness::service::isolate(&mut config);
     let listener = TcpListener::bind(addr).await.expect("rebind hookd's port");
     let (_stop, stopped) = oneshot::channel::<()>();
     let hookd = tokio::spawn(hookd::run(config, listener, async {
