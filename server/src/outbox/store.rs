@@ -21,6 +21,20 @@ use rusqlite::{Connection, OptionalExtension, params};
 /// What a store failure says, naming the store's own error.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// The store file could not be opened (`outbox.path`).
+    #[error("cannot open the outbox store {path}: {source}")]
+    Open {
+        /// The file.
+        path: String,
+        /// Why.
+        source: rusqlite::Error,
+    },
+    /// Another process holds the store: a running hookd (or a `hookd outbox
+    /// --store` command) has it open.
+    #[error(
+        "the outbox store {0} is in use by another process (a running hookd? use its admin service instead of --store)"
+    )]
+    InUse(String),
     /// The embedded SQLite store failed (I/O, a full disk, a corrupt file).
     #[error("outbox store: {0}")]
     Sqlite(#[from] rusqlite::Error),
@@ -186,18 +200,35 @@ const COLUMNS: &str = "seq, event_id, endpoint, hook, client_id, created_ms, cal
 pub const ROW_OVERHEAD_BYTES: u64 = 64;
 
 impl SqliteStore {
-    /// Opens (creating if needed) the store at `path`.
+    /// Opens (creating if needed) the store at `path`, holding it for this
+    /// process alone until it is dropped.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let conn = Connection::open(path)?;
-        // WAL: readers never block the writer, and a commit appends to the
-        // log; FULL: the log is fsynced at every commit, so a commit that
-        // returned survives a crash or power loss.
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        // The CLI may open the file while hookd holds it: wait a little
-        // rather than fail at once.
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        conn.execute_batch(SCHEMA)?;
+        let shown = path.display().to_string();
+        let opened = |source| StoreError::Open {
+            path: shown.clone(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(opened)?;
+        // A process that has just died may still hold the lock for a moment.
+        conn.busy_timeout(std::time::Duration::from_secs(2))
+            .map_err(opened)?;
+        // Exclusive: the store's state (the next seq, the endpoints' cursors)
+        // lives in this process's memory too, so a second writer (another
+        // hookd on the same file, or a command run on a live store) must
+        // fail rather than interleave. It also keeps WAL's index in memory.
+        // WAL: a commit appends to the log; FULL: the log is fsynced at every
+        // commit, so a commit that returned survives a crash or power loss.
+        let in_use = |e: rusqlite::Error| match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+                StoreError::InUse(shown.clone())
+            }
+            _ => opened(e),
+        };
+        conn.pragma_update(None, "locking_mode", "EXCLUSIVE")
+            .map_err(in_use)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(in_use)?;
+        conn.pragma_update(None, "synchronous", "FULL").map_err(in_use)?;
+        conn.execute_batch(SCHEMA).map_err(in_use)?;
         let meta = |conn: &Connection, key: &str| -> Result<Option<i64>, rusqlite::Error> {
             conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
                 .optional()
@@ -558,6 +589,17 @@ mod tests {
         assert!(replayed[0].seq > rows[1].seq);
         assert!(store.dead_letters(0, 10).expect("lists").is_empty());
         assert_eq!(store.drop_dead(Selection::Id(1)).expect("drops"), 0);
+    }
+
+    #[test]
+    fn a_store_held_by_one_process_is_refused_to_another_opener() {
+        let (store, path) = temp_store("exclusive");
+        let Err(err) = SqliteStore::open(&path) else {
+            panic!("a second opener gets the store");
+        };
+        assert!(matches!(err, StoreError::InUse(_)), "{err}");
+        drop(store);
+        SqliteStore::open(&path).expect("free again once closed");
     }
 
     #[test]

@@ -295,6 +295,11 @@ async fn a_notification_past_its_retry_budget_is_a_dead_letter_kept_across_a_res
     hookd.wait_for_log("retry budget exhausted").await;
     let hits = receiver.webhook.hits();
     assert!(hits >= 2, "retried before giving up ({hits} attempts)");
+    // A running hookd holds its store: the file is not touched behind its back.
+    let refused = outbox_command(&["--store", &store, "dead", "list"]).await;
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("in use by another process"), "{stderr}");
     drop(broker);
     hookd.signal("TERM").await;
     let (status, _) = hookd.exited().await;
