@@ -11,7 +11,10 @@
 //!   held by the stub), and under 2× overload (flat, the excess shed);
 //! - (g) QoS 1 publishes end to end through a real Mosquitto, with the hookd
 //!   plugin (cached verdicts) vs without it (skipped, with a note, when
-//!   Mosquitto or the plugin is missing).
+//!   Mosquitto or the plugin is missing);
+//! - (h) notifications acknowledged through the durable outbox (each one on
+//!   disk before its ack) vs the echo, at N = 256 (throughput) and N = 1
+//!   (ack latency).
 
 use std::{
     collections::BTreeMap,
@@ -53,7 +56,7 @@ pub struct RunOptions {
     pub server_threads: Option<usize>,
     /// The hookd binary (default: built and found by [`procs::locate_hookd`]).
     pub hookd: Option<PathBuf>,
-    /// Scenario letters to run (`abcdefg`; main.rs gives the default).
+    /// Scenario letters to run (`abcdefgh`; main.rs gives the default).
     pub only: String,
 }
 
@@ -86,6 +89,10 @@ const OVERLOAD_FILL: f64 = 1.0;
 /// Calls the overload generator keeps unanswered at most: the bridge
 /// client's 10,000 in flight plus room for answers not yet collected.
 const MAX_PENDING: usize = 20_000;
+/// In-flight N of scenario (h)'s throughput point.
+const OUTBOX_N: usize = 256;
+/// Scenario (h)'s ack latency target at N = 1, p99 in µs.
+const OUTBOX_P99_US: f64 = 2_000.0;
 /// In-flight N of scenario (g).
 const MQTT_N: [usize; 2] = [16, 64];
 
@@ -166,6 +173,9 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
     if wants('g') {
         let ran = mosquitto(&rig, window, rounds, &mut report).await;
         settle(ran, "(g) Mosquitto end to end", &mut report, &mut notes);
+    }
+    if wants('h') {
+        outbox(&rig, window, rounds, &mut report).await?;
     }
     if wants('e') {
         let capacity = hookd_256.unwrap_or(20_000.0);
@@ -540,6 +550,83 @@ async fn cached(rig: &Rig, window: Window, rounds: usize, report: &mut Report) -
             target: Target::AtLeast(0.95),
         });
     }
+    Ok(())
+}
+
+/// (h): `on_publish` acknowledged through a hookd whose outbox writes each
+/// one durably (group commit) before its ack, vs the echo's answers, at
+/// N = [`OUTBOX_N`] (rate) and N = 1 (latency). Deliveries to the stub run
+/// behind the acks and are not what is measured here.
+async fn outbox(rig: &Rig, window: Window, rounds: usize, report: &mut Report) -> anyhow::Result<()> {
+    let hookd = procs::spawn_hookd(
+        &rig.hookd,
+        &rig.dir,
+        "hookd-outbox",
+        rig.threads,
+        &[Webhook {
+            hook: "on_publish",
+            endpoint: format!("http://{}/plain", rig.stub.addr),
+            base64_payload: false,
+        }],
+    )
+    .await?;
+    let outbox = workload::bridge(&hookd.addr.to_string()).await?;
+    let echo = workload::bridge(&rig.echo.addr.to_string()).await?;
+    let watch = [rig.me, hookd.pid(), rig.echo.pid()];
+    let mut samples: BTreeMap<(&str, usize), Vec<Sample>> = BTreeMap::new();
+    for round in 0..rounds {
+        for n in [1, OUTBOX_N] {
+            eprintln!("(h) outbox N={n}, round {}/{rounds}", round + 1);
+            let (e, args) = (echo.clone(), workload::auth_on_publish());
+            let sample = load::closed_loop(n, window, &watch, move || {
+                workload::bridge_call(e.clone(), args.clone())
+            })
+            .await;
+            samples.entry(("echo", n)).or_default().push(sample);
+            let o = outbox.clone();
+            let sample =
+                load::closed_loop(n, window, &watch, move || workload::bridge_notify(o.clone())).await;
+            samples.entry(("outbox", n)).or_default().push(sample);
+        }
+    }
+    let names = ["bench".to_owned(), "hookd-outbox".to_owned(), "echo".to_owned()];
+    for n in [1, OUTBOX_N] {
+        let (echo, outbox) = (&samples[&("echo", n)], &samples[&("outbox", n)]);
+        report.note_errors(&format!("(h) echo N={n}"), echo);
+        report.note_errors(&format!("(h) outbox N={n}"), outbox);
+        report.cpu_line(&format!("(h) N={n} hookd outbox"), outbox, &names);
+    }
+    let (echo, outbox) = (&samples[&("echo", OUTBOX_N)], &samples[&("outbox", OUTBOX_N)]);
+    report.row(Row {
+        id: "h",
+        what: format!("N={OUTBOX_N} acknowledged notifications/s: durable outbox ÷ echo"),
+        measured: format!(
+            "outbox {}/s, echo {}/s",
+            kilo(median(outbox.iter().map(Sample::rate))),
+            kilo(median(echo.iter().map(Sample::rate))),
+        ),
+        ratio: median(
+            outbox
+                .iter()
+                .zip(echo)
+                .map(|(o, e)| o.rate() / e.rate().max(1e-9)),
+        ),
+        target: Target::AtLeast(0.5),
+    });
+    let (echo, outbox) = (&samples[&("echo", 1)], &samples[&("outbox", 1)]);
+    report.row(Row {
+        id: "h",
+        what: "N=1 ack p99 through the durable outbox (µs)".into(),
+        measured: format!(
+            "outbox p50 {:.0} µs p99 {:.0} µs; echo p50 {:.0} µs p99 {:.0} µs",
+            median(outbox.iter().map(Sample::p50_us)),
+            median(outbox.iter().map(Sample::p99_us)),
+            median(echo.iter().map(Sample::p50_us)),
+            median(echo.iter().map(Sample::p99_us)),
+        ),
+        ratio: median(outbox.iter().map(Sample::p99_us)),
+        target: Target::Below(OUTBOX_P99_US),
+    });
     Ok(())
 }
 

@@ -21,6 +21,8 @@ use crate::stub::{TIMESTAMP_MARKER, wall_clock_nanos};
 pub const TOPIC: &str = "bench/devices/0001/telemetry/temperature";
 /// The client id of every benchmark publish.
 pub const CLIENT_ID: &str = "bench-client-0001";
+/// How many client ids [`on_publish_now`] cycles through.
+pub const NOTIFYING_CLIENTS: u64 = 1024;
 /// The username of every benchmark publish.
 pub const USERNAME: &str = "bench-user";
 /// Payload length in bytes; with topic, ids and framing a call is ~200 B.
@@ -42,10 +44,15 @@ pub fn auth_on_publish() -> pb::AuthOnPublish {
 /// `on_publish` arguments whose payload starts with the send timestamp, so
 /// the stub can measure delivery latency.
 pub fn on_publish_now() -> pb::OnPublish {
+    // Notifications of one client reach an endpoint in order, one at a time
+    // (the outbox's per-client order): a broker's publishes come from many
+    // clients, and so do these.
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let client = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % NOTIFYING_CLIENTS;
     pb::OnPublish {
         username: Some(USERNAME.to_owned()),
         mountpoint: String::new(),
-        client_id: CLIENT_ID.to_owned(),
+        client_id: format!("bench-client-{client:04}"),
         qos: 1,
         topic: TOPIC.to_owned(),
         payload: payload(Some(wall_clock_nanos())),

@@ -156,7 +156,7 @@ async fn deliver_endpoint(
         }
         while !caught_up && in_flight.len() < window && held < HELD {
             let page = outbox
-                .with_store_do({
+                .read_store({
                     let id = state.id.clone();
                     move |store| store.pending(&id, cursor, PAGE)
                 })

@@ -108,7 +108,11 @@ enum Command {
     Append(NewEvent, oneshot::Sender<Result<(), String>>),
     Delivered(u64),
     Dead(u64, String),
-    /// Anything else (reads, admin changes), run between commits.
+    /// A read that needs no removal committed first (a delivery page: its
+    /// rows lie past every row the endpoint has finished with).
+    Read(StoreTask),
+    /// Anything else (admin reads and changes), run after everything queued
+    /// before it is committed.
     Run(StoreTask),
 }
 
@@ -305,17 +309,39 @@ impl Outbox {
         }
     }
 
-    /// Runs `f` on the store in the writer thread, between commits, and
-    /// returns its result.
+    /// Runs `f` on the store in the writer thread once everything queued
+    /// before it is committed, and returns its result.
     pub async fn with_store_do<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut dyn Store) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, AppendError> {
+        self.on_store(f, true).await
+    }
+
+    /// Reads with `f` in the writer thread, without waiting for removals
+    /// gathered to be committed (see [`Command::Read`]).
+    pub(crate) async fn read_store<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut dyn Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, AppendError> {
+        self.on_store(f, false).await
+    }
+
+    async fn on_store<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut dyn Store) -> Result<T, StoreError> + Send + 'static,
+        flush: bool,
+    ) -> Result<T, AppendError> {
         let (tx, rx) = oneshot::channel();
-        self.send(Command::Run(Box::new(move |store| {
+        let task: StoreTask = Box::new(move |store| {
             let _ = tx.send(f(store).map_err(|e| e.to_string()));
-        })))
-        .map_err(|()| AppendError::Closed)?;
+        });
+        let command = if flush {
+            Command::Run(task)
+        } else {
+            Command::Read(task)
+        };
+        self.send(command).map_err(|()| AppendError::Closed)?;
         match rx.await {
             Ok(result) => result.map_err(AppendError::Store),
             Err(_) => Err(AppendError::Closed),
@@ -448,7 +474,7 @@ impl Outbox {
                 .outbox_bytes(&name)
                 .set(i64::try_from(bytes).unwrap_or(i64::MAX));
         }
-        let oldest = self.with_store_do(|store| store.oldest_ms()).await;
+        let oldest = self.read_store(|store| store.oldest_ms()).await;
         let age_s = match oldest {
             Ok(Some(created)) => now_ms().saturating_sub(created) / 1000,
             _ => 0,
@@ -492,8 +518,19 @@ fn endpoint_state(inner: &Inner, id: &str) -> Arc<EndpointState> {
     state
 }
 
-/// The writer thread: takes commands as they come, commits every append,
-/// delivery and dead letter queued in one transaction, then answers.
+/// How long delivered and dead rows may wait for a commit of their own: they
+/// ride along with the next appends, or go after this long (or once
+/// [`MAX_PENDING_REMOVALS`] have gathered), without an fsync of their own (a
+/// removal lost to a crash is a delivery repeated, which at least once
+/// allows).
+const REMOVAL_DELAY: Duration = Duration::from_millis(100);
+
+/// Delivered and dead rows gathered at most before they are committed.
+const MAX_PENDING_REMOVALS: usize = 4096;
+
+/// The writer thread: takes commands as they come and commits every append
+/// queued in one transaction (with the removals gathered so far), then
+/// answers; removals alone wait for [`REMOVAL_DELAY`].
 fn write_loop(
     store: &mut dyn Store,
     commands: &mpsc::Receiver<Command>,
@@ -502,8 +539,26 @@ fn write_loop(
 ) {
     let mut batch = Batch::default();
     let mut waiters = Vec::new();
-    let mut runs = Vec::new();
-    while let Ok(first) = commands.recv() {
+    let mut runs: Vec<(StoreTask, bool)> = Vec::new();
+    let mut removals_since: Option<std::time::Instant> = None;
+    loop {
+        let first = match removals_since {
+            None => commands.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
+            Some(since) => commands.recv_timeout(REMOVAL_DELAY.saturating_sub(since.elapsed())),
+        };
+        let first = match first {
+            Ok(command) => command,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                commit(store, &mut batch, &mut waiters, inner);
+                removals_since = None;
+                continue;
+            }
+            // Every sender is gone: hookd is closing the outbox.
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                commit(store, &mut batch, &mut waiters, inner);
+                return;
+            }
+        };
         let mut next = Some(first);
         while let Some(command) = next.take() {
             match command {
@@ -513,26 +568,47 @@ fn write_loop(
                 }
                 Command::Delivered(seq) => batch.delivered.push(seq),
                 Command::Dead(seq, reason) => batch.dead.push((seq, reason, now_ms())),
-                Command::Run(f) => runs.push(f),
+                Command::Read(f) => runs.push((f, false)),
+                Command::Run(f) => runs.push((f, true)),
             }
             if batch.appends.len() < max_batch && runs.is_empty() {
                 next = commands.try_recv().ok();
             }
         }
-        if !(batch.appends.is_empty() && batch.delivered.is_empty() && batch.dead.is_empty()) {
-            let result = store.commit(&batch).map_err(|e| e.to_string());
-            if let Some(inner) = inner.upgrade() {
-                after_commit(&inner, &batch, result.as_ref().err());
-            }
-            for done in waiters.drain(..) {
-                let _ = done.send(result.clone());
-            }
-            batch = Batch::default();
+        let removals = batch.delivered.len() + batch.dead.len();
+        let flush = runs.iter().any(|(_, flush)| *flush)
+            || removals >= MAX_PENDING_REMOVALS
+            || removals_since.is_some_and(|since| since.elapsed() >= REMOVAL_DELAY);
+        if !batch.appends.is_empty() || (flush && removals > 0) {
+            commit(store, &mut batch, &mut waiters, inner);
+            removals_since = None;
+        } else if removals > 0 && removals_since.is_none() {
+            removals_since = Some(std::time::Instant::now());
         }
-        for f in runs.drain(..) {
+        for (f, _) in runs.drain(..) {
             f(store);
         }
     }
+}
+
+/// Commits `batch` (if it holds anything), tells its appenders, and empties it.
+fn commit(
+    store: &mut dyn Store,
+    batch: &mut Batch,
+    waiters: &mut Vec<oneshot::Sender<Result<(), String>>>,
+    inner: &std::sync::Weak<Inner>,
+) {
+    if batch.appends.is_empty() && batch.delivered.is_empty() && batch.dead.is_empty() {
+        return;
+    }
+    let result = store.commit(batch).map_err(|e| e.to_string());
+    if let Some(inner) = inner.upgrade() {
+        after_commit(&inner, batch, result.as_ref().err());
+    }
+    for done in waiters.drain(..) {
+        let _ = done.send(result.clone());
+    }
+    *batch = Batch::default();
 }
 
 /// Wakes the endpoints of committed appends; on failure, releases their

@@ -257,10 +257,9 @@ impl SqliteStore {
             store_id,
         })
     }
-}
 
-impl Store for SqliteStore {
-    fn commit(&mut self, batch: &Batch) -> Result<(), StoreError> {
+    /// Writes `batch` in one transaction.
+    fn commit_transaction(&mut self, batch: &Batch) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;
         let mut next = self.next_seq;
         {
@@ -311,6 +310,24 @@ impl Store for SqliteStore {
         tx.commit()?;
         self.next_seq = next;
         Ok(())
+    }
+}
+
+impl Store for SqliteStore {
+    fn commit(&mut self, batch: &Batch) -> Result<(), StoreError> {
+        // Only appends must be on disk when this returns (their brokers are
+        // acknowledged then); a commit of removals alone skips the fsync (a
+        // removal lost to a crash is a delivery repeated), and the next FULL
+        // commit makes it durable with the rest of the log.
+        let durable = !batch.appends.is_empty();
+        if !durable {
+            self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        }
+        let committed = self.commit_transaction(batch);
+        if !durable {
+            self.conn.pragma_update(None, "synchronous", "FULL")?;
+        }
+        committed
     }
 
     fn pending(&mut self, endpoint: &str, after: u64, limit: usize) -> Result<Vec<Delivery>, StoreError> {
