@@ -558,7 +558,11 @@ async fn cached(rig: &Rig, window: Window, rounds: usize, report: &mut Report) -
 /// N = [`OUTBOX_N`] (rate) and N = 1 (latency). Deliveries to the stub run
 /// behind the acks and are not what is measured here.
 async fn outbox(rig: &Rig, window: Window, rounds: usize, report: &mut Report) -> anyhow::Result<()> {
-    let hookd = procs::spawn_hookd(
+    let tuning = Tuning {
+        metrics: true,
+        ..Tuning::default()
+    };
+    let hookd = procs::spawn_hookd_with(
         &rig.hookd,
         &rig.dir,
         "hookd-outbox",
@@ -568,14 +572,20 @@ async fn outbox(rig: &Rig, window: Window, rounds: usize, report: &mut Report) -
             endpoint: format!("http://{}/plain", rig.stub.addr),
             base64_payload: false,
         }],
+        tuning,
     )
     .await?;
+    let metrics = hookd.metrics.context("hookd-outbox serves metrics")?;
+    let http = reqwest::Client::new();
     let outbox = workload::bridge(&hookd.addr.to_string()).await?;
     let echo = workload::bridge(&rig.echo.addr.to_string()).await?;
     let watch = [rig.me, hookd.pid(), rig.echo.pid()];
     let mut samples: BTreeMap<(&str, usize), Vec<Sample>> = BTreeMap::new();
     for round in 0..rounds {
         for n in [1, OUTBOX_N] {
+            // The last point's notifications are still being delivered:
+            // each point starts with an empty outbox.
+            wait_outbox_empty(&http, metrics, Duration::from_secs(120)).await?;
             eprintln!("(h) outbox N={n}, round {}/{rounds}", round + 1);
             let (e, args) = (echo.clone(), workload::auth_on_publish());
             let sample = load::closed_loop(n, window, &watch, move || {
@@ -628,6 +638,40 @@ async fn outbox(rig: &Rig, window: Window, rounds: usize, report: &mut Report) -
         target: Target::Below(OUTBOX_P99_US),
     });
     Ok(())
+}
+
+/// Polls hookd's `hookd_outbox_depth` (updated once a second) until no
+/// notification is pending.
+async fn wait_outbox_empty(
+    http: &reqwest::Client,
+    metrics: SocketAddr,
+    within: Duration,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + within;
+    loop {
+        let text = http
+            .get(format!("http://{metrics}/metrics"))
+            .send()
+            .await?
+            .error_for_status()?
+            .text()
+            .await?;
+        let pending: u64 = text
+            .lines()
+            .filter(|line| line.starts_with("hookd_outbox_depth{"))
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum();
+        if pending == 0 {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "hookd's outbox still holds {pending} notifications after {} s",
+                within.as_secs()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// What one fan-out point measured at the stub.

@@ -146,6 +146,9 @@ pub trait Store: Send {
     /// A number identifying this store, part of every `webhook-id`, so ids
     /// from two stores never collide.
     fn store_id(&self) -> u32;
+    /// Nothing is queued for the store: a moment for housekeeping that
+    /// would otherwise delay a commit someone waits for.
+    fn idle(&mut self) -> Result<(), StoreError>;
 }
 
 /// The embedded store: one SQLite file in WAL mode with `synchronous=FULL`,
@@ -153,8 +156,15 @@ pub trait Store: Send {
 pub struct SqliteStore {
     conn: Connection,
     /// The next `seq` (and `event_id`) to hand out; never reused, even after
-    /// every row is deleted, so an endpoint's cursor only moves forward.
+    /// every row is deleted, so an endpoint's cursor only moves forward and
+    /// a `webhook-id` never names two events.
     next_seq: u64,
+    /// The `seq`s below this are reserved (recorded in `meta` as
+    /// `next_seq`): a commit writes `meta` only when it passes the mark, one
+    /// in [`SEQ_BLOCK`], and a restart goes on from the mark.
+    reserved_until: u64,
+    /// Commits since the log was last checkpointed into the database file.
+    uncheckpointed: u32,
     store_id: u32,
 }
 
@@ -173,7 +183,6 @@ CREATE TABLE IF NOT EXISTS deliveries (
     call BLOB NOT NULL,
     bytes INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS deliveries_by_endpoint ON deliveries (endpoint, seq);
 CREATE TABLE IF NOT EXISTS dead_letters (
     seq INTEGER PRIMARY KEY,
     event_id INTEGER NOT NULL,
@@ -193,7 +202,39 @@ CREATE TABLE IF NOT EXISTS stopped_endpoints (
 );
 ";
 
-const COLUMNS: &str = "seq, event_id, endpoint, hook, client_id, created_ms, call, bytes";
+/// `seq`s reserved at a time; see `SqliteStore::reserved_until`.
+const SEQ_BLOCK: u64 = 1 << 16;
+
+/// Commits after which the log is checkpointed when the writer is idle ...
+const CHECKPOINT_IDLE: u32 = 200;
+/// ... and after which it is checkpointed at once, idle or not.
+const CHECKPOINT_FORCED: u32 = 5000;
+
+/// The columns of a delivery row, in [`delivery`]'s order (a macro, so the
+/// statements on the hot path are string constants).
+macro_rules! columns {
+    () => {
+        "seq, event_id, endpoint, hook, client_id, created_ms, call, bytes"
+    };
+}
+
+const COLUMNS: &str = columns!();
+const INSERT: &str =
+    "INSERT INTO deliveries (seq, event_id, endpoint, hook, client_id, created_ms, call, bytes)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+const BURY: &str = concat!(
+    "INSERT INTO dead_letters (",
+    columns!(),
+    ", reason, dead_ms) SELECT ",
+    columns!(),
+    ", ?2, ?3 FROM deliveries WHERE seq = ?1"
+);
+const DELETE: &str = "DELETE FROM deliveries WHERE seq = ?1";
+const PENDING: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM deliveries WHERE endpoint = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"
+);
 
 /// What a row costs against `outbox.max_bytes` beyond its variable parts:
 /// the integers, the index entry and SQLite's page overhead, roughly.
@@ -240,6 +281,9 @@ impl SqliteStore {
             |r| r.get(0),
         )?;
         let next_seq = to_u64(stored.max(max_live + 1))?;
+        // Checkpoints run when the writer is idle ([`Store::idle`]), not in
+        // the middle of a commit an appender waits for.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         let store_id = match meta(&conn, "store_id")? {
             Some(id) => u32::try_from(id).map_err(|_| StoreError::Corrupt(format!("store_id {id}")))?,
             None => {
@@ -254,8 +298,18 @@ impl SqliteStore {
         Ok(Self {
             conn,
             next_seq,
+            reserved_until: next_seq,
+            uncheckpointed: 0,
             store_id,
         })
+    }
+
+    /// Copies the log into the database file, so it does not grow.
+    fn checkpoint(&mut self) -> Result<(), StoreError> {
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        self.uncheckpointed = 0;
+        Ok(())
     }
 
     /// Writes `batch` in one transaction.
@@ -263,10 +317,9 @@ impl SqliteStore {
         let tx = self.conn.transaction()?;
         let mut next = self.next_seq;
         {
-            let mut insert = tx.prepare(
-                "INSERT INTO deliveries (seq, event_id, endpoint, hook, client_id, created_ms, call, bytes)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?;
+            // Cached: a lone notification's commit would otherwise spend
+            // more on parsing SQL than on writing its row.
+            let mut insert = tx.prepare_cached(INSERT)?;
             for event in &batch.appends {
                 let event_id = next;
                 for endpoint in &event.endpoints {
@@ -284,14 +337,11 @@ impl SqliteStore {
                     next += 1;
                 }
             }
-            let mut bury = tx.prepare(&format!(
-                "INSERT INTO dead_letters ({COLUMNS}, reason, dead_ms)
-                 SELECT {COLUMNS}, ?2, ?3 FROM deliveries WHERE seq = ?1"
-            ))?;
+            let mut bury = tx.prepare_cached(BURY)?;
             for (seq, reason, dead_ms) in &batch.dead {
                 bury.execute(params![to_i64(*seq)?, reason, to_i64(*dead_ms)?])?;
             }
-            let mut delete = tx.prepare("DELETE FROM deliveries WHERE seq = ?1")?;
+            let mut delete = tx.prepare_cached(DELETE)?;
             for seq in batch
                 .delivered
                 .iter()
@@ -299,16 +349,19 @@ impl SqliteStore {
             {
                 delete.execute([to_i64(*seq)?])?;
             }
-            if next != self.next_seq {
-                tx.execute(
-                    "INSERT INTO meta (key, value) VALUES ('next_seq', ?1)
-                     ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                    [to_i64(next)?],
-                )?;
+            if next > self.reserved_until {
+                reserve(&tx, next + SEQ_BLOCK)?;
             }
         }
         tx.commit()?;
+        if next > self.reserved_until {
+            self.reserved_until = next + SEQ_BLOCK;
+        }
         self.next_seq = next;
+        self.uncheckpointed += 1;
+        if self.uncheckpointed >= CHECKPOINT_FORCED {
+            self.checkpoint()?;
+        }
         Ok(())
     }
 }
@@ -331,9 +384,7 @@ impl Store for SqliteStore {
     }
 
     fn pending(&mut self, endpoint: &str, after: u64, limit: usize) -> Result<Vec<Delivery>, StoreError> {
-        let mut statement = self.conn.prepare(&format!(
-            "SELECT {COLUMNS} FROM deliveries WHERE endpoint = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"
-        ))?;
+        let mut statement = self.conn.prepare_cached(PENDING)?;
         let rows = statement.query_map(
             params![endpoint, to_i64(after)?, i64::try_from(limit).unwrap_or(i64::MAX)],
             delivery,
@@ -418,13 +469,14 @@ impl Store for SqliteStore {
                 ])?;
                 replayed.push(row);
             }
-            tx.execute(
-                "INSERT INTO meta (key, value) VALUES ('next_seq', ?1)
-                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                [to_i64(next)?],
-            )?;
+            if next > self.reserved_until {
+                reserve(&tx, next + SEQ_BLOCK)?;
+            }
         }
         tx.commit()?;
+        if next > self.reserved_until {
+            self.reserved_until = next + SEQ_BLOCK;
+        }
         self.next_seq = next;
         Ok(replayed)
     }
@@ -464,6 +516,23 @@ impl Store for SqliteStore {
     fn store_id(&self) -> u32 {
         self.store_id
     }
+
+    fn idle(&mut self) -> Result<(), StoreError> {
+        if self.uncheckpointed >= CHECKPOINT_IDLE {
+            self.checkpoint()?;
+        }
+        Ok(())
+    }
+}
+
+/// Records that `seq`s below `until` may have been handed out.
+fn reserve(tx: &rusqlite::Transaction<'_>, until: u64) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES ('next_seq', ?1)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [to_i64(until)?],
+    )?;
+    Ok(())
 }
 
 /// What a row of `event` for `endpoint` counts against `outbox.max_bytes`.
