@@ -961,6 +961,45 @@ mod tests {
     }
 
     #[test]
+    fn outbox_limits_of_zero_are_refused_naming_the_key() {
+        for key in ["max_bytes", "max_batch", "window"] {
+            let err = Config::from_toml(&format!("[outbox]\n{key} = 0\n")).expect_err("zero");
+            assert!(err.to_string().contains(&format!("outbox.{key}")), "{err}");
+        }
+        let err = Config::from_toml("[outbox]\nretry_max_delay_ms = 0\n").expect_err("zero");
+        assert!(err.to_string().contains("outbox.retry_max_delay_ms"), "{err}");
+    }
+
+    #[test]
+    fn a_retry_budget_of_zero_means_forever_and_a_longer_one_is_kept() {
+        let config = Config::from_toml(
+            "[[webhooks]]\nhook = \"on_publish\"\nendpoint = \"http://h/a\"\nretry_budget_ms = 0\n\
+             [[webhooks]]\nhook = \"on_publish\"\nendpoint = \"http://h/b\"\nretry_budget_ms = 250\n",
+        )
+        .expect("loads");
+        assert_eq!(config.webhooks[0].retry_budget(), None);
+        assert_eq!(
+            config.webhooks[1].retry_budget(),
+            Some(Duration::from_millis(250))
+        );
+        assert_eq!(
+            WebhookConfig::new(Hook::OnPublish, "http://h/").retry_budget(),
+            Some(Duration::from_secs(3600))
+        );
+    }
+
+    #[test]
+    fn the_outbox_and_admin_sections_load_from_the_environment() {
+        let config = load_env(&[
+            ("HOOKD_OUTBOX__PATH", "/var/lib/hookd/outbox.db"),
+            ("HOOKD_ADMIN__LISTEN", "127.0.0.1:6062"),
+        ])
+        .expect("loads");
+        assert_eq!(config.outbox.path, PathBuf::from("/var/lib/hookd/outbox.db"));
+        assert_eq!(config.admin.listen, "127.0.0.1:6062".parse().expect("addr"));
+    }
+
+    #[test]
     fn an_error_says_everything_in_its_own_message_and_has_no_source() {
         // A chain printer (anyhow's `{:#}`) shows each source again: a
         // source here would print the same text twice.

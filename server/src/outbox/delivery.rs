@@ -141,7 +141,6 @@ async fn deliver_endpoint(
     // Clients with a delivery in flight, and their rows waiting behind it.
     let mut busy: HashMap<String, VecDeque<Delivery>> = HashMap::new();
     let mut held = 0;
-    let mut down = false;
     loop {
         if state.is_stopped() {
             // Everything in memory is dropped: the rows are in the store,
@@ -195,18 +194,7 @@ async fn deliver_endpoint(
             }
             Some(done) = in_flight.next(), if !in_flight.is_empty() => done,
         };
-        let (row, outcome, failed) = done;
-        match (failed, down) {
-            (true, false) => {
-                down = true;
-                warn!(endpoint = %state.name, "webhook down: notifications to it are retried");
-            }
-            (false, true) => {
-                down = false;
-                info!(endpoint = %state.name, "webhook recovered: delivering again");
-            }
-            _ => {}
-        }
+        let (row, outcome) = done;
         let metrics = outbox.metrics();
         match outcome {
             Done::Delivered => {
@@ -241,19 +229,19 @@ async fn deliver_endpoint(
 }
 
 /// Delivers one row until it is delivered, dead, or its webhook is gone.
-/// Returns the row, how it ended, and whether any attempt failed.
+/// Returns the row and how it ended.
 fn deliver_row(
     outbox: &Outbox,
     registry: &Registry,
     state: &Arc<EndpointState>,
     row: Delivery,
-) -> impl Future<Output = (Delivery, Done, bool)> + use<> {
+) -> impl Future<Output = (Delivery, Done)> + use<> {
     let endpoint = registered(registry, &row);
     let (outbox, state) = (outbox.clone(), state.clone());
     async move {
         let (endpoint, call) = match endpoint.and_then(|e| decode(&row).map(|c| (e, c))) {
             Ok(found) => found,
-            Err(reason) => return (row, Done::Dead(reason), false),
+            Err(reason) => return (row, Done::Dead(reason)),
         };
         let webhook_id = outbox.webhook_id(row.event_id);
         let config = outbox.config();
@@ -268,7 +256,6 @@ fn deliver_row(
             row.created_ms
                 .saturating_add(u64::try_from(budget.as_millis()).unwrap_or(u64::MAX))
         });
-        let mut failed = false;
         loop {
             let result = endpoint.deliver(&call, &webhook_id).await;
             // Counted as chain requests are: a 2xx is `ok`, any other
@@ -281,25 +268,45 @@ fn deliver_row(
             outbox.metrics().webhook_requests.count(call.hook(), outcome);
             let now = now_ms();
             let (why, after) = match classify(result, now) {
-                Attempt::Delivered => return (row, Done::Delivered, failed),
-                Attempt::Final(why) => return (row, Done::Dead(why), failed),
-                Attempt::Gone => return (row, Done::Gone("HTTP 410 Gone".into()), true),
+                Attempt::Delivered => {
+                    state.answered();
+                    return (row, Done::Delivered);
+                }
+                Attempt::Final(why) => {
+                    state.answered();
+                    return (row, Done::Dead(why));
+                }
+                Attempt::Gone => return (row, Done::Gone("HTTP 410 Gone".into())),
                 Attempt::Retry { why, after } => (why, after),
             };
-            failed = true;
+            state.failed(&why);
             let delay = after
                 .or_else(|| backoff.next())
                 .unwrap_or(Duration::from_millis(config.retry_max_delay_ms));
             let retry_at = now.saturating_add(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
             if give_up_ms.is_some_and(|give_up| retry_at > give_up) {
-                return (
-                    row,
-                    Done::Dead(format!("retry budget exhausted; last: {why}")),
-                    true,
-                );
+                return (row, Done::Dead(format!("retry budget exhausted; last: {why}")));
             }
             outbox.metrics().outbox_retried(&state.name).inc();
             tokio::time::sleep(delay).await;
+        }
+    }
+}
+
+impl EndpointState {
+    /// An attempt failed in a way worth retrying: logged once as the
+    /// endpoint goes down, not per notification.
+    fn failed(&self, why: &str) {
+        if !self.down.swap(true, std::sync::atomic::Ordering::AcqRel) {
+            warn!(endpoint = %self.name, error = why, "webhook down: notifications to it are retried");
+        }
+    }
+
+    /// The endpoint answered (2xx or a final refusal): logged once as it
+    /// recovers.
+    fn answered(&self) {
+        if self.down.swap(false, std::sync::atomic::Ordering::AcqRel) {
+            info!(endpoint = %self.name, "webhook recovered: delivering again");
         }
     }
 }

@@ -133,6 +133,9 @@ pub struct EndpointState {
     bytes: AtomicU64,
     /// It answered 410 Gone and gets nothing until an operator enables it.
     stopped: AtomicBool,
+    /// Its last attempt failed and is being retried (for logging the
+    /// change once).
+    down: AtomicBool,
 }
 
 impl EndpointState {
@@ -144,6 +147,7 @@ impl EndpointState {
             depth: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             stopped: AtomicBool::new(false),
+            down: AtomicBool::new(false),
         }
     }
 

@@ -51,7 +51,9 @@ pub struct Endpoint {
 
 /// The keep-alive pools of one endpoint URL, one per shard, so a request
 /// rides a connection driven by its own shard's thread
-/// ([`crate::shard`]). Shared by every registration of the URL.
+/// ([`crate::shard`]), and a last one for the outbox's deliveries, so a
+/// backlog being delivered never takes the connections brokers' calls wait
+/// for. Shared by every registration of the URL.
 pub type Pools = Arc<[Pool]>;
 
 /// One shard's connections to one endpoint URL: at most
@@ -169,9 +171,10 @@ impl WebhookError {
     }
 }
 
-/// Builds the connection pools (one per shard) for one endpoint URL.
+/// Builds the connection pools (one per shard, one for deliveries) for one
+/// endpoint URL.
 pub fn pools(http: &HttpConfig, shards: usize) -> Result<Pools, reqwest::Error> {
-    (0..shards.max(1))
+    (0..shards.max(1) + 1)
         .map(|_| {
             Ok(Pool {
                 client: client(http)?,
@@ -229,6 +232,18 @@ impl Endpoint {
         &self.name
     }
 
+    /// The calling shard's pool.
+    fn shard_pool(&self) -> &Pool {
+        // The last pool is the deliveries'.
+        let shards = self.pools.len().saturating_sub(1).max(1);
+        &self.pools[shard::current() % shards]
+    }
+
+    /// The outbox deliveries' pool: the last one.
+    fn delivery_pool(&self) -> &Pool {
+        &self.pools[self.pools.len() - 1]
+    }
+
     /// POSTs `call` and reads the answer, all within the response timeout
     /// and, when given, before the call's own `deadline` (one deadline for
     /// both, and for the wait for a free connection).
@@ -243,7 +258,7 @@ impl Endpoint {
             Some(d) if d.at < own => WebhookError::CallDeadline(d.budget),
             _ => WebhookError::Timeout(self.timeout),
         };
-        let pool = &self.pools[shard::current() % self.pools.len()];
+        let pool = self.shard_pool();
         // Held until the answer is read, so the connection is back in the
         // pool before the slot is. A call waiting for one is this small
         // future; the request's own, much larger, is made (boxed) only once
@@ -339,7 +354,7 @@ impl Endpoint {
     /// endpoint did not cause. The answer's body is read (so the connection
     /// can be reused) and ignored, as vmq_webhooks ignores it.
     pub async fn deliver(&self, call: &HookCall, webhook_id: &str) -> Result<DeliveryAnswer, WebhookError> {
-        let pool = &self.pools[shard::current() % self.pools.len()];
+        let pool = self.delivery_pool();
         let _slot = pool
             .slots
             .acquire()

@@ -217,6 +217,49 @@ async fn an_endpoint_down_for_a_while_gets_every_notification_once_back_in_order
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_outbox_is_measured_per_webhook_with_the_endpoint_redacted() {
+    let receiver = Receiver::start(503).await;
+    // The same endpoint, with credentials and a token hookd must never show.
+    let url = receiver
+        .webhook
+        .url()
+        .replace("http://", "http://user:s3cret@")
+        .replace("/hook", "/hook?token=t0ken");
+    let mut config = service::config([WebhookConfig::new(Hook::OnPublish, url)]);
+    fast_retries(&mut config);
+    let hookd = Hookd::start_with_registry(config).await;
+    let broker = hookd.broker().await;
+    send_acked(&broker, 2, 10).await;
+    receiver.webhook.wait_for_hits(4).await;
+    let shown = format!(
+        "http://***@{}/hook?***",
+        receiver.webhook.url().split('/').nth(2).unwrap_or_default()
+    );
+    let depth = format!(r#"hookd_outbox_depth{{endpoint="{shown}"}} 10"#);
+    eventually(
+        || async { hookd.metrics().encode().lines().any(|l| l == depth) },
+        WAIT,
+    )
+    .await
+    .unwrap_or_else(|_| panic!("{depth} in:\n{}", hookd.metrics().encode()));
+    receiver.answer(200);
+    receiver.wait_for_distinct(10, WAIT).await;
+    let delivered = format!(r#"hookd_outbox_delivered_total{{endpoint="{shown}"}} 10"#);
+    eventually(
+        || async { hookd.metrics().encode().lines().any(|l| l == delivered) },
+        WAIT,
+    )
+    .await
+    .unwrap_or_else(|_| panic!("{delivered} in:\n{}", hookd.metrics().encode()));
+    let metrics = hookd.metrics().encode();
+    assert!(metrics.contains(&format!(r#"hookd_outbox_retried_total{{endpoint="{shown}"}}"#)));
+    assert!(
+        !metrics.contains("s3cret") && !metrics.contains("t0ken"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retry_carries_the_same_webhook_id_and_waits_as_long_as_retry_after_says() {
     let receiver = Receiver::start_with(429, vec![("retry-after", "1")]).await;
     let hookd = Hookd::start(service::config([WebhookConfig::new(
@@ -254,6 +297,7 @@ async fn a_4xx_is_not_retried_but_becomes_a_dead_letter_which_replay_delivers() 
         .config(&process_config(&webhook, 3_600_000))
         .start()
         .await;
+    hookd.wait_for_log("admin listening").await;
     let admin = hookd.listening("admin listening").to_string();
     let broker = Broker::connect(hookd.client().await).await;
     assert_ack(&broker.call(numbered("c", 0)).await);
@@ -330,6 +374,7 @@ async fn a_410_stops_the_webhook_loudly_until_an_operator_enables_it() {
         .config(&process_config(&url, 3_600_000))
         .start()
         .await;
+    hookd.wait_for_log("admin listening").await;
     let admin = hookd.listening("admin listening").to_string();
     let broker = Broker::connect(hookd.client().await).await;
     assert_ack(&broker.call(numbered("a", 0)).await);
@@ -415,6 +460,11 @@ async fn sigterm_with_a_backlog_exits_within_the_grace_loses_nothing_and_resumes
         signalled.elapsed()
     );
     assert!(log.contains(&format!("notifications_pending={EVENTS}")), "{log}");
+    let down = log.lines().filter(|l| l.contains("webhook down")).count();
+    assert_eq!(
+        down, 1,
+        "one line for the endpoint going down, not one per event:\n{log}"
+    );
     drop(broker);
     receiver.answer(200);
     let _restarted = HookdProcess::launch()
