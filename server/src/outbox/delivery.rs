@@ -40,7 +40,10 @@ use crate::{
 pub const PAGE: usize = 256;
 
 /// Rows held in memory behind an earlier row of their client, at most, per
-/// endpoint; past it the task reads no further until some are sent.
+/// endpoint; past it the task reads no further until some are sent (so a
+/// client whose notification is retried for a long time can, once it has
+/// this many more queued, hold up the endpoint's other clients too, until
+/// that notification is delivered or dead-lettered).
 pub const HELD: usize = 1024;
 
 /// What one attempt's outcome means for its row.

@@ -20,6 +20,13 @@
 //! appender its event is durable. A burst from many streams thus costs one
 //! disk flush, and a lone event waits for just its own.
 //!
+//! **Rows.** One row per (event, endpoint), written at acceptance for the
+//! endpoints registered then: delivery, deletion and dead-lettering each
+//! touch one row and need no join or per-endpoint progress table; the call
+//! is stored once per endpoint, which costs space only for fan-out. Rows are
+//! numbered (`seq`) by the writer alone, so an endpoint's task reads them in
+//! commit order after a cursor.
+//!
 //! **Backpressure.** Pending rows count against `outbox.max_bytes`; an append
 //! that would pass it is refused, and the broker's verdict is `overloaded`
 //! (counted in `hookd_notifications_dropped_total{outcome="full"}` and logged
