@@ -3,8 +3,8 @@
 //!
 //! An endpoint's task reads its rows from the store in pages of [`PAGE`]
 //! after a cursor (its last row read), so the backlog stays on disk: memory
-//! holds at most `outbox.window` deliveries in flight and [`HELD`] rows
-//! waiting behind a client's earlier one. A client with a delivery in flight
+//! holds at most `outbox.window` deliveries in flight, one page read ahead,
+//! and [`HELD`] rows waiting behind a client's earlier one. A client with a delivery in flight
 //! (or backing off) gets its next row only once that one is done, so one
 //! client's events arrive in order; other clients' rows go out beside it, up
 //! to the window.
@@ -141,6 +141,9 @@ async fn deliver_endpoint(
     let mut cursor = 0;
     let mut caught_up = false;
     let mut in_flight = FuturesUnordered::new();
+    // Rows read (the cursor is past them) but not yet looked at: at most a
+    // page, so a full window costs no store read per delivery.
+    let mut ready: VecDeque<Delivery> = VecDeque::new();
     // Clients with a delivery in flight, and their rows waiting behind it.
     let mut busy: HashMap<String, VecDeque<Delivery>> = HashMap::new();
     let mut held = 0;
@@ -149,6 +152,7 @@ async fn deliver_endpoint(
             // Everything in memory is dropped: the rows are in the store,
             // and are read again from the start once enabled.
             in_flight.clear();
+            ready.clear();
             busy.clear();
             (cursor, held, caught_up) = (0, 0, false);
             tokio::select! {
@@ -156,37 +160,38 @@ async fn deliver_endpoint(
                 () = state.wake.notified() => continue,
             }
         }
-        while !caught_up && in_flight.len() < window && held < HELD {
-            let page = outbox
-                .read_store({
-                    let id = state.id.clone();
-                    move |store| store.pending(&id, cursor, PAGE)
-                })
-                .await;
-            let page = match page {
-                Ok(page) => page,
-                Err(e) => {
-                    error!(endpoint = %state.name, error = %e, "cannot read pending notifications");
+        while in_flight.len() < window && held < HELD {
+            let Some(row) = ready.pop_front() else {
+                if caught_up {
                     break;
                 }
+                let page = outbox
+                    .read_store({
+                        let id = state.id.clone();
+                        move |store| store.pending(&id, cursor, PAGE)
+                    })
+                    .await;
+                match page {
+                    Ok(page) => {
+                        caught_up = page.len() < PAGE;
+                        if let Some(last) = page.last() {
+                            cursor = last.seq;
+                        }
+                        ready.extend(page);
+                    }
+                    Err(e) => {
+                        error!(endpoint = %state.name, error = %e, "cannot read pending notifications");
+                        break;
+                    }
+                }
+                continue;
             };
-            if page.len() < PAGE {
-                caught_up = true;
-            }
-            for row in page {
-                if let Some(waiting) = busy.get_mut(&row.client_id) {
-                    cursor = row.seq;
-                    waiting.push_back(row);
-                    held += 1;
-                } else if in_flight.len() < window {
-                    cursor = row.seq;
-                    busy.insert(row.client_id.clone(), VecDeque::new());
-                    in_flight.push(deliver_row(&outbox, &registry, &state, row));
-                } else {
-                    // Read again from here once the window has room.
-                    caught_up = false;
-                    break;
-                }
+            if let Some(waiting) = busy.get_mut(&row.client_id) {
+                waiting.push_back(row);
+                held += 1;
+            } else {
+                busy.insert(row.client_id.clone(), VecDeque::new());
+                in_flight.push(deliver_row(&outbox, &registry, &state, row));
             }
         }
         let done = tokio::select! {
