@@ -89,6 +89,8 @@ const OVERLOAD_FILL: f64 = 1.0;
 /// Calls the overload generator keeps unanswered at most: the bridge
 /// client's 10,000 in flight plus room for answers not yet collected.
 const MAX_PENDING: usize = 20_000;
+/// Bytes in a MiB, for RSS figures.
+const MIB: f64 = 1024.0 * 1024.0;
 /// In-flight N of scenario (h)'s throughput point.
 const OUTBOX_N: usize = 256;
 /// Scenario (h)'s ack latency target at N = 1, p99 in µs.
@@ -581,8 +583,10 @@ async fn outbox(rig: &Rig, window: Window, rounds: usize, report: &mut Report) -
     let echo = workload::bridge(&rig.echo.addr.to_string()).await?;
     let watch = [rig.me, hookd.pid(), rig.echo.pid()];
     let mut samples: BTreeMap<(&str, usize), Vec<Sample>> = BTreeMap::new();
-    // How fast the N=256 points' backlogs drained to the stub.
+    // How fast the N=256 points' backlogs drained to the stub, and hookd's
+    // RSS before each and with its backlog (which stays on disk).
     let mut drained = Vec::new();
+    let mut rss = Vec::new();
     for round in 0..rounds {
         for n in [1, OUTBOX_N] {
             // The last point's notifications are still being delivered:
@@ -596,9 +600,11 @@ async fn outbox(rig: &Rig, window: Window, rounds: usize, report: &mut Report) -
             .await;
             samples.entry(("echo", n)).or_default().push(sample);
             let o = outbox.clone();
+            let before = procfs::rss_bytes(hookd.pid()).unwrap_or(0);
             let sample =
                 load::closed_loop(n, window, &watch, move || workload::bridge_notify(o.clone())).await;
             if n == OUTBOX_N {
+                rss.push((before, procfs::rss_bytes(hookd.pid()).unwrap_or(0)));
                 let started = Instant::now();
                 let backlog = wait_outbox_empty(&http, metrics, Duration::from_secs(120)).await?;
                 drained.push(backlog as f64 / started.elapsed().as_secs_f64().max(1e-3));
@@ -618,10 +624,12 @@ async fn outbox(rig: &Rig, window: Window, rounds: usize, report: &mut Report) -
         id: "h",
         what: format!("N={OUTBOX_N} acknowledged notifications/s: durable outbox ÷ echo"),
         measured: format!(
-            "outbox {}/s, echo {}/s; the backlog then delivered at {}/s (1 s resolution)",
+            "outbox {}/s, echo {}/s; the backlog then delivered at {}/s (1 s resolution); VmRSS {:.1} MiB before, {:.1} MiB with the backlog",
             kilo(median(outbox.iter().map(Sample::rate))),
             kilo(median(echo.iter().map(Sample::rate))),
             kilo(median(drained.iter().copied())),
+            median(rss.iter().map(|(before, _)| *before as f64 / MIB)),
+            median(rss.iter().map(|(_, after)| *after as f64 / MIB)),
         ),
         ratio: median(
             outbox
