@@ -48,6 +48,9 @@ pub struct Metrics {
     /// Broker streams refused with RESOURCE_EXHAUSTED (`server.max_streams`
     /// or `server.max_streams_per_connection`).
     pub streams_refused: Counter,
+    /// Calls in flight on a broker stream that ended before their verdict
+    /// could be sent (the broker's connection closed, or its stream failed).
+    pub calls_unanswered: Counter,
 }
 
 /// A (hook, outcome) label pair.
@@ -166,6 +169,12 @@ impl Metrics {
             "Broker streams refused for server.max_streams or server.max_streams_per_connection",
             streams_refused.clone(),
         );
+        let calls_unanswered = Counter::default();
+        registry.register(
+            "calls_unanswered",
+            "Calls in flight on a broker stream that ended before their verdict could be sent",
+            calls_unanswered.clone(),
+        );
         Self {
             registry,
             calls,
@@ -179,6 +188,7 @@ impl Metrics {
             connections_refused,
             connections_closed,
             streams_refused,
+            calls_unanswered,
         }
     }
 

@@ -69,17 +69,6 @@ async fn cpu_share(hookd: &HookdProcess) -> f64 {
     (hookd.cpu_time() - used).as_secs_f64() / start.elapsed().as_secs_f64()
 }
 
-/// The value of the unlabelled counter `name` on hookd's metrics endpoint.
-async fn counter(hookd: &HookdProcess, name: &str) -> u64 {
-    let url = format!("http://{}/metrics", hookd.listening("metrics listening"));
-    let text = within("GET /metrics", async { reqwest::get(&url).await?.text().await })
-        .await
-        .expect("hookd serves its metrics");
-    text.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hookd_raises_its_soft_open_file_limit_to_the_hard_limit_and_logs_both() {
     let hookd = HookdProcess::launch()
@@ -130,5 +119,5 @@ async fn out_of_descriptors_hookd_waits_without_spinning_and_serves_again_once_c
     .into_inner();
     assert_ok(&verdict);
     assert_eq!(webhook.hits(), 1, "the webhook is reached again");
-    assert!(counter(&hookd, "hookd_accept_errors_total").await > 0);
+    assert!(hookd.metric("hookd_accept_errors_total").await > 0);
 }
