@@ -41,6 +41,7 @@ pub mod dispatch;
 pub mod grpc;
 pub mod liveness;
 pub mod metrics;
+pub mod metrics_server;
 pub mod notify;
 pub mod redact;
 pub mod registry;
@@ -48,7 +49,7 @@ pub mod shard;
 pub mod shutdown;
 pub mod webhook;
 
-use std::{future::Future, net::SocketAddr, sync::Arc};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use futures::FutureExt;
 use hookd_proto::server::hook_service_server::HookServiceServer;
@@ -358,9 +359,10 @@ impl Hookd {
                 source,
             })?;
             info!(addr = %metrics_listener.local_addr()?, "metrics listening");
-            tokio::spawn(serve_metrics(
+            tokio::spawn(metrics_server::serve(
                 metrics_listener,
                 self.dispatcher.metrics().clone(),
+                Duration::from_millis(self.config.server.handshake_timeout_ms),
                 shutdown.closed(),
             ));
         }
@@ -440,31 +442,4 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
     Hookd::new(config)?.serve(listener, shutdown).await
-}
-
-/// Serves `GET /metrics` (Prometheus text format) until `shutdown`.
-async fn serve_metrics(
-    listener: TcpListener,
-    metrics: Arc<Metrics>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) {
-    let app = axum::Router::new().route(
-        "/metrics",
-        axum::routing::get(move || {
-            let metrics = metrics.clone();
-            async move {
-                (
-                    [(
-                        http::header::CONTENT_TYPE,
-                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                    )],
-                    metrics.encode(),
-                )
-            }
-        }),
-    );
-    let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
-    if let Err(e) = result {
-        tracing::warn!(error = %e, "metrics server failed");
-    }
 }
