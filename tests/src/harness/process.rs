@@ -286,6 +286,13 @@ impl HookdProcess {
             .unwrap_or_else(|| panic!("no VmRSS in {status:?}"))
     }
 
+    /// How many file descriptors hookd has open now.
+    pub fn open_descriptors(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid))
+            .expect("hookd's /proc fd directory")
+            .count()
+    }
+
     /// Sends the process `signal` (`"TERM"`, `"INT"`, …) with `kill(1)`.
     pub async fn signal(&self, signal: &str) {
         let status = within(

@@ -2,7 +2,8 @@
 //! streams opened and closed, three times over, leave hookd's resident
 //! memory near where it started (within a quarter of the way to its peak),
 //! and each round peaks about where the first did, so a broker fleet that
-//! reconnects all day does not ratchet hookd up.
+//! reconnects all day does not ratchet hookd up. Every descriptor the
+//! connections held is closed again too.
 
 use std::time::Duration;
 
@@ -67,6 +68,7 @@ async fn rss_returns_near_its_baseline_after_thousands_of_streams_churn_three_ti
         .await;
     hookd.wait_for_log("metrics listening").await;
     let baseline = hookd.rss_bytes();
+    let descriptors = hookd.open_descriptors();
     let mut first_peak = None;
     for round in 1..=ROUNDS {
         let streams = open_streams(&hookd).await;
@@ -88,6 +90,12 @@ async fn rss_returns_near_its_baseline_after_thousands_of_streams_churn_three_ti
             hookd.rss_bytes() / 1024,
             baseline / 1024,
             peak / 1024
+        );
+        let released = eventually(|| async { hookd.open_descriptors() <= descriptors }, WAIT).await;
+        assert!(
+            released.is_ok(),
+            "round {round}: {} descriptors open after the streams closed, against {descriptors} at start",
+            hookd.open_descriptors()
         );
     }
 }
