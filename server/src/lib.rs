@@ -45,6 +45,7 @@ pub mod dispatch;
 pub mod grpc;
 pub mod liveness;
 pub mod metrics;
+pub mod metrics_server;
 pub mod outbox;
 pub mod redact;
 pub mod registry;
@@ -52,7 +53,7 @@ pub mod shard;
 pub mod shutdown;
 pub mod webhook;
 
-use std::{future::Future, net::SocketAddr, sync::Arc};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use futures::FutureExt;
 use hookd_proto::server::hook_service_server::HookServiceServer;
@@ -416,15 +417,33 @@ impl Hookd {
                 source,
             })?;
             info!(addr = %metrics_listener.local_addr()?, "metrics listening");
-            tokio::spawn(serve_metrics(
+            tokio::spawn(metrics_server::serve(
                 metrics_listener,
                 self.dispatcher.metrics().clone(),
+                Duration::from_millis(self.config.server.handshake_timeout_ms),
                 shutdown.closed(),
             ));
         }
         Ok(())
     }
 }
+
+/// HTTP/2 receive window of one broker stream: what a broker may send ahead
+/// of hookd reading it (the HTTP/2 default). Kept small against
+/// [`CONNECTION_WINDOW_BYTES`] because, while a stream's call window is full
+/// and hookd stops reading it, h2 holds what was sent and charges every
+/// small DATA frame's overhead to a budget of half the connection window,
+/// closing the connection (GOAWAY `ENHANCE_YOUR_CALM`) when it runs out. A
+/// broker such as Google's grpcio sends each call as its own frame (about 40
+/// bytes for a small publish): with h2's default windows (1 MiB each) 2,500
+/// such frames closed the connection and its 4,096 calls in flight. With
+/// these, a full stream window of frames as small as 5 bytes (the gRPC
+/// message prefix alone) stays within the budget.
+const STREAM_WINDOW_BYTES: u32 = 64 * 1024;
+
+/// HTTP/2 receive window of a whole broker connection; h2 sizes its budget
+/// for small DATA frames from it (see [`STREAM_WINDOW_BYTES`]).
+const CONNECTION_WINDOW_BYTES: u32 = 8 * 1024 * 1024;
 
 /// hookd's gRPC services (hooks, health, reflection) and what all their
 /// servers share, cheap to clone.
@@ -461,6 +480,8 @@ impl FrontDoor {
         // On draining tonic drops `incoming` (closing the listening socket)
         // and sends every connection a GOAWAY.
         Server::builder()
+            .initial_stream_window_size(STREAM_WINDOW_BYTES)
+            .initial_connection_window_size(CONNECTION_WINDOW_BYTES)
             .http2_keepalive_interval(Some(bounds.keepalive_interval))
             .http2_keepalive_timeout(Some(bounds.keepalive_timeout))
             .layer(StreamsLayer)
@@ -479,31 +500,4 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
     Hookd::new(config)?.serve(listener, shutdown).await
-}
-
-/// Serves `GET /metrics` (Prometheus text format) until `shutdown`.
-async fn serve_metrics(
-    listener: TcpListener,
-    metrics: Arc<Metrics>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) {
-    let app = axum::Router::new().route(
-        "/metrics",
-        axum::routing::get(move || {
-            let metrics = metrics.clone();
-            async move {
-                (
-                    [(
-                        http::header::CONTENT_TYPE,
-                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                    )],
-                    metrics.encode(),
-                )
-            }
-        }),
-    );
-    let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
-    if let Err(e) = result {
-        tracing::warn!(error = %e, "metrics server failed");
-    }
 }

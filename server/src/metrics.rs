@@ -38,12 +38,12 @@ pub struct Metrics {
     /// Calls on broker streams that did not decode, were over
     /// `server.max_call_bytes`, or reused the id of a call in flight.
     pub bad_calls: Counter,
-    /// Failed accepts on the gRPC listener: out of file descriptors (which
+    /// Failed accepts on the gRPC or metrics listener: out of file descriptors (which
     /// [`crate::accept`] waits out), or a connection reset before it was
     /// accepted. Exposed as `hookd_accept_errors_total`.
     pub accept_errors: Counter,
-    /// Connections closed as accepted because `server.max_connections` were
-    /// open.
+    /// Connections closed as accepted because their listener was at its
+    /// limit (`server.max_connections`, or the metrics listener's).
     pub connections_refused: Counter,
     /// Connections closed by `server.handshake_timeout_ms` or
     /// `server.idle_timeout_ms`.
@@ -51,6 +51,9 @@ pub struct Metrics {
     /// Broker streams refused with RESOURCE_EXHAUSTED (`server.max_streams`
     /// or `server.max_streams_per_connection`).
     pub streams_refused: Counter,
+    /// Calls in flight on a broker stream that ended before their verdict
+    /// could be sent (the broker's connection closed, or its stream failed).
+    pub calls_unanswered: Counter,
     /// Notification rows pending in the outbox, by webhook.
     outbox_depth: Family<Webhook, Gauge>,
     /// Their bytes (what counts against `outbox.max_bytes`), by webhook.
@@ -168,13 +171,13 @@ impl Metrics {
         let accept_errors = Counter::default();
         registry.register(
             "accept_errors",
-            "Failed accepts on the gRPC listener (e.g. out of file descriptors)",
+            "Failed accepts on hookd's listeners (e.g. out of file descriptors)",
             accept_errors.clone(),
         );
         let connections_refused = Counter::default();
         registry.register(
             "connections_refused",
-            "Connections closed as accepted because server.max_connections were open",
+            "Connections closed as accepted because the listener was at its limit (server.max_connections; 64 for metrics)",
             connections_refused.clone(),
         );
         let connections_closed = Counter::default();
@@ -225,6 +228,12 @@ impl Metrics {
             "Notifications moved to the dead letters, by webhook",
             outbox_dead_lettered.clone(),
         );
+        let calls_unanswered = Counter::default();
+        registry.register(
+            "calls_unanswered",
+            "Calls in flight on a broker stream that ended before their verdict could be sent",
+            calls_unanswered.clone(),
+        );
         Self {
             registry,
             outbox_depth,
@@ -244,6 +253,7 @@ impl Metrics {
             connections_refused,
             connections_closed,
             streams_refused,
+            calls_unanswered,
         }
     }
 

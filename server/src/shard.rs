@@ -8,7 +8,7 @@
 //! tokio `current_thread` runtime on its own thread with its own webhook
 //! connection pools, all accepting from the one listening socket: a broker
 //! connection lives on the shard that accepted it, and everything it
-//! causes stays on that thread. The registry, cache, notifier and metrics
+//! causes stays on that thread. The registry, cache, outbox and metrics
 //! are shared.
 
 use std::cell::Cell;

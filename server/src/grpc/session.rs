@@ -80,19 +80,40 @@ enum Event {
     Frame(Result<Option<RawBrokerFrame>, Status>),
 }
 
-/// Counts an open broker stream for as long as it lives.
-struct OpenStream(Arc<Metrics>);
+/// An open broker stream's bookkeeping: counted in `hookd_streams` for as
+/// long as it lives, with the ids of its calls in flight. Dropped with ids
+/// left (the broker's connection closed under the stream, or the stream
+/// failed), it logs and counts those calls: they will never be answered, and
+/// an operator must be able to see that they were lost and why.
+struct OpenStream {
+    // Call ids are the broker's counters: foldhash, not SipHash.
+    ids: HashSet<u64, foldhash::fast::RandomState>,
+    node_id: String,
+    metrics: Arc<Metrics>,
+}
 
 impl OpenStream {
-    fn new(metrics: Arc<Metrics>) -> Self {
+    fn new(node_id: String, metrics: Arc<Metrics>) -> Self {
         metrics.streams.inc();
-        Self(metrics)
+        Self {
+            ids: HashSet::with_hasher(foldhash::fast::RandomState::default()),
+            node_id,
+            metrics,
+        }
     }
 }
 
 impl Drop for OpenStream {
     fn drop(&mut self) {
-        self.0.streams.dec();
+        self.metrics.streams.dec();
+        if !self.ids.is_empty() {
+            warn!(
+                node_id = %self.node_id,
+                calls = self.ids.len(),
+                "broker stream ended with calls in flight: they get no verdict (the connection closed or the stream failed)"
+            );
+            self.metrics.calls_unanswered.inc_by(self.ids.len() as u64);
+        }
     }
 }
 
@@ -131,8 +152,7 @@ pub fn serve(
         info!(node_id = %hello.node_id, broker = %hello.broker_kind, version = %hello.broker_version, "broker connected");
         // Only the node id is logged again; the rest of Hello is not kept
         // for the stream's life (an idle stream's memory is a target).
-        let node_id = hello.node_id;
-        let _open = OpenStream::new(dispatcher.metrics().clone());
+        let mut calls = OpenStream::new(hello.node_id, dispatcher.metrics().clone());
         let mut active = dispatcher.registry().active_hooks();
         let welcome = pb::Welcome {
             active_hooks: convert::hooks_to_proto(&active.borrow_and_update()),
@@ -152,17 +172,15 @@ pub fn serve(
         tokio::pin!(draining_signal, grace_over);
         let mut draining = false;
         let mut in_flight = FuturesUnordered::new();
-        // Call ids are the broker's counters: foldhash, not SipHash.
-        let mut ids = HashSet::with_hasher(foldhash::fast::RandomState::default());
         let mut reading = true;
         let mut burst = 0;
         loop {
             if !reading && in_flight.is_empty() {
-                info!(node_id = %node_id, "broker closed its stream");
+                info!(node_id = %calls.node_id, "broker closed its stream");
                 break;
             }
             if draining && in_flight.is_empty() {
-                info!(node_id = %node_id, "broker stream ended: hookd is shutting down, no call in flight");
+                info!(node_id = %calls.node_id, "broker stream ended: hookd is shutting down, no call in flight");
                 shutdown.stream_ended();
                 yield Err(shutting_down());
                 break;
@@ -203,22 +221,22 @@ pub fn serve(
                 Event::Draining => {
                     draining = true;
                     if !in_flight.is_empty() {
-                        info!(node_id = %node_id, calls = in_flight.len(), "hookd is shutting down: letting calls in flight finish");
+                        info!(node_id = %calls.node_id, calls = in_flight.len(), "hookd is shutting down: letting calls in flight finish");
                     }
                 }
                 Event::GraceOver => {
-                    let overloaded = ids.len();
+                    let overloaded = calls.ids.len();
                     shutdown.calls_overloaded(overloaded);
                     shutdown.stream_ended();
-                    for id in ids.drain() {
+                    for id in calls.ids.drain() {
                         yield Ok(verdict_frame(id, shutdown_verdict()));
                     }
-                    info!(node_id = %node_id, overloaded, "broker stream ended: shutdown grace period over");
+                    info!(node_id = %calls.node_id, overloaded, "broker stream ended: shutdown grace period over");
                     yield Err(shutting_down());
                     break;
                 }
                 Event::Answered(id, verdict) => {
-                    ids.remove(&id);
+                    calls.ids.remove(&id);
                     if draining {
                         shutdown.call_finished();
                     }
@@ -232,7 +250,7 @@ pub fn serve(
                     // Decided outside the stream's state machine, so neither
                     // the call nor its conversion is kept across a yield:
                     // only the frame that goes out is.
-                    let answer = match admit(call, dispatcher, &ids, limits) {
+                    let answer = match admit(call, dispatcher, &calls.ids, limits) {
                         Admitted::Answer(frame) => frame,
                         Admitted::Dropped => continue,
                         // The flag is read too: a frame read in a burst
@@ -244,7 +262,7 @@ pub fn serve(
                             verdict_frame(id, shutdown_verdict())
                         }
                         Admitted::Run { id, pending, deadline } => {
-                            ids.insert(id);
+                            calls.ids.insert(id);
                             in_flight.push(async move { (id, dispatcher.finish(pending, deadline).await) });
                             continue;
                         }
@@ -252,7 +270,7 @@ pub fn serve(
                     yield Ok(answer);
                 }
                 Event::Frame(Ok(Some(_))) => {
-                    warn!(node_id = %node_id, "broker sent a frame other than Call after Hello");
+                    warn!(node_id = %calls.node_id, "broker sent a frame other than Call after Hello");
                     yield Err(Status::invalid_argument("only Call frames may follow Hello"));
                     break;
                 }
@@ -260,7 +278,7 @@ pub fn serve(
                 Event::Frame(Err(status)) => {
                     // Ends with the status, never OK: the broker must see
                     // that its stream failed (its calls are not answered).
-                    warn!(node_id = %node_id, %status, in_flight = ids.len(), "broker stream failed");
+                    warn!(node_id = %calls.node_id, %status, "broker stream failed");
                     yield Err(status);
                     break;
                 }

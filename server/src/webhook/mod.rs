@@ -412,12 +412,28 @@ fn unix_seconds() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// The operating system's "too many open files" for the process (`EMFILE`)
+/// and for the whole system (`ENFILE`).
+const OUT_OF_DESCRIPTORS: [i32; 2] = [24, 23];
+
 fn transport(e: reqwest::Error) -> WebhookError {
     // Walk to the root cause: "connection refused" says more than
     // "error sending request".
     let mut source: &dyn std::error::Error = &e;
     while let Some(next) = source.source() {
         source = next;
+    }
+    let out_of_descriptors = source
+        .downcast_ref::<std::io::Error>()
+        .and_then(std::io::Error::raw_os_error)
+        .is_some_and(|code| OUT_OF_DESCRIPTORS.contains(&code));
+    if out_of_descriptors {
+        // An operator reading "Too many open files" alone would look at the
+        // endpoint; the cause is hookd's own limit.
+        return WebhookError::Unavailable(format!(
+            "hookd is out of file descriptors and cannot open a connection to the endpoint \
+             (raise its RLIMIT_NOFILE, or lower http.pool_max_connections or server.max_connections): {source}"
+        ));
     }
     WebhookError::Unavailable(source.to_string())
 }

@@ -272,6 +272,37 @@ impl HookdProcess {
         Duration::from_millis((ticks(14) + ticks(15)) * 1000 / TICKS_PER_SECOND)
     }
 
+    /// The value of the unlabelled metric `name` on hookd's metrics listener
+    /// (which the launch must have enabled).
+    pub async fn metric(&self, name: &str) -> u64 {
+        let url = format!("http://{}/metrics", self.listening("metrics listening"));
+        let text = within("GET /metrics", async { reqwest::get(&url).await?.text().await })
+            .await
+            .expect("hookd serves its metrics");
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
+    }
+
+    /// hookd's resident set size now, in bytes (`VmRSS` of `/proc/PID/status`).
+    pub fn rss_bytes(&self) -> u64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid)).expect("hookd's /proc status");
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|kib| kib.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map(|kib| kib * 1024)
+            .unwrap_or_else(|| panic!("no VmRSS in {status:?}"))
+    }
+
+    /// How many file descriptors hookd has open now.
+    pub fn open_descriptors(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid))
+            .expect("hookd's /proc fd directory")
+            .count()
+    }
+
     /// Sends the process `signal` (`"TERM"`, `"INT"`, …) with `kill(1)`.
     pub async fn signal(&self, signal: &str) {
         let status = within(

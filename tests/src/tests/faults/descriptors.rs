@@ -2,14 +2,17 @@
 //! `RLIMIT_NOFILE`: hookd raises its soft limit to the hard one at start,
 //! and when it runs out anyway it neither spins nor stops serving. It logs
 //! and counts the accept errors, waits them out, and serves hook calls again
-//! once connections close.
+//! once connections close. A webhook call that cannot open a connection for
+//! lack of descriptors says that hookd, not the endpoint, is the cause.
 
 use std::time::Duration;
 
+use hookd_proto::v1::ErrorKind;
 use tokio::{net::TcpStream, time::Instant};
 
 use crate::harness::{
-    Hook, WAIT, assert_ok,
+    Hook, WAIT, assert_error, assert_ok,
+    broker::Broker,
     calls::{self, IntoCall},
     eventually,
     process::HookdProcess,
@@ -69,17 +72,6 @@ async fn cpu_share(hookd: &HookdProcess) -> f64 {
     (hookd.cpu_time() - used).as_secs_f64() / start.elapsed().as_secs_f64()
 }
 
-/// The value of the unlabelled counter `name` on hookd's metrics endpoint.
-async fn counter(hookd: &HookdProcess, name: &str) -> u64 {
-    let url = format!("http://{}/metrics", hookd.listening("metrics listening"));
-    let text = within("GET /metrics", async { reqwest::get(&url).await?.text().await })
-        .await
-        .expect("hookd serves its metrics");
-    text.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hookd_raises_its_soft_open_file_limit_to_the_hard_limit_and_logs_both() {
     let hookd = HookdProcess::launch()
@@ -130,5 +122,25 @@ async fn out_of_descriptors_hookd_waits_without_spinning_and_serves_again_once_c
     .into_inner();
     assert_ok(&verdict);
     assert_eq!(webhook.hits(), 1, "the webhook is reached again");
-    assert!(counter(&hookd, "hookd_accept_errors_total").await > 0);
+    assert!(hookd.metric("hookd_accept_errors_total").await > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_descriptors_a_call_needing_a_new_webhook_connection_says_so() {
+    let webhook = Webhook::start(Reply::ok()).await;
+    let hookd = HookdProcess::launch()
+        .open_files_limit(HARD_LIMIT, HARD_LIMIT)
+        .config(&registration(Hook::AuthOnRegister, &webhook))
+        .start()
+        .await;
+    let broker = Broker::connect(hookd.client().await).await;
+
+    let _idle = use_up_descriptors(&hookd).await;
+    hookd.wait_for_log(ACCEPT_ERROR).await;
+    let verdict = broker.call(calls::auth_on_register("c1")).await;
+
+    let reason = assert_error(&verdict, ErrorKind::Unavailable);
+    assert!(reason.contains("out of file descriptors"), "{reason}");
+    assert!(reason.contains("RLIMIT_NOFILE"), "{reason}");
+    assert_eq!(webhook.hits(), 0);
 }
