@@ -305,6 +305,14 @@ impl SqliteStore {
     }
 
     /// Copies the log into the database file, so it does not grow.
+    /// After the commit of a transaction that numbered rows up to `next`.
+    fn committed_up_to(&mut self, next: u64) {
+        if next > self.reserved_until {
+            self.reserved_until = next + SEQ_BLOCK;
+        }
+        self.next_seq = next;
+    }
+
     fn checkpoint(&mut self) -> Result<(), StoreError> {
         self.conn
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
@@ -349,15 +357,10 @@ impl SqliteStore {
             {
                 delete.execute([to_i64(*seq)?])?;
             }
-            if next > self.reserved_until {
-                reserve(&tx, next + SEQ_BLOCK)?;
-            }
+            reserve_for(&tx, self.reserved_until, next)?;
         }
         tx.commit()?;
-        if next > self.reserved_until {
-            self.reserved_until = next + SEQ_BLOCK;
-        }
-        self.next_seq = next;
+        self.committed_up_to(next);
         self.uncheckpointed += 1;
         if self.uncheckpointed >= CHECKPOINT_FORCED {
             self.checkpoint()?;
@@ -469,15 +472,10 @@ impl Store for SqliteStore {
                 ])?;
                 replayed.push(row);
             }
-            if next > self.reserved_until {
-                reserve(&tx, next + SEQ_BLOCK)?;
-            }
+            reserve_for(&tx, self.reserved_until, next)?;
         }
         tx.commit()?;
-        if next > self.reserved_until {
-            self.reserved_until = next + SEQ_BLOCK;
-        }
-        self.next_seq = next;
+        self.committed_up_to(next);
         Ok(replayed)
     }
 
@@ -525,13 +523,17 @@ impl Store for SqliteStore {
     }
 }
 
-/// Records that `seq`s below `until` may have been handed out.
-fn reserve(tx: &rusqlite::Transaction<'_>, until: u64) -> Result<(), StoreError> {
-    tx.execute(
-        "INSERT INTO meta (key, value) VALUES ('next_seq', ?1)
-         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        [to_i64(until)?],
-    )?;
+/// Within a transaction that numbers rows up to `next`: when `next` passes
+/// the block reserved so far (`reserved_until`), records that `seq`s below
+/// `next + SEQ_BLOCK` may have been handed out.
+fn reserve_for(tx: &rusqlite::Transaction<'_>, reserved_until: u64, next: u64) -> Result<(), StoreError> {
+    if next > reserved_until {
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('next_seq', ?1)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [to_i64(next + SEQ_BLOCK)?],
+        )?;
+    }
     Ok(())
 }
 

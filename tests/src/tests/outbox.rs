@@ -163,6 +163,16 @@ fn fast_retries(config: &mut hookd::Config) {
     config.outbox.retry_max_delay_ms = 50;
 }
 
+/// A `hookd` process with `config` and its outbox in the store file `store`
+/// (started again on the same file, it delivers what the last one left).
+async fn hookd_on(store: &str, config: &str) -> HookdProcess {
+    HookdProcess::launch()
+        .env("HOOKD_OUTBOX__PATH", store)
+        .config(config)
+        .start()
+        .await
+}
+
 /// The TOML of a hookd process with `url` registered for `on_publish`, fast
 /// retries, a `retry_budget_ms` of `budget_ms`, and a short grace period.
 fn process_config(url: &str, budget_ms: u64) -> String {
@@ -329,11 +339,7 @@ async fn a_notification_past_its_retry_budget_is_a_dead_letter_kept_across_a_res
     let store = scratch.store().display().to_string();
     let receiver = Receiver::start(503).await;
     let config = process_config(&receiver.webhook.url(), 200);
-    let hookd = HookdProcess::launch()
-        .env("HOOKD_OUTBOX__PATH", &store)
-        .config(&config)
-        .start()
-        .await;
+    let hookd = hookd_on(&store, &config).await;
     let broker = Broker::connect(hookd.client().await).await;
     assert_ack(&broker.call(numbered("c", 0)).await);
     hookd.wait_for_log("retry budget exhausted").await;
@@ -357,11 +363,7 @@ async fn a_notification_past_its_retry_budget_is_a_dead_letter_kept_across_a_res
             .starts_with("replayed 1")
     );
     receiver.answer(200);
-    let _restarted = HookdProcess::launch()
-        .env("HOOKD_OUTBOX__PATH", &store)
-        .config(&config)
-        .start()
-        .await;
+    let _restarted = hookd_on(&store, &config).await;
     receiver.wait_for_distinct(1, WAIT).await;
     assert_eq!(receiver.webhook.hits(), hits + 1);
 }
@@ -408,22 +410,14 @@ async fn notifications_survive_sigkill_and_are_delivered_after_restart() {
     let store = scratch.store().display().to_string();
     let receiver = Receiver::start(503).await;
     let config = process_config(&receiver.webhook.url(), 0);
-    let hookd = HookdProcess::launch()
-        .env("HOOKD_OUTBOX__PATH", &store)
-        .config(&config)
-        .start()
-        .await;
+    let hookd = hookd_on(&store, &config).await;
     let broker = Broker::connect(hookd.client().await).await;
     send_acked(&broker, 100, EVENTS).await;
     hookd.signal("KILL").await;
     let (status, _) = hookd.exited().await;
     assert!(!status.success(), "killed: {status}");
     receiver.answer(200);
-    let restarted = HookdProcess::launch()
-        .env("HOOKD_OUTBOX__PATH", &store)
-        .config(&config)
-        .start()
-        .await;
+    let restarted = hookd_on(&store, &config).await;
     receiver
         .wait_for_distinct(EVENTS as usize, Duration::from_secs(60))
         .await;
@@ -442,11 +436,7 @@ async fn sigterm_with_a_backlog_exits_within_the_grace_loses_nothing_and_resumes
     let store = scratch.store().display().to_string();
     let receiver = Receiver::start(503).await;
     let config = process_config(&receiver.webhook.url(), 0);
-    let hookd = HookdProcess::launch()
-        .env("HOOKD_OUTBOX__PATH", &store)
-        .config(&config)
-        .start()
-        .await;
+    let hookd = hookd_on(&store, &config).await;
     let broker = Broker::connect(hookd.client().await).await;
     send_acked(&broker, 10, EVENTS).await;
     let signalled = Instant::now();
@@ -467,11 +457,7 @@ async fn sigterm_with_a_backlog_exits_within_the_grace_loses_nothing_and_resumes
     );
     drop(broker);
     receiver.answer(200);
-    let _restarted = HookdProcess::launch()
-        .env("HOOKD_OUTBOX__PATH", &store)
-        .config(&config)
-        .start()
-        .await;
+    let _restarted = hookd_on(&store, &config).await;
     receiver.wait_for_distinct(EVENTS as usize, WAIT).await;
     receiver.assert_in_order_per_client();
 }
