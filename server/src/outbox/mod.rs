@@ -554,17 +554,7 @@ fn write_loop(
     let mut removals_since: Option<std::time::Instant> = None;
     loop {
         let first = match removals_since {
-            None => match commands.try_recv() {
-                Ok(command) => Ok(command),
-                Err(_) => {
-                    // Nothing queued: housekeeping now rather than in the
-                    // way of an appender's commit.
-                    if let Err(e) = store.idle() {
-                        warn!(error = %e, "outbox housekeeping failed");
-                    }
-                    commands.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected)
-                }
-            },
+            None => commands.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
             Some(since) => commands.recv_timeout(REMOVAL_DELAY.saturating_sub(since.elapsed())),
         };
         let first = match first {

@@ -13,10 +13,29 @@
 //! a shared backend (PostgreSQL, with `BIGINT`/`BYTEA`) carries it over as
 //! is. Every method is called from one thread at a time (the outbox's writer
 //! thread, or the CLI on a stopped hookd), so the trait needs `Send` only.
+//!
+//! **Checkpoints.** A commit appends to SQLite's write-ahead log; copying the
+//! log into the database file (a checkpoint, with an fsync of its own) runs
+//! on a thread and connection of its own, so an appender's commit never
+//! waits behind one. Only if the log grows past [`MAX_LOG_FRAMES`] (writes
+//! without a pause never let a background checkpoint rewind it) does the
+//! writer checkpoint and truncate it itself.
 
-use std::{collections::HashMap, path::Path};
+use std::{
+    collections::HashMap,
+    fs::File,
+    path::Path,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+        mpsc,
+    },
+    thread::JoinHandle,
+    time::{Duration, Instant},
+};
 
 use rusqlite::{Connection, OptionalExtension, params};
+use tracing::warn;
 
 /// What a store failure says, naming the store's own error.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +47,15 @@ pub enum StoreError {
         path: String,
         /// Why.
         source: rusqlite::Error,
+    },
+    /// The store's lock file (`outbox.path` + `.lock`) could not be opened
+    /// or locked.
+    #[error("cannot lock the outbox store {path}: {source}")]
+    Lock {
+        /// The lock file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
     },
     /// Another process holds the store: a running hookd (or a `hookd outbox
     /// --store` command) has it open.
@@ -146,14 +174,13 @@ pub trait Store: Send {
     /// A number identifying this store, part of every `webhook-id`, so ids
     /// from two stores never collide.
     fn store_id(&self) -> u32;
-    /// Nothing is queued for the store: a moment for housekeeping that
-    /// would otherwise delay a commit someone waits for.
-    fn idle(&mut self) -> Result<(), StoreError>;
 }
 
 /// The embedded store: one SQLite file in WAL mode with `synchronous=FULL`,
 /// so a commit is on disk (the WAL fsynced) when it returns.
 pub struct SqliteStore {
+    // Declared first so it is dropped first: the checkpointer and the lock
+    // outlive the writer's connection.
     conn: Connection,
     /// The next `seq` (and `event_id`) to hand out; never reused, even after
     /// every row is deleted, so an endpoint's cursor only moves forward and
@@ -163,9 +190,24 @@ pub struct SqliteStore {
     /// `next_seq`): a commit writes `meta` only when it passes the mark, one
     /// in [`SEQ_BLOCK`], and a restart goes on from the mark.
     reserved_until: u64,
-    /// Commits since the log was last checkpointed into the database file.
-    uncheckpointed: u32,
     store_id: u32,
+    checkpointer: Checkpointer,
+    /// Held (an exclusive `flock`) for as long as the store is open; the
+    /// kernel lets go of it when the process dies, however it dies.
+    _lock: File,
+}
+
+/// The background checkpointer: its thread, the channel that asks it to
+/// run, and what it last saw of the log.
+struct Checkpointer {
+    /// Asks for a checkpoint (capacity one: asking again while one is
+    /// pending is a no-op). Dropped to end the thread.
+    kick: Option<mpsc::SyncSender<()>>,
+    thread: Option<JoinHandle<()>>,
+    /// Frames in the log at the last checkpoint.
+    log_frames: Arc<AtomicU64>,
+    /// When the writer last asked for one.
+    kicked: Instant,
 }
 
 const SCHEMA: &str = "
@@ -205,10 +247,12 @@ CREATE TABLE IF NOT EXISTS stopped_endpoints (
 /// `seq`s reserved at a time; see `SqliteStore::reserved_until`.
 const SEQ_BLOCK: u64 = 1 << 16;
 
-/// Commits after which the log is checkpointed when the writer is idle ...
-const CHECKPOINT_IDLE: u32 = 200;
-/// ... and after which it is checkpointed at once, idle or not.
-const CHECKPOINT_FORCED: u32 = 5000;
+/// How often the writer asks for a background checkpoint while it commits.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(200);
+
+/// Log frames (pages of 4 KiB: 64 MiB) past which the writer checkpoints
+/// and truncates the log itself, appends waiting meanwhile.
+pub const MAX_LOG_FRAMES: u64 = 16_384;
 
 /// The columns of a delivery row, in [`delivery`]'s order (a macro, so the
 /// statements on the hot path are string constants).
@@ -249,27 +293,25 @@ impl SqliteStore {
             path: shown.clone(),
             source,
         };
+        // The store's state (the next seq, the endpoints' cursors) lives in
+        // this process's memory too, so a second writer (another hookd on
+        // the same file, or a command run on a live store) must fail rather
+        // than interleave: a lock file says who has it. (SQLite's exclusive
+        // locking mode would do the same, but would shut out the
+        // checkpointer's connection.)
+        let lock = lock_file(path)?;
         let conn = Connection::open(path).map_err(opened)?;
-        // A process that has just died may still hold the lock for a moment.
         conn.busy_timeout(std::time::Duration::from_secs(2))
             .map_err(opened)?;
-        // Exclusive: the store's state (the next seq, the endpoints' cursors)
-        // lives in this process's memory too, so a second writer (another
-        // hookd on the same file, or a command run on a live store) must
-        // fail rather than interleave. It also keeps WAL's index in memory.
         // WAL: a commit appends to the log; FULL: the log is fsynced at every
         // commit, so a commit that returned survives a crash or power loss.
-        let in_use = |e: rusqlite::Error| match e.sqlite_error_code() {
-            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
-                StoreError::InUse(shown.clone())
-            }
-            _ => opened(e),
-        };
-        conn.pragma_update(None, "locking_mode", "EXCLUSIVE")
-            .map_err(in_use)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(in_use)?;
-        conn.pragma_update(None, "synchronous", "FULL").map_err(in_use)?;
-        conn.execute_batch(SCHEMA).map_err(in_use)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(opened)?;
+        conn.pragma_update(None, "synchronous", "FULL").map_err(opened)?;
+        // A log rewound after a checkpoint is written over in place, not
+        // grown again; this caps what it keeps after a burst.
+        conn.pragma_update(None, "journal_size_limit", MAX_LOG_FRAMES * 4096)
+            .map_err(opened)?;
+        conn.execute_batch(SCHEMA).map_err(opened)?;
         let meta = |conn: &Connection, key: &str| -> Result<Option<i64>, rusqlite::Error> {
             conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
                 .optional()
@@ -281,9 +323,10 @@ impl SqliteStore {
             |r| r.get(0),
         )?;
         let next_seq = to_u64(stored.max(max_live + 1))?;
-        // Checkpoints run when the writer is idle ([`Store::idle`]), not in
-        // the middle of a commit an appender waits for.
+        // Checkpoints run on the checkpointer's thread, not in the middle of
+        // a commit an appender waits for.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let checkpointer = Checkpointer::start(path)?;
         let store_id = match meta(&conn, "store_id")? {
             Some(id) => u32::try_from(id).map_err(|_| StoreError::Corrupt(format!("store_id {id}")))?,
             None => {
@@ -299,8 +342,9 @@ impl SqliteStore {
             conn,
             next_seq,
             reserved_until: next_seq,
-            uncheckpointed: 0,
             store_id,
+            checkpointer,
+            _lock: lock,
         })
     }
 
@@ -313,10 +357,15 @@ impl SqliteStore {
         self.next_seq = next;
     }
 
-    fn checkpoint(&mut self) -> Result<(), StoreError> {
-        self.conn
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
-        self.uncheckpointed = 0;
+    /// After a commit: asks for a background checkpoint now and then, and
+    /// checkpoints here if the log has outgrown [`MAX_LOG_FRAMES`].
+    fn after_commit(&mut self) -> Result<(), StoreError> {
+        if self.checkpointer.log_frames.load(Ordering::Relaxed) > MAX_LOG_FRAMES {
+            self.conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+            self.checkpointer.log_frames.store(0, Ordering::Relaxed);
+        }
+        self.checkpointer.kick();
         Ok(())
     }
 
@@ -361,11 +410,7 @@ impl SqliteStore {
         }
         tx.commit()?;
         self.committed_up_to(next);
-        self.uncheckpointed += 1;
-        if self.uncheckpointed >= CHECKPOINT_FORCED {
-            self.checkpoint()?;
-        }
-        Ok(())
+        self.after_commit()
     }
 }
 
@@ -377,11 +422,15 @@ impl Store for SqliteStore {
         // commit makes it durable with the rest of the log.
         let durable = !batch.appends.is_empty();
         if !durable {
-            self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+            self.conn
+                .prepare_cached("PRAGMA synchronous = NORMAL")?
+                .execute([])?;
         }
         let committed = self.commit_transaction(batch);
         if !durable {
-            self.conn.pragma_update(None, "synchronous", "FULL")?;
+            self.conn
+                .prepare_cached("PRAGMA synchronous = FULL")?
+                .execute([])?;
         }
         committed
     }
@@ -514,12 +563,79 @@ impl Store for SqliteStore {
     fn store_id(&self) -> u32 {
         self.store_id
     }
+}
 
-    fn idle(&mut self) -> Result<(), StoreError> {
-        if self.uncheckpointed >= CHECKPOINT_IDLE {
-            self.checkpoint()?;
+impl Checkpointer {
+    /// Opens a second connection to the store at `path` and starts the
+    /// thread that checkpoints through it when asked.
+    fn start(path: &Path) -> Result<Self, StoreError> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(2))?;
+        let (kick, kicks) = mpsc::sync_channel(1);
+        let log_frames = Arc::new(AtomicU64::new(0));
+        let seen = log_frames.clone();
+        let thread = std::thread::Builder::new()
+            .name("hookd-checkpoint".into())
+            .spawn(move || {
+                while kicks.recv().is_ok() {
+                    // PASSIVE: copies what it can without waiting for (or
+                    // holding up) the writer.
+                    let checkpoint =
+                        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1));
+                    match checkpoint {
+                        Ok(frames) => seen.store(frames.unsigned_abs(), Ordering::Relaxed),
+                        Err(e) => warn!(error = %e, "outbox checkpoint failed (retried on the next commits)"),
+                    }
+                }
+            })
+            .map_err(|e| StoreError::Corrupt(format!("cannot start the outbox checkpoint thread: {e}")))?;
+        Ok(Self {
+            kick: Some(kick),
+            thread: Some(thread),
+            log_frames,
+            kicked: Instant::now(),
+        })
+    }
+
+    /// Asks for a checkpoint if none was asked for within
+    /// [`CHECKPOINT_INTERVAL`].
+    fn kick(&mut self) {
+        if self.kicked.elapsed() >= CHECKPOINT_INTERVAL {
+            self.kicked = Instant::now();
+            if let Some(kick) = &self.kick {
+                let _ = kick.try_send(());
+            }
         }
-        Ok(())
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.kick.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Opens and locks `path` + `.lock`, or says the store is in use.
+fn lock_file(path: &Path) -> Result<File, StoreError> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    let shown = Path::new(&name).display().to_string();
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&name)
+        .map_err(|source| StoreError::Lock {
+            path: shown.clone(),
+            source,
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::InUse(path.display().to_string())),
+        Err(std::fs::TryLockError::Error(source)) => Err(StoreError::Lock { path: shown, source }),
     }
 }
 
