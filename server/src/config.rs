@@ -26,6 +26,8 @@ use serde::Deserialize;
 
 use hookd_proto::Hook;
 
+use crate::webhook::sign::Secrets;
+
 /// The sections of [`Config`] that environment variables can set, in
 /// `HOOKD_<SECTION>__<KEY>` (upper case). `webhooks` is a list and is set in
 /// the file only.
@@ -178,6 +180,11 @@ pub struct AdminConfig {
     /// Where it is served: keep it on loopback (it can replay and drop
     /// notifications). Default `127.0.0.1:50062`.
     pub listen: SocketAddr,
+    /// Hosts webhooks registered at run time may point at: host names, IP
+    /// addresses or CIDR networks ([`crate::allowlist`]). Empty allows every
+    /// host except link-local and cloud metadata addresses, which are refused
+    /// unless listed. Default empty.
+    pub allowed_webhook_hosts: Vec<String>,
 }
 
 /// Settings of the metrics endpoint.
@@ -195,7 +202,7 @@ pub struct MetricsConfig {
 pub struct WebhookConfig {
     /// The hook, a name of the hook table, e.g. `auth_on_register`.
     pub hook: Hook,
-    /// The endpoint URL, `http://`, called exactly as written.
+    /// The endpoint URL, `http://` or `https://`, called exactly as written.
     pub endpoint: String,
     /// Send payloads base64-encoded and decode payload modifiers. Default true.
     #[serde(default = "default_true")]
@@ -212,6 +219,27 @@ pub struct WebhookConfig {
     /// 0 retries forever. Default 3600000 (1 hour).
     #[serde(default = "default_retry_budget")]
     pub retry_budget_ms: u64,
+    /// Signing secrets (Standard Webhooks, [`crate::webhook::sign`]): one
+    /// `whsec_<base64>` key, or a list while a key is rotated (every
+    /// request then carries one signature per key). Default: none, requests
+    /// are not signed.
+    #[serde(default)]
+    pub secret: Secrets,
+    /// For `https://`: PEM CA certificates the endpoint's chain must end in.
+    /// Default: the system's CA certificates.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// For `https://`: a PEM certificate chain offered when the endpoint
+    /// asks for a client certificate; with `client_key_file`. Default: none.
+    #[serde(default)]
+    pub client_cert_file: Option<PathBuf>,
+    /// For `https://`: the PEM private key of `client_cert_file`. Default: none.
+    #[serde(default)]
+    pub client_key_file: Option<PathBuf>,
+    /// For `https://`: verify the endpoint's certificate chain and host
+    /// name. `false` accepts any certificate (tests only). Default true.
+    #[serde(default = "default_true")]
+    pub verify_peer: bool,
 }
 
 /// Why a configuration could not be loaded. Each variant's message is
@@ -300,6 +328,7 @@ impl Default for AdminConfig {
         Self {
             enabled: true,
             listen: SocketAddr::from(([127, 0, 0, 1], 50062)),
+            allowed_webhook_hosts: Vec::new(),
         }
     }
 }
@@ -315,6 +344,11 @@ impl WebhookConfig {
             no_payload: false,
             response_timeout: default_response_timeout(),
             retry_budget_ms: default_retry_budget(),
+            secret: Secrets::default(),
+            ca_file: None,
+            client_cert_file: None,
+            client_key_file: None,
+            verify_peer: true,
         }
     }
 
@@ -483,21 +517,16 @@ impl Config {
             self.outbox.retry_initial_delay_ms,
         )?;
         check_duration("outbox.retry_max_delay_ms", self.outbox.retry_max_delay_ms)?;
+        if let Err(message) = crate::allowlist::AllowedHosts::parse(&self.admin.allowed_webhook_hosts) {
+            return Err(invalid("admin.allowed_webhook_hosts".into(), &message));
+        }
         for (i, webhook) in self.webhooks.iter().enumerate() {
             match url::Url::parse(&webhook.endpoint) {
-                Ok(url) if url.scheme() == "http" && url.host().is_some() => {}
-                // HTTPS needs a TLS client, which comes with signed webhooks;
-                // refusing it here beats failing every call at run time.
-                Ok(url) if url.scheme() == "https" => {
-                    return Err(invalid(
-                        format!("webhooks[{i}].endpoint"),
-                        "https:// endpoints are not supported yet; use http:// (e.g. via a local TLS tunnel)",
-                    ));
-                }
+                Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {}
                 Ok(_) => {
                     return Err(invalid(
                         format!("webhooks[{i}].endpoint"),
-                        "must be an http:// URL with a host",
+                        "must be an http:// or https:// URL with a host",
                     ));
                 }
                 Err(e) => {
@@ -513,6 +542,15 @@ impl Config {
             )?;
             if webhook.retry_budget_ms > 0 {
                 check_duration(&format!("webhooks[{i}].retry_budget_ms"), webhook.retry_budget_ms)?;
+            }
+            if let Err(e) = webhook.secret.signer() {
+                return Err(invalid(format!("webhooks[{i}].secret"), &e.to_string()));
+            }
+            if webhook.client_cert_file.is_some() != webhook.client_key_file.is_some() {
+                return Err(invalid(
+                    format!("webhooks[{i}].client_cert_file"),
+                    "client_cert_file and client_key_file must be set together",
+                ));
             }
             let repeated = self.webhooks[..i]
                 .iter()

@@ -38,6 +38,7 @@
 
 pub mod accept;
 pub mod admin;
+pub mod allowlist;
 pub mod cache;
 pub mod chain;
 pub mod config;
@@ -106,6 +107,9 @@ pub enum RunError {
     /// A shard's thread panicked.
     #[error("a serving thread panicked")]
     ShardPanicked,
+    /// An entry of `admin.allowed_webhook_hosts` is not a host, address or network.
+    #[error("admin.allowed_webhook_hosts: {0}")]
+    AllowedHosts(String),
     /// The outbox store could not be opened (`outbox.path`).
     #[error("the outbox store (outbox.path)")]
     Outbox(#[from] outbox::StoreError),
@@ -128,7 +132,14 @@ impl Hookd {
     pub fn new(config: Config) -> Result<Self, RunError> {
         let metrics = Arc::new(Metrics::new());
         let shards = shard::count(config.server.worker_threads);
-        let registry = Arc::new(Registry::new(config.http.clone(), shards, &config.webhooks)?);
+        let allowed = allowlist::AllowedHosts::parse(&config.admin.allowed_webhook_hosts)
+            .map_err(RunError::AllowedHosts)?;
+        let registry = Arc::new(Registry::new(
+            config.http.clone(),
+            shards,
+            &config.webhooks,
+            allowed,
+        )?);
         let cache = VerdictCache::new(config.cache.max_entries);
         let outbox = Outbox::open(&config.outbox, metrics.clone())?;
         let dispatcher = Arc::new(Dispatcher::new(registry, cache, outbox.clone(), metrics));
