@@ -473,11 +473,7 @@ fn transport(e: reqwest::Error) -> WebhookError {
         .is_some_and(|code| OUT_OF_DESCRIPTORS.contains(&code));
     // A failed handshake says what failed ("invalid peer certificate:
     // UnknownIssuer", "… Expired", "… NotValidForName"), and that it was TLS.
-    if let Some(tls) = source
-        .downcast_ref::<std::io::Error>()
-        .and_then(|e| e.get_ref())
-        .and_then(|e| e.downcast_ref::<rustls::Error>())
-    {
+    if let Some(tls) = tls_cause(&e) {
         return WebhookError::Unavailable(format!("TLS handshake with the endpoint failed: {tls}"));
     }
     if out_of_descriptors {
@@ -489,4 +485,21 @@ fn transport(e: reqwest::Error) -> WebhookError {
         ));
     }
     WebhookError::Unavailable(source.to_string())
+}
+
+/// The TLS error somewhere in `e`'s chain of causes, if any.
+fn tls_cause<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut next = Some(e);
+    while let Some(error) = next {
+        if let Some(tls) = error.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        // An I/O error's `source()` skips the error it wraps (tokio-rustls'
+        // InvalidData around rustls', inside hyper's Other): unwrap it.
+        next = match error.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => error.source(),
+        };
+    }
+    None
 }

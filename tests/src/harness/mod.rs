@@ -9,6 +9,7 @@ pub mod calls;
 pub mod killable;
 pub mod mosquitto;
 pub mod peer;
+pub mod pki;
 pub mod process;
 pub mod service;
 pub mod webhook;

@@ -18,4 +18,6 @@ mod register;
 mod session;
 mod shards;
 mod sidecar;
+mod signatures;
 mod subscribe;
+mod webhook_tls;
