@@ -107,6 +107,40 @@ pub struct ServerConfig {
     /// gRPC connections open at once; a connection accepted past it is
     /// closed at once (before any HTTP/2) and counted. Default 10000.
     pub max_connections: usize,
+    /// Serve gRPC reflection (v1 and v1alpha), for grpcurl and other tools.
+    /// Default true.
+    pub reflection: bool,
+    /// How often the files of `[server.tls]` and `[server.auth]` are checked
+    /// for changes (and reloaded), in ms: 1 to [`MAX_DURATION_MS`].
+    /// Default 10000.
+    pub reload_interval_ms: u64,
+    /// TLS on the listener ([`crate::tls`]); plaintext when absent.
+    pub tls: Option<ServerTlsConfig>,
+    /// Bearer tokens brokers must present ([`crate::auth`]); none asked
+    /// for when absent.
+    pub auth: Option<AuthConfig>,
+}
+
+/// `[server.tls]`: the listener's certificate and, for mTLS, the CA of
+/// broker certificates. PEM files, reloaded when they change.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ServerTlsConfig {
+    /// The certificate chain hookd presents.
+    pub cert_file: PathBuf,
+    /// Its private key.
+    pub key_file: PathBuf,
+    /// When set, every broker must present a certificate this CA issued.
+    #[serde(default)]
+    pub client_ca_file: Option<PathBuf>,
+}
+
+/// `[server.auth]`: the brokers' bearer tokens.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// One `<name> <token>` per line ([`crate::auth`]), reloaded when it changes.
+    pub tokens_file: PathBuf,
 }
 
 /// Settings of the outbound HTTP client, shared by all endpoints.
@@ -289,6 +323,10 @@ impl Default for ServerConfig {
             max_streams: 10_000,
             max_streams_per_connection: 1_000,
             max_connections: 10_000,
+            reflection: true,
+            reload_interval_ms: 10_000,
+            tls: None,
+            auth: None,
         }
     }
 }
@@ -480,6 +518,7 @@ impl Config {
         )?;
         check_duration("server.handshake_timeout_ms", self.server.handshake_timeout_ms)?;
         check_duration("server.idle_timeout_ms", self.server.idle_timeout_ms)?;
+        check_duration("server.reload_interval_ms", self.server.reload_interval_ms)?;
         for (key, value) in [
             ("server.max_streams", self.server.max_streams),
             (
@@ -990,9 +1029,11 @@ mod tests {
             let keys = keys_of(section);
             assert!(!keys.is_empty(), "{section} has keys");
             for key in keys {
-                let documented = text
-                    .lines()
-                    .any(|line| line.trim_start_matches("# ").starts_with(&format!("{key} = ")));
+                // A key that is a table of its own is shown as its header.
+                let documented = text.lines().any(|line| {
+                    let line = line.trim_start_matches("# ");
+                    line.starts_with(&format!("{key} = ")) || line == format!("[{section}.{key}]")
+                });
                 assert!(documented, "examples/hookd.toml does not show {section}.{key}");
             }
         }
