@@ -2,6 +2,7 @@
 
 mod bridge;
 mod bridge_failover;
+mod broker_tls;
 mod cache;
 mod chain;
 mod concurrency;
