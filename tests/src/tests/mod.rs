@@ -15,6 +15,7 @@ mod mosquitto;
 mod notifications;
 mod outbox;
 mod publish;
+mod redaction;
 mod register;
 mod session;
 mod shards;
