@@ -345,3 +345,10 @@ pub async fn assert_notification(hook: Hook, args: impl calls::IntoCall, expecte
         .assert_hook_call(hook.name(), &expected);
     assert_eq!(rig.webhook.hits(), 1, "one notification, one request");
 }
+
+/// reqwest is built with TLS but no provider of its own (hookd configures
+/// its clients itself, on `ring`): a test's plain client needs the process
+/// default. Installing it twice is harmless.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
