@@ -108,6 +108,7 @@ fn runtime(threads: usize) -> tokio::runtime::Builder {
 }
 
 fn main() -> anyhow::Result<()> {
+    install_crypto_provider();
     let cli = Cli::parse();
     let threads = match &cli.command {
         Command::Stub { threads, .. } | Command::Echo { threads, .. } | Command::Run { threads, .. } => {
@@ -157,4 +158,11 @@ fn main() -> anyhow::Result<()> {
             }
         }
     })
+}
+
+/// reqwest is built with TLS but no provider of its own (hookd configures
+/// its clients itself, on `ring`): the bench's plain clients need the process
+/// default. Installing it twice is harmless.
+pub(crate) fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }

@@ -250,6 +250,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let base = format!("http://{}", listener.local_addr()?);
         tokio::spawn(serve(listener, None));
+        crate::install_crypto_provider();
         let http = reqwest::Client::new();
         let stats = |http: reqwest::Client, base: String| async move {
             let stats: Stats = http.get(format!("{base}/stats")).send().await?.json().await?;

@@ -28,7 +28,11 @@ use hookd_proto::{
 use prost::Message as _;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_stream::wrappers::UnboundedReceiverStream;
-use tonic::transport::Endpoint;
+use tonic::{
+    metadata::{Ascii, MetadataValue},
+    service::Interceptor,
+    transport::{Certificate, ClientTlsConfig, Endpoint, Identity},
+};
 use tracing::{debug, info, warn};
 
 use crate::options::Options;
@@ -229,20 +233,61 @@ async fn drive(
 
 type Inbound = tonic::Streaming<pb::ServerFrame>;
 
+/// Adds `authorization: Bearer <token>` to every request, when a token is set.
+#[derive(Clone)]
+struct Bearer(Option<MetadataValue<Ascii>>);
+
+impl Interceptor for Bearer {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(value) = &self.0 {
+            request.metadata_mut().insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// The TLS configuration `options` ask for, read from its files.
+fn tls_config(tls: &crate::options::TlsOptions) -> Result<ClientTlsConfig, String> {
+    let read = |path: &std::path::Path| std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()));
+    let mut config = ClientTlsConfig::new();
+    config = match &tls.ca_file {
+        Some(path) => config.ca_certificate(Certificate::from_pem(read(path)?)),
+        None => config.with_native_roots(),
+    };
+    match (&tls.client_cert_file, &tls.client_key_file) {
+        (Some(cert), Some(key)) => config = config.identity(Identity::from_pem(read(cert)?, read(key)?)),
+        (None, None) => {}
+        _ => return Err("client_cert_file and client_key_file must be set together".to_owned()),
+    }
+    if let Some(domain) = &tls.domain {
+        config = config.domain_name(domain.clone());
+    }
+    Ok(config)
+}
+
 /// Connects, opens the stream, says Hello and waits for Welcome.
 async fn open(address: &str, options: &Options) -> Result<(Arc<Link>, Inbound, Vec<Hook>), String> {
-    let uri = if address.contains("://") {
-        address.to_owned()
-    } else {
-        format!("http://{address}")
+    let scheme = if options.tls.is_some() { "https" } else { "http" };
+    let uri = match address.split_once("://") {
+        Some((_, rest)) => format!("{scheme}://{rest}"),
+        None => format!("{scheme}://{address}"),
     };
-    let channel = Endpoint::from_shared(uri)
+    let mut endpoint = Endpoint::from_shared(uri)
         .map_err(|e| e.to_string())?
         .tcp_nodelay(true)
-        .connect_timeout(options.connect_timeout)
-        .connect()
-        .await
-        .map_err(|e| e.to_string())?;
+        .connect_timeout(options.connect_timeout);
+    if let Some(tls) = &options.tls {
+        endpoint = endpoint.tls_config(tls_config(tls)?).map_err(|e| e.to_string())?;
+    }
+    let bearer = match &options.token {
+        Some(token) => Some(
+            format!("Bearer {token}")
+                .parse::<MetadataValue<Ascii>>()
+                .map_err(|_| "the token is not printable ASCII".to_owned())?,
+        ),
+        None => None,
+    };
+    let channel = endpoint.connect().await.map_err(|e| error_chain(&e))?;
     let (tx, rx) = mpsc::unbounded_channel();
     let hello = pb::Hello {
         node_id: options.identity.node_id.clone(),
@@ -253,7 +298,7 @@ async fn open(address: &str, options: &Options) -> Result<(Arc<Link>, Inbound, V
         frame: Some(Out::Hello(hello)),
     })
     .map_err(|_| "stream closed before Hello".to_owned())?;
-    let mut inbound = HookServiceClient::new(channel)
+    let mut inbound = HookServiceClient::with_interceptor(channel, Bearer(bearer))
         .stream(UnboundedReceiverStream::new(rx))
         .await
         .map_err(|status| status.to_string())?
@@ -291,4 +336,17 @@ async fn read(link: &Link, inbound: &mut Inbound, active: &watch::Sender<Option<
             Err(status) => return status.to_string(),
         }
     }
+}
+
+/// An error with its causes, so a TLS failure ("invalid peer certificate:
+/// UnknownIssuer") is not hidden behind "transport error".
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    text
 }

@@ -75,5 +75,5 @@ pub use hookd_proto::v1 as pb;
 pub use blocking::BlockingClient;
 pub use client::{BridgeError, Client, connect};
 pub use hookd_proto::{Hook, HookStyle};
-pub use options::{FailurePolicy, NodeIdentity, Options, Overload};
+pub use options::{FailurePolicy, NodeIdentity, Options, Overload, TlsOptions};
 pub use verdict::{ErrorKind, Outcome, Source, Verdict};

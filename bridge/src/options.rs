@@ -1,7 +1,7 @@
 //! How a broker configures its hookd client: where hookd is, who the broker
 //! is, deadlines, limits and what to do when hookd cannot answer.
 
-use std::{collections::HashMap, time::Duration};
+use std::{collections::HashMap, path::PathBuf, time::Duration};
 
 use hookd_proto::{Hook, HookStyle};
 
@@ -68,6 +68,28 @@ pub struct Options {
     pub local_cache: bool,
     /// Most verdicts kept in the local cache. Default 10 000.
     pub local_cache_entries: u64,
+    /// TLS to hookd (`[server.tls]` on hookd's side); plaintext when `None`.
+    /// Default `None`.
+    pub tls: Option<TlsOptions>,
+    /// The bearer token sent on every stream (`[server.auth]` on hookd's
+    /// side). Default `None`.
+    pub token: Option<String>,
+}
+
+/// How the client speaks TLS to hookd.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsOptions {
+    /// PEM CA certificates hookd's certificate must chain to; the system's
+    /// when `None`.
+    pub ca_file: Option<PathBuf>,
+    /// A PEM certificate chain to present (hookd's `client_ca_file`), with
+    /// `client_key_file`.
+    pub client_cert_file: Option<PathBuf>,
+    /// The PEM private key of `client_cert_file`.
+    pub client_key_file: Option<PathBuf>,
+    /// The name hookd's certificate must be valid for; the address's host
+    /// when `None`.
+    pub domain: Option<String>,
 }
 
 impl Options {
@@ -85,6 +107,8 @@ impl Options {
             max_backoff: Duration::from_secs(5),
             local_cache: true,
             local_cache_entries: 10_000,
+            tls: None,
+            token: None,
         }
     }
 

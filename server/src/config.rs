@@ -26,6 +26,8 @@ use serde::Deserialize;
 
 use hookd_proto::Hook;
 
+use crate::webhook::sign::Secrets;
+
 /// The sections of [`Config`] that environment variables can set, in
 /// `HOOKD_<SECTION>__<KEY>` (upper case). `webhooks` is a list and is set in
 /// the file only.
@@ -105,6 +107,40 @@ pub struct ServerConfig {
     /// gRPC connections open at once; a connection accepted past it is
     /// closed at once (before any HTTP/2) and counted. Default 10000.
     pub max_connections: usize,
+    /// Serve gRPC reflection (v1 and v1alpha), for grpcurl and other tools.
+    /// Default true.
+    pub reflection: bool,
+    /// How often the files of `[server.tls]` and `[server.auth]` are checked
+    /// for changes (and reloaded), in ms: 1 to [`MAX_DURATION_MS`].
+    /// Default 10000.
+    pub reload_interval_ms: u64,
+    /// TLS on the listener ([`crate::tls`]); plaintext when absent.
+    pub tls: Option<ServerTlsConfig>,
+    /// Bearer tokens brokers must present ([`crate::auth`]); none asked
+    /// for when absent.
+    pub auth: Option<AuthConfig>,
+}
+
+/// `[server.tls]`: the listener's certificate and, for mTLS, the CA of
+/// broker certificates. PEM files, reloaded when they change.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ServerTlsConfig {
+    /// The certificate chain hookd presents.
+    pub cert_file: PathBuf,
+    /// Its private key.
+    pub key_file: PathBuf,
+    /// When set, every broker must present a certificate this CA issued.
+    #[serde(default)]
+    pub client_ca_file: Option<PathBuf>,
+}
+
+/// `[server.auth]`: the brokers' bearer tokens.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// One `<name> <token>` per line ([`crate::auth`]), reloaded when it changes.
+    pub tokens_file: PathBuf,
 }
 
 /// Settings of the outbound HTTP client, shared by all endpoints.
@@ -178,6 +214,11 @@ pub struct AdminConfig {
     /// Where it is served: keep it on loopback (it can replay and drop
     /// notifications). Default `127.0.0.1:50062`.
     pub listen: SocketAddr,
+    /// Hosts webhooks registered at run time may point at: host names, IP
+    /// addresses or CIDR networks ([`crate::allowlist`]). Empty allows every
+    /// host except link-local and cloud metadata addresses, which are refused
+    /// unless listed. Default empty.
+    pub allowed_webhook_hosts: Vec<String>,
 }
 
 /// Settings of the metrics endpoint.
@@ -195,7 +236,7 @@ pub struct MetricsConfig {
 pub struct WebhookConfig {
     /// The hook, a name of the hook table, e.g. `auth_on_register`.
     pub hook: Hook,
-    /// The endpoint URL, `http://`, called exactly as written.
+    /// The endpoint URL, `http://` or `https://`, called exactly as written.
     pub endpoint: String,
     /// Send payloads base64-encoded and decode payload modifiers. Default true.
     #[serde(default = "default_true")]
@@ -212,6 +253,27 @@ pub struct WebhookConfig {
     /// 0 retries forever. Default 3600000 (1 hour).
     #[serde(default = "default_retry_budget")]
     pub retry_budget_ms: u64,
+    /// Signing secrets (Standard Webhooks, [`crate::webhook::sign`]): one
+    /// `whsec_<base64>` key, or a list while a key is rotated (every
+    /// request then carries one signature per key). Default: none, requests
+    /// are not signed.
+    #[serde(default)]
+    pub secret: Secrets,
+    /// For `https://`: PEM CA certificates the endpoint's chain must end in.
+    /// Default: the system's CA certificates.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// For `https://`: a PEM certificate chain offered when the endpoint
+    /// asks for a client certificate; with `client_key_file`. Default: none.
+    #[serde(default)]
+    pub client_cert_file: Option<PathBuf>,
+    /// For `https://`: the PEM private key of `client_cert_file`. Default: none.
+    #[serde(default)]
+    pub client_key_file: Option<PathBuf>,
+    /// For `https://`: verify the endpoint's certificate chain and host
+    /// name. `false` accepts any certificate (tests only). Default true.
+    #[serde(default = "default_true")]
+    pub verify_peer: bool,
 }
 
 /// Why a configuration could not be loaded. Each variant's message is
@@ -261,6 +323,10 @@ impl Default for ServerConfig {
             max_streams: 10_000,
             max_streams_per_connection: 1_000,
             max_connections: 10_000,
+            reflection: true,
+            reload_interval_ms: 10_000,
+            tls: None,
+            auth: None,
         }
     }
 }
@@ -300,6 +366,7 @@ impl Default for AdminConfig {
         Self {
             enabled: true,
             listen: SocketAddr::from(([127, 0, 0, 1], 50062)),
+            allowed_webhook_hosts: Vec::new(),
         }
     }
 }
@@ -315,6 +382,11 @@ impl WebhookConfig {
             no_payload: false,
             response_timeout: default_response_timeout(),
             retry_budget_ms: default_retry_budget(),
+            secret: Secrets::default(),
+            ca_file: None,
+            client_cert_file: None,
+            client_key_file: None,
+            verify_peer: true,
         }
     }
 
@@ -446,6 +518,7 @@ impl Config {
         )?;
         check_duration("server.handshake_timeout_ms", self.server.handshake_timeout_ms)?;
         check_duration("server.idle_timeout_ms", self.server.idle_timeout_ms)?;
+        check_duration("server.reload_interval_ms", self.server.reload_interval_ms)?;
         for (key, value) in [
             ("server.max_streams", self.server.max_streams),
             (
@@ -483,21 +556,16 @@ impl Config {
             self.outbox.retry_initial_delay_ms,
         )?;
         check_duration("outbox.retry_max_delay_ms", self.outbox.retry_max_delay_ms)?;
+        if let Err(message) = crate::allowlist::AllowedHosts::parse(&self.admin.allowed_webhook_hosts) {
+            return Err(invalid("admin.allowed_webhook_hosts".into(), &message));
+        }
         for (i, webhook) in self.webhooks.iter().enumerate() {
             match url::Url::parse(&webhook.endpoint) {
-                Ok(url) if url.scheme() == "http" && url.host().is_some() => {}
-                // HTTPS needs a TLS client, which comes with signed webhooks;
-                // refusing it here beats failing every call at run time.
-                Ok(url) if url.scheme() == "https" => {
-                    return Err(invalid(
-                        format!("webhooks[{i}].endpoint"),
-                        "https:// endpoints are not supported yet; use http:// (e.g. via a local TLS tunnel)",
-                    ));
-                }
+                Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {}
                 Ok(_) => {
                     return Err(invalid(
                         format!("webhooks[{i}].endpoint"),
-                        "must be an http:// URL with a host",
+                        "must be an http:// or https:// URL with a host",
                     ));
                 }
                 Err(e) => {
@@ -513,6 +581,15 @@ impl Config {
             )?;
             if webhook.retry_budget_ms > 0 {
                 check_duration(&format!("webhooks[{i}].retry_budget_ms"), webhook.retry_budget_ms)?;
+            }
+            if let Err(e) = webhook.secret.signer() {
+                return Err(invalid(format!("webhooks[{i}].secret"), &e.to_string()));
+            }
+            if webhook.client_cert_file.is_some() != webhook.client_key_file.is_some() {
+                return Err(invalid(
+                    format!("webhooks[{i}].client_cert_file"),
+                    "client_cert_file and client_key_file must be set together",
+                ));
             }
             let repeated = self.webhooks[..i]
                 .iter()
@@ -952,9 +1029,11 @@ mod tests {
             let keys = keys_of(section);
             assert!(!keys.is_empty(), "{section} has keys");
             for key in keys {
-                let documented = text
-                    .lines()
-                    .any(|line| line.trim_start_matches("# ").starts_with(&format!("{key} = ")));
+                // A key that is a table of its own is shown as its header.
+                let documented = text.lines().any(|line| {
+                    let line = line.trim_start_matches("# ");
+                    line.starts_with(&format!("{key} = ")) || line == format!("[{section}.{key}]")
+                });
                 assert!(documented, "examples/hookd.toml does not show {section}.{key}");
             }
         }

@@ -31,6 +31,9 @@
 //! - [`shutdown`]: the bounded graceful shutdown, phase by phase.
 //! - [`webhook`]: the vmq_webhooks HTTP back door.
 //! - [`metrics`]: Prometheus counters, served on `metrics.listen`.
+//! - [`tls`], [`auth`]: TLS (and mTLS) on the gRPC listener, and the
+//!   brokers' bearer tokens; both reload their files when they change.
+//! - [`allowlist`]: where webhooks registered at run time may point.
 //! - [`accept`]: the gRPC listener's accept loop, which waits out a lack of
 //!   file descriptors instead of spinning, and the `RLIMIT_NOFILE` raise.
 
@@ -38,6 +41,8 @@
 
 pub mod accept;
 pub mod admin;
+pub mod allowlist;
+pub mod auth;
 pub mod cache;
 pub mod chain;
 pub mod config;
@@ -51,6 +56,7 @@ pub mod redact;
 pub mod registry;
 pub mod shard;
 pub mod shutdown;
+pub mod tls;
 pub mod webhook;
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
@@ -106,6 +112,15 @@ pub enum RunError {
     /// A shard's thread panicked.
     #[error("a serving thread panicked")]
     ShardPanicked,
+    /// An entry of `admin.allowed_webhook_hosts` is not a host, address or network.
+    #[error("admin.allowed_webhook_hosts: {0}")]
+    AllowedHosts(String),
+    /// `[server.tls]` could not be loaded.
+    #[error("server.tls")]
+    Tls(#[from] webhook::tls::TlsError),
+    /// `[server.auth]` could not be loaded.
+    #[error("server.auth")]
+    Tokens(#[from] auth::TokensError),
     /// The outbox store could not be opened (`outbox.path`).
     #[error("the outbox store (outbox.path)")]
     Outbox(#[from] outbox::StoreError),
@@ -128,7 +143,14 @@ impl Hookd {
     pub fn new(config: Config) -> Result<Self, RunError> {
         let metrics = Arc::new(Metrics::new());
         let shards = shard::count(config.server.worker_threads);
-        let registry = Arc::new(Registry::new(config.http.clone(), shards, &config.webhooks)?);
+        let allowed = allowlist::AllowedHosts::parse(&config.admin.allowed_webhook_hosts)
+            .map_err(RunError::AllowedHosts)?;
+        let registry = Arc::new(Registry::new(
+            config.http.clone(),
+            shards,
+            &config.webhooks,
+            allowed,
+        )?);
         let cache = VerdictCache::new(config.cache.max_entries);
         let outbox = Outbox::open(&config.outbox, metrics.clone())?;
         let dispatcher = Arc::new(Dispatcher::new(registry, cache, outbox.clone(), metrics));
@@ -202,6 +224,7 @@ impl Hookd {
         let front = self.front_door().await?;
         self.spawn_metrics(&front.shutdown).await?;
         self.spawn_outbox(&front.shutdown).await?;
+        front.spawn_reload(Duration::from_millis(self.config.server.reload_interval_ms));
         info!(addr = %listener.local_addr()?, webhooks = self.config.webhooks.len(), "hookd listening");
         let server = front.clone().serve(listener);
         tokio::pin!(server);
@@ -294,6 +317,7 @@ impl Hookd {
             // Delivery runs on this thread, beside the shards: its requests
             // never take a shard's time from a broker's calls.
             self.spawn_outbox(&front.shutdown).await?;
+            front.spawn_reload(Duration::from_millis(self.config.server.reload_interval_ms));
             let mut serving = threads.len();
             tokio::select! {
                 () = shutdown => {}
@@ -384,24 +408,47 @@ impl Hookd {
         .max_decoding_message_size(limits.max_frame_bytes());
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<HookServiceServer<HookService>>().await;
-        let reflection = || {
-            tonic_reflection::server::Builder::configure()
-                .register_encoded_file_descriptor_set(hookd_proto::FILE_DESCRIPTOR_SET)
-                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        let mut routes = Routes::new(health_service);
+        if self.config.server.reflection {
+            let reflection = || {
+                tonic_reflection::server::Builder::configure()
+                    .register_encoded_file_descriptor_set(hookd_proto::FILE_DESCRIPTOR_SET)
+                    .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            };
+            // v1 for current tools, v1alpha for grpcurl and older clients.
+            routes = routes
+                .add_service(reflection().build_v1()?)
+                .add_service(reflection().build_v1alpha()?);
+        }
+        let tokens = match &self.config.server.auth {
+            Some(auth) => Some(Arc::new(auth::Tokens::load(&auth.tokens_file)?)),
+            None => None,
         };
-        // v1 for current tools, v1alpha for grpcurl and older clients.
-        let routes = Routes::new(health_service)
-            .add_service(reflection().build_v1()?)
-            .add_service(reflection().build_v1alpha()?)
-            .add_service(service);
+        routes = match &tokens {
+            Some(tokens) => routes.add_service(tonic::service::interceptor::InterceptedService::new(
+                service,
+                auth::Authenticate::new(tokens.clone(), self.dispatcher.metrics().unauthenticated.clone()),
+            )),
+            None => routes.add_service(service),
+        };
+        let tls = match &self.config.server.tls {
+            Some(config) => Some(Arc::new(tls::ServerTls::load(config)?)),
+            None => None,
+        };
+        let mut connections = Connections::new(
+            self.config.server.liveness(),
+            self.dispatcher.metrics().connections_closed.clone(),
+        );
+        if let Some(tls) = &tls {
+            connections = connections.with_tls(tls.clone());
+        }
         Ok(FrontDoor {
             routes,
             health,
             shutdown,
-            connections: Connections::new(
-                self.config.server.liveness(),
-                self.dispatcher.metrics().connections_closed.clone(),
-            ),
+            tls,
+            tokens,
+            connections,
             accept_errors: self.dispatcher.metrics().accept_errors.clone(),
             connections_refused: self.dispatcher.metrics().connections_refused.clone(),
         })
@@ -453,6 +500,10 @@ struct FrontDoor {
     health: tonic_health::server::HealthReporter,
     shutdown: Shutdown,
     connections: Connections,
+    /// `[server.tls]`, reloaded by [`FrontDoor::reload`].
+    tls: Option<Arc<tls::ServerTls>>,
+    /// `[server.auth]`, reloaded by [`FrontDoor::reload`].
+    tokens: Option<Arc<auth::Tokens>>,
     /// Counts the listener's failed accepts, for every shard.
     accept_errors: Counter,
     /// Counts connections closed at once for `server.max_connections`.
@@ -460,6 +511,31 @@ struct FrontDoor {
 }
 
 impl FrontDoor {
+    /// Checks the TLS and tokens files every `interval` and reloads those
+    /// that changed, until `shutdown` closes everything.
+    fn spawn_reload(&self, interval: Duration) {
+        if self.tls.is_none() && self.tokens.is_none() {
+            return;
+        }
+        let (tls, tokens, shutdown) = (self.tls.clone(), self.tokens.clone(), self.shutdown.clone());
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(interval);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = ticks.tick() => {}
+                    () = shutdown.closed() => return,
+                }
+                if let Some(tls) = &tls {
+                    tls.reload_if_changed();
+                }
+                if let Some(tokens) = &tokens {
+                    tokens.reload_if_changed();
+                }
+            }
+        });
+    }
+
     /// Health says NOT_SERVING from the moment shutdown begins, before the
     /// broker streams are ended.
     async fn stopping(&self) {

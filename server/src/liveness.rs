@@ -66,6 +66,8 @@ use tonic::{
 };
 use tracing::{debug, warn};
 
+use crate::tls::{ServerIo, ServerTls};
+
 /// The bounds a gRPC connection lives under (`server.*_ms`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Bounds {
@@ -87,11 +89,14 @@ pub struct Bounds {
 pub struct Connections {
     bounds: Bounds,
     shared: Arc<Registry>,
+    /// `[server.tls]`: every connection starts with a TLS handshake.
+    tls: Option<Arc<ServerTls>>,
 }
 
 /// An accepted TCP connection under hookd's [`Bounds`]; the IO tonic serves.
 pub struct Guarded {
-    io: TcpStream,
+    io: ServerIo,
+    tcp: TcpConnectInfo,
     conn: Arc<Conn>,
     registry: Arc<Registry>,
     id: u64,
@@ -184,7 +189,15 @@ impl Connections {
                 open: Mutex::default(),
                 closed_by_bound,
             }),
+            tls: None,
         }
+    }
+
+    /// Connections that start with a TLS handshake under `tls` (within
+    /// the handshake bound).
+    pub fn with_tls(mut self, tls: Arc<ServerTls>) -> Self {
+        self.tls = Some(tls);
+        self
     }
 
     /// The bounds connections are held under.
@@ -234,8 +247,14 @@ impl Connections {
         });
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
         self.shared.lock().insert(id, conn.clone());
+        let tcp = io.connect_info();
+        let io = match &self.tls {
+            Some(tls) => tls.accept(io),
+            None => ServerIo::Plain(io),
+        };
         Guarded {
             io,
+            tcp,
             conn,
             registry: self.shared.clone(),
             id,
@@ -427,7 +446,7 @@ impl Connected for Guarded {
 
     fn connect_info(&self) -> ConnInfo {
         ConnInfo {
-            tcp: self.io.connect_info(),
+            tcp: self.tcp.clone(),
             conn: self.conn.clone(),
         }
     }
@@ -571,6 +590,7 @@ mod tests {
         let connections = Connections {
             bounds: guarded.bounds,
             shared: guarded.registry.clone(),
+            tls: None,
         };
         assert_eq!(connections.open(), 1);
         assert_eq!(connections.close_all(), 1);

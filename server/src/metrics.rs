@@ -45,6 +45,9 @@ pub struct Metrics {
     /// Connections closed as accepted because their listener was at its
     /// limit (`server.max_connections`, or the metrics listener's).
     pub connections_refused: Counter,
+    /// Streams and calls refused for a missing or unknown bearer token
+    /// (`server.auth`). Exposed as `hookd_unauthenticated_total`.
+    pub unauthenticated: Counter,
     /// Connections closed by `server.handshake_timeout_ms` or
     /// `server.idle_timeout_ms`.
     pub connections_closed: Counter,
@@ -180,6 +183,12 @@ impl Metrics {
             "Connections closed as accepted because the listener was at its limit (server.max_connections; 64 for metrics)",
             connections_refused.clone(),
         );
+        let unauthenticated = Counter::default();
+        registry.register(
+            "unauthenticated",
+            "Streams and calls refused for a missing or unknown bearer token (server.auth)",
+            unauthenticated.clone(),
+        );
         let connections_closed = Counter::default();
         registry.register(
             "connections_closed",
@@ -251,6 +260,7 @@ impl Metrics {
             bad_calls,
             accept_errors,
             connections_refused,
+            unauthenticated,
             connections_closed,
             streams_refused,
             calls_unanswered,

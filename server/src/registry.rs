@@ -13,9 +13,10 @@ use std::{
 use tokio::sync::watch;
 
 use crate::{
+    allowlist::{AllowedHosts, Refused},
     config::{HttpConfig, WebhookConfig},
     redact::Redacted,
-    webhook::{self, Endpoint, Pools},
+    webhook::{self, Endpoint, Pools, sign::SecretError, tls::TlsError},
 };
 use hookd_proto::Hook;
 
@@ -26,6 +27,8 @@ pub type Endpoints = Arc<[Arc<Endpoint>]>;
 pub struct Registry {
     http: HttpConfig,
     shards: usize,
+    /// Where run-time registrations may point (`admin.allowed_webhook_hosts`).
+    allowed: AllowedHosts,
     state: RwLock<State>,
     active: watch::Sender<Vec<Hook>>,
 }
@@ -35,8 +38,18 @@ struct State {
     // Looked up on every call: foldhash, not SipHash, for a one-byte key.
     by_hook: HashMap<Hook, Endpoints, foldhash::fast::RandomState>,
     // One keep-alive pool per URL (and shard), as vmq_webhooks keeps one
-    // per endpoint.
-    pools: HashMap<String, Pools>,
+    // per endpoint, with the TLS settings its connections were made with.
+    pools: HashMap<String, (Pools, TlsSettings)>,
+}
+
+/// The TLS keys of a registration: every registration of one URL shares its
+/// pools, so they must agree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct TlsSettings {
+    ca_file: Option<std::path::PathBuf>,
+    client_cert_file: Option<std::path::PathBuf>,
+    client_key_file: Option<std::path::PathBuf>,
+    verify_peer: bool,
 }
 
 /// Why a registration change was refused.
@@ -69,20 +82,61 @@ pub enum RegistryError {
     /// The HTTP client for the endpoint could not be built.
     #[error("HTTP client: {0}")]
     Client(#[from] reqwest::Error),
+    /// The endpoint's TLS settings cannot be used.
+    #[error("{}: {source}", Redacted(endpoint))]
+    Tls {
+        /// The endpoint URL as configured (shown redacted).
+        endpoint: String,
+        /// What is wrong with the settings.
+        source: TlsError,
+    },
+    /// The endpoint is registered already with other TLS settings.
+    #[error(
+        "{} is registered already with other TLS settings (ca_file, client_cert_file, client_key_file, verify_peer)",
+        Redacted(endpoint)
+    )]
+    TlsMismatch {
+        /// The endpoint URL as configured (shown redacted).
+        endpoint: String,
+    },
+    /// The webhook's `secret` cannot be used.
+    #[error("{}: {source}", Redacted(endpoint))]
+    Secret {
+        /// The endpoint URL as configured (shown redacted).
+        endpoint: String,
+        /// What is wrong with it (never the secret itself).
+        source: SecretError,
+    },
+    /// A run-time registration's URL is not allowed
+    /// (`admin.allowed_webhook_hosts`).
+    #[error("{} refused: {source}", Redacted(endpoint))]
+    NotAllowed {
+        /// The endpoint URL as given (shown redacted).
+        endpoint: String,
+        /// Why it was refused.
+        source: Refused,
+    },
 }
 
 impl Registry {
-    /// A registry with `webhooks` registered in order, whose endpoints keep
-    /// a connection pool for each of `shards` shards.
-    pub fn new(http: HttpConfig, shards: usize, webhooks: &[WebhookConfig]) -> Result<Self, RegistryError> {
+    /// A registry with `webhooks` (the configuration's, trusted) registered
+    /// in order, whose endpoints keep a connection pool for each of `shards`
+    /// shards; later registrations must point where `allowed` says.
+    pub fn new(
+        http: HttpConfig,
+        shards: usize,
+        webhooks: &[WebhookConfig],
+        allowed: AllowedHosts,
+    ) -> Result<Self, RegistryError> {
         let registry = Self {
             http,
             shards,
+            allowed,
             state: RwLock::new(State::default()),
             active: watch::Sender::new(Vec::new()),
         };
         for webhook in webhooks {
-            registry.register(webhook)?;
+            registry.insert(webhook)?;
         }
         Ok(registry)
     }
@@ -98,8 +152,23 @@ impl Registry {
         self.active.subscribe()
     }
 
-    /// Appends `webhook` to its hook's chain.
+    /// Appends `webhook` to its hook's chain while hookd runs: its URL must
+    /// be allowed by `admin.allowed_webhook_hosts` ([`crate::allowlist`]).
     pub fn register(&self, webhook: &WebhookConfig) -> Result<(), RegistryError> {
+        let not_allowed = |source| RegistryError::NotAllowed {
+            endpoint: webhook.endpoint.clone(),
+            source,
+        };
+        let url = url::Url::parse(&webhook.endpoint).map_err(|source| RegistryError::InvalidUrl {
+            endpoint: webhook.endpoint.clone(),
+            source,
+        })?;
+        self.allowed.check(&url).map_err(not_allowed)?;
+        self.insert(webhook)
+    }
+
+    /// Appends `webhook` to its hook's chain, unchecked.
+    fn insert(&self, webhook: &WebhookConfig) -> Result<(), RegistryError> {
         let mut state = self
             .state
             .write()
@@ -115,17 +184,38 @@ impl Registry {
                 endpoint: webhook.endpoint.clone(),
             });
         }
-        let pools = match state.pools.get(&webhook.endpoint) {
-            Some(pools) => pools.clone(),
-            None => webhook::pools(&self.http, self.shards)?,
+        let settings = TlsSettings {
+            ca_file: webhook.ca_file.clone(),
+            client_cert_file: webhook.client_cert_file.clone(),
+            client_key_file: webhook.client_key_file.clone(),
+            verify_peer: webhook.verify_peer,
         };
-        let endpoint = Endpoint::new(webhook, &self.http, pools.clone()).map_err(|source| {
+        let pools = match state.pools.get(&webhook.endpoint) {
+            Some((pools, used)) if *used == settings => pools.clone(),
+            Some(_) => {
+                return Err(RegistryError::TlsMismatch {
+                    endpoint: webhook.endpoint.clone(),
+                });
+            }
+            None => {
+                let tls = webhook::tls::client_config(webhook).map_err(|source| RegistryError::Tls {
+                    endpoint: webhook.endpoint.clone(),
+                    source,
+                })?;
+                webhook::pools(&self.http, self.shards, &tls)?
+            }
+        };
+        let signer = webhook.secret.signer().map_err(|source| RegistryError::Secret {
+            endpoint: webhook.endpoint.clone(),
+            source,
+        })?;
+        let endpoint = Endpoint::new(webhook, &self.http, pools.clone(), signer).map_err(|source| {
             RegistryError::InvalidUrl {
                 endpoint: webhook.endpoint.clone(),
                 source,
             }
         })?;
-        state.pools.insert(webhook.endpoint.clone(), pools);
+        state.pools.insert(webhook.endpoint.clone(), (pools, settings));
         let chain: Endpoints = current.iter().cloned().chain([Arc::new(endpoint)]).collect();
         state.by_hook.insert(webhook.hook, chain);
         self.publish(&state);
@@ -195,6 +285,7 @@ mod tests {
                 webhook(Hook::OnPublish, "http://b/"),
                 webhook(Hook::OnPublish, "http://a/"),
             ],
+            AllowedHosts::default(),
         )
         .expect("registry");
         let names: Vec<_> = registry
@@ -230,8 +321,13 @@ mod tests {
 
     #[test]
     fn double_registration_and_unknown_deregistration_fail() {
-        let registry = Registry::new(HttpConfig::default(), 1, &[webhook(Hook::OnPublish, "http://a/")])
-            .expect("registry");
+        let registry = Registry::new(
+            HttpConfig::default(),
+            1,
+            &[webhook(Hook::OnPublish, "http://a/")],
+            AllowedHosts::default(),
+        )
+        .expect("registry");
         assert!(matches!(
             registry.register(&webhook(Hook::OnPublish, "http://a/")),
             Err(RegistryError::AlreadyRegistered { .. })

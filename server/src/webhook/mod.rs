@@ -8,6 +8,12 @@
 //! verdict ([`vmq::decode_answer`]). This module is only the HTTP glue; the
 //! JSON is the shared codec's. Every way this can fail is a [`WebhookError`]
 //! that knows its [`ErrorKind`].
+//!
+//! `https://` endpoints speak TLS with the settings of [`tls`]; a webhook
+//! with a `secret` gets every request signed ([`sign`]).
+
+pub mod sign;
+pub mod tls;
 
 use std::{
     sync::{
@@ -46,6 +52,8 @@ pub struct Endpoint {
     max_response_bytes: usize,
     /// `retry_budget_ms` (`None`: retried forever).
     retry_budget: Option<Duration>,
+    /// Signs every request when the webhook has a `secret`.
+    signer: Option<sign::Signer>,
     pools: Pools,
 }
 
@@ -172,12 +180,12 @@ impl WebhookError {
 }
 
 /// Builds the connection pools (one per shard, one for deliveries) for one
-/// endpoint URL.
-pub fn pools(http: &HttpConfig, shards: usize) -> Result<Pools, reqwest::Error> {
+/// endpoint URL, speaking TLS (for `https://`) with `tls`.
+pub fn pools(http: &HttpConfig, shards: usize, tls: &rustls::ClientConfig) -> Result<Pools, reqwest::Error> {
     (0..shards.max(1) + 1)
         .map(|_| {
             Ok(Pool {
-                client: client(http)?,
+                client: client(http, tls.clone())?,
                 slots: Semaphore::new(http.pool_max_connections),
                 progress_ms: AtomicU64::new(0),
                 epoch: Instant::now(),
@@ -187,8 +195,9 @@ pub fn pools(http: &HttpConfig, shards: usize) -> Result<Pools, reqwest::Error> 
         .collect()
 }
 
-fn client(http: &HttpConfig) -> Result<Client, reqwest::Error> {
+fn client(http: &HttpConfig, tls: rustls::ClientConfig) -> Result<Client, reqwest::Error> {
     Client::builder()
+        .tls_backend_preconfigured(tls)
         .pool_max_idle_per_host(http.pool_max_connections)
         .pool_idle_timeout(Duration::from_millis(http.pool_idle_timeout))
         // A missing TCP_NODELAY cost VerneMQ 40 ms per call (Nagle +
@@ -203,8 +212,14 @@ fn client(http: &HttpConfig) -> Result<Client, reqwest::Error> {
 
 impl Endpoint {
     /// An endpoint for `webhook`, calling through `pools` (shared by all
-    /// registrations of the same URL). Fails if the URL does not parse.
-    pub fn new(webhook: &WebhookConfig, http: &HttpConfig, pools: Pools) -> Result<Self, url::ParseError> {
+    /// registrations of the same URL) and signing with `signer` (from the
+    /// webhook's `secret`). Fails if the URL does not parse.
+    pub fn new(
+        webhook: &WebhookConfig,
+        http: &HttpConfig,
+        pools: Pools,
+        signer: Option<sign::Signer>,
+    ) -> Result<Self, url::ParseError> {
         Ok(Self {
             url: Url::parse(&webhook.endpoint)?,
             id: Arc::from(webhook.endpoint.as_str()),
@@ -216,6 +231,7 @@ impl Endpoint {
             timeout: webhook.response_timeout(),
             max_response_bytes: http.max_response_bytes,
             retry_budget: webhook.retry_budget(),
+            signer,
             pools,
         })
     }
@@ -295,14 +311,18 @@ impl Endpoint {
     }
 
     async fn exchange(&self, client: &Client, hook: Hook, body: Vec<u8>) -> Result<Answer, WebhookError> {
-        let mut response = client
+        let mut request = client
             .post(self.url.clone())
             .header(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))
-            .header("vernemq-hook", HeaderValue::from_static(hook.name()))
-            .body(body)
-            .send()
-            .await
-            .map_err(transport)?;
+            .header("vernemq-hook", HeaderValue::from_static(hook.name()));
+        // A decision call is never retried: a signed one gets an id of its
+        // own, so a receiver that de-duplicates by it sees each call once.
+        if let Some(signer) = &self.signer {
+            for (name, value) in signed_headers(signer, &sign::fresh_id(), unix_seconds(), &body) {
+                request = request.header(name, value);
+            }
+        }
+        let mut response = request.body(body).send().await.map_err(transport)?;
         if response.status() != StatusCode::OK {
             return Err(WebhookError::Status(response.status().as_u16()));
         }
@@ -367,8 +387,18 @@ impl Endpoint {
             .post(self.url.clone())
             .header(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))
             .header("vernemq-hook", HeaderValue::from_static(call.hook().name()));
-        for (name, value) in standard_headers(webhook_id, unix_seconds()) {
-            request = request.header(name, value);
+        let timestamp = unix_seconds();
+        match &self.signer {
+            Some(signer) => {
+                for (name, value) in signed_headers(signer, webhook_id, timestamp, &body) {
+                    request = request.header(name, value);
+                }
+            }
+            None => {
+                for (name, value) in standard_headers(webhook_id, timestamp) {
+                    request = request.header(name, value);
+                }
+            }
         }
         let exchange = async {
             let mut response = request.body(body).send().await.map_err(transport)?;
@@ -397,12 +427,26 @@ impl Endpoint {
 
 /// The Standard Webhooks headers of one delivery attempt: `webhook-id`, the
 /// event's id, the same on every retry (receivers de-duplicate by it), and
-/// `webhook-timestamp`, this attempt's time in Unix seconds. Signing adds
-/// `webhook-signature` over (id, timestamp, body) here.
+/// `webhook-timestamp`, this attempt's time in Unix seconds.
 pub fn standard_headers(webhook_id: &str, timestamp: u64) -> [(&'static str, String); 2] {
     [
         ("webhook-id", webhook_id.to_owned()),
         ("webhook-timestamp", timestamp.to_string()),
+    ]
+}
+
+/// [`standard_headers`] and `webhook-signature` over (id, timestamp, body).
+pub fn signed_headers(
+    signer: &sign::Signer,
+    webhook_id: &str,
+    timestamp: u64,
+    body: &[u8],
+) -> [(&'static str, String); 3] {
+    let [id, time] = standard_headers(webhook_id, timestamp);
+    [
+        id,
+        time,
+        ("webhook-signature", signer.sign(webhook_id, timestamp, body)),
     ]
 }
 
@@ -427,6 +471,11 @@ fn transport(e: reqwest::Error) -> WebhookError {
         .downcast_ref::<std::io::Error>()
         .and_then(std::io::Error::raw_os_error)
         .is_some_and(|code| OUT_OF_DESCRIPTORS.contains(&code));
+    // A failed handshake says what failed ("invalid peer certificate:
+    // UnknownIssuer", "… Expired", "… NotValidForName"), and that it was TLS.
+    if let Some(tls) = tls_cause(&e) {
+        return WebhookError::Unavailable(format!("TLS handshake with the endpoint failed: {tls}"));
+    }
     if out_of_descriptors {
         // An operator reading "Too many open files" alone would look at the
         // endpoint; the cause is hookd's own limit.
@@ -436,4 +485,21 @@ fn transport(e: reqwest::Error) -> WebhookError {
         ));
     }
     WebhookError::Unavailable(source.to_string())
+}
+
+/// The TLS error somewhere in `e`'s chain of causes, if any.
+fn tls_cause<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut next = Some(e);
+    while let Some(error) = next {
+        if let Some(tls) = error.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        // An I/O error's `source()` skips the error it wraps (tokio-rustls'
+        // InvalidData around rustls', inside hyper's Other): unwrap it.
+        next = match error.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => error.source(),
+        };
+    }
+    None
 }

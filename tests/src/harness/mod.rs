@@ -9,6 +9,7 @@ pub mod calls;
 pub mod killable;
 pub mod mosquitto;
 pub mod peer;
+pub mod pki;
 pub mod process;
 pub mod service;
 pub mod webhook;
@@ -343,4 +344,11 @@ pub async fn assert_notification(hook: Hook, args: impl calls::IntoCall, expecte
         .last_request()
         .assert_hook_call(hook.name(), &expected);
     assert_eq!(rig.webhook.hits(), 1, "one notification, one request");
+}
+
+/// reqwest is built with TLS but no provider of its own (hookd configures
+/// its clients itself, on `ring`): a test's plain client needs the process
+/// default. Installing it twice is harmless.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }

@@ -276,6 +276,7 @@ impl HookdProcess {
     /// (which the launch must have enabled).
     pub async fn metric(&self, name: &str) -> u64 {
         let url = format!("http://{}/metrics", self.listening("metrics listening"));
+        super::install_crypto_provider();
         let text = within("GET /metrics", async { reqwest::get(&url).await?.text().await })
             .await
             .expect("hookd serves its metrics");

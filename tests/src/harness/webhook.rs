@@ -7,7 +7,8 @@
 //! every request until the test calls [`Webhook::release`], delay its answer, or
 //! stream its body in chunks (slowly, to dribble past a deadline). Requests are
 //! counted and recorded the moment they arrive, before any hold or delay, so a
-//! test can see a request that is still being answered.
+//! test can see a request that is still being answered. With
+//! [`WebhookBuilder::tls`] it serves HTTPS.
 
 use std::{
     convert::Infallible,
@@ -65,11 +66,13 @@ pub struct WebhookBuilder {
     held: bool,
     fail_first: Option<(usize, Reply)>,
     path: String,
+    tls: Option<rustls::ServerConfig>,
 }
 
 /// A running webhook endpoint. Stops when dropped.
 pub struct Webhook {
     addr: SocketAddr,
+    scheme: &'static str,
     path: String,
     shared: Arc<Shared>,
     gate: watch::Sender<bool>,
@@ -238,6 +241,13 @@ impl WebhookBuilder {
         self
     }
 
+    /// Serve HTTPS with `config` (handshakes that fail are dropped, as a
+    /// TLS server does).
+    pub fn tls(mut self, config: rustls::ServerConfig) -> Self {
+        self.tls = Some(config);
+        self
+    }
+
     /// Binds `127.0.0.1:0` and starts serving.
     pub async fn start(self) -> Webhook {
         let listener = TcpListener::bind("127.0.0.1:0")
@@ -258,12 +268,25 @@ impl WebhookBuilder {
             gate: gate_rx,
         });
         let router = Router::new().fallback(handle).with_state(Arc::clone(&shared));
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
         let server = tokio::spawn(async move {
             // The server only ends when the test drops the webhook (abort).
-            let _ = axum::serve(listener, router).await;
+            match self.tls {
+                Some(config) => {
+                    let listener = TlsListener {
+                        tcp: listener,
+                        acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+                    };
+                    let _ = axum::serve(listener, router).await;
+                }
+                None => {
+                    let _ = axum::serve(listener, router).await;
+                }
+            }
         });
         Webhook {
             addr,
+            scheme,
             path: self.path,
             shared,
             gate,
@@ -280,6 +303,7 @@ impl Webhook {
             held: false,
             fail_first: None,
             path: "/hook".to_owned(),
+            tls: None,
         }
     }
 
@@ -290,7 +314,7 @@ impl Webhook {
 
     /// The URL to register with hookd.
     pub fn url(&self) -> String {
-        format!("http://{}{}", self.addr, self.path)
+        format!("{}://{}{}", self.scheme, self.addr, self.path)
     }
 
     /// From now on, answer every request with `reply`.
@@ -366,6 +390,34 @@ pub async fn refused_url() -> String {
     let addr = listener.local_addr().expect("a bound listener has an address");
     drop(listener);
     format!("http://{addr}/hook")
+}
+
+/// A TLS listener for axum: accepts TCP connections and completes their
+/// handshakes, dropping the ones that fail or take longer than [`super::WAIT`].
+struct TlsListener {
+    tcp: TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((tcp, addr)) = self.tcp.accept().await else {
+                continue;
+            };
+            let handshake = tokio::time::timeout(super::WAIT, self.acceptor.accept(tcp));
+            if let Ok(Ok(tls)) = handshake.await {
+                return (tls, addr);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.tcp.local_addr()
+    }
 }
 
 fn fixed(reply: Reply) -> Responder {

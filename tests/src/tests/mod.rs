@@ -2,6 +2,7 @@
 
 mod bridge;
 mod bridge_failover;
+mod broker_tls;
 mod cache;
 mod chain;
 mod concurrency;
@@ -14,8 +15,11 @@ mod mosquitto;
 mod notifications;
 mod outbox;
 mod publish;
+mod redaction;
 mod register;
 mod session;
 mod shards;
 mod sidecar;
+mod signatures;
 mod subscribe;
+mod webhook_tls;

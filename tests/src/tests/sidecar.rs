@@ -62,6 +62,7 @@ impl Sidecar {
         let task = tokio::spawn(sidecar::serve(listener, client, options, async {
             let _ = stopped.await;
         }));
+        crate::harness::install_crypto_provider();
         let http = reqwest::Client::builder()
             .no_proxy()
             .timeout(WAIT)

@@ -73,6 +73,7 @@ async fn a_metrics_connection_past_the_limit_is_closed_at_once_and_scrapes_work_
         "a connection past {MAX_CONNECTIONS} is closed as it is accepted"
     );
     drop(held);
+    crate::harness::install_crypto_provider();
     let scraped = eventually(
         || async {
             let url = format!("http://{metrics}/metrics");
