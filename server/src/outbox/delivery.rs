@@ -296,7 +296,13 @@ fn deliver_row(
                 return (row, Done::Dead(format!("retry budget exhausted; last: {why}")));
             }
             outbox.metrics().outbox_retried(&state.name).inc();
-            tokio::time::sleep(delay).await;
+            // A window full of retries waiting out long delays would leave
+            // a recovered endpoint idle: the first of them to get through
+            // wakes the rest.
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = state.recovered.notified() => {}
+            }
         }
     }
 }
@@ -315,6 +321,7 @@ impl EndpointState {
     fn answered(&self) {
         if self.down.swap(false, std::sync::atomic::Ordering::AcqRel) {
             info!(endpoint = %self.name, "webhook recovered: delivering again");
+            self.recovered.notify_waiters();
         }
     }
 }

@@ -143,6 +143,9 @@ pub struct EndpointState {
     /// Its last attempt failed and is being retried (for logging the
     /// change once).
     down: AtomicBool,
+    /// It answered again after being down: deliveries waiting out a retry
+    /// delay go at once rather than when their backoff ends.
+    recovered: Notify,
 }
 
 impl EndpointState {
@@ -155,6 +158,7 @@ impl EndpointState {
             bytes: AtomicU64::new(0),
             stopped: AtomicBool::new(false),
             down: AtomicBool::new(false),
+            recovered: Notify::new(),
         }
     }
 

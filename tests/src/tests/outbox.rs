@@ -227,6 +227,24 @@ async fn an_endpoint_down_for_a_while_gets_every_notification_once_back_in_order
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notification_waiting_out_a_long_retry_delay_goes_as_soon_as_its_endpoint_answers_again() {
+    let receiver = Receiver::start(503).await;
+    let mut config = service::config([WebhookConfig::new(Hook::OnPublish, receiver.webhook.url())]);
+    // A minute between attempts: far longer than this test waits.
+    config.outbox.retry_initial_delay_ms = 60_000;
+    config.outbox.retry_max_delay_ms = 60_000;
+    let hookd = Hookd::start(config).await;
+    let broker = hookd.broker().await;
+    send_acked(&broker, 1, 1).await;
+    receiver.webhook.wait_for_hits(1).await;
+    receiver.answer(200);
+    // Another client's notification is the first to find the endpoint back.
+    assert_ack(&broker.call(numbered("other", 1)).await);
+    receiver.wait_for_distinct(2, WAIT).await;
+    assert!(receiver.taken().iter().any(|t| t.client_id == "client-0"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_outbox_is_measured_per_webhook_with_the_endpoint_redacted() {
     let receiver = Receiver::start(503).await;
     // The same endpoint, with credentials and a token hookd must never show.
