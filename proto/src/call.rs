@@ -352,6 +352,39 @@ impl HookCall {
         (self.hook, self.args)
     }
 
+    /// The topics a webhook's `topics` rules are matched against: the
+    /// publish topic, or each (un)subscribed filter taken as text, as RMQTT
+    /// matches them; `None` for hooks about no topic, whose rules do not
+    /// apply.
+    pub fn topics(&self) -> Option<Vec<&str>> {
+        match &self.args {
+            HookArgs::Publish(p) => Some(vec![p.topic.as_str()]),
+            HookArgs::Subscribe(s) => Some(s.topics.iter().map(|t| t.topic.as_str()).collect()),
+            HookArgs::Unsubscribe(u) => Some(u.topics.iter().map(String::as_str).collect()),
+            _ => None,
+        }
+    }
+
+    /// The call narrowed to the topics `keep` accepts: a subscribe or
+    /// unsubscribe keeps only those filters, other calls stay whole; `None`
+    /// when no topic is kept. Hooks about no topic are always kept.
+    pub fn with_topics(&self, keep: impl Fn(&str) -> bool) -> Option<HookCall> {
+        let mut call = self.clone();
+        match &mut call.args {
+            HookArgs::Publish(p) => keep(&p.topic).then_some(()),
+            HookArgs::Subscribe(s) => {
+                s.topics.retain(|t| keep(&t.topic));
+                (!s.topics.is_empty()).then_some(())
+            }
+            HookArgs::Unsubscribe(u) => {
+                u.topics.retain(|t| keep(t));
+                (!u.topics.is_empty()).then_some(())
+            }
+            _ => Some(()),
+        }
+        .map(|()| call)
+    }
+
     /// The call as the verdict cache sees it: everything but the payload and
     /// the peer port, as in vmq_webhooks (the password included). Borrowed,
     /// so a cache lookup clones nothing.

@@ -17,8 +17,6 @@ use base64::{Engine, engine::general_purpose::STANDARD as BASE64};
 
 /// A `payload_encoding`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-#[cfg_attr(feature = "serde", derive(serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
 pub enum Encoding {
     /// The payload as JSON text, refused if it is not UTF-8.
     Plain,
@@ -42,7 +40,40 @@ pub struct NotUtf8 {
 /// NanoMQ's base62 digits, value order.
 const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
+/// A payload encoding name that is not one of the valid ones.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{given}` is not a payload encoding; valid values are `{}`, `{}`, `{}`", Encoding::Plain.name(), Encoding::Base64.name(), Encoding::Base62.name())]
+pub struct UnknownEncoding {
+    /// The name as given.
+    pub given: String,
+}
+
+impl std::str::FromStr for Encoding {
+    type Err = UnknownEncoding;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Encoding::ALL
+            .into_iter()
+            .find(|value| value.name() == text)
+            .ok_or_else(|| UnknownEncoding {
+                given: text.to_owned(),
+            })
+    }
+}
+
+/// From its name, with an error listing the valid names (serde's derived
+/// enum errors do not list them).
+impl<'de> serde::Deserialize<'de> for Encoding {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 impl Encoding {
+    /// Every encoding.
+    pub const ALL: [Encoding; 3] = [Encoding::Plain, Encoding::Base64, Encoding::Base62];
+
     /// The configuration name.
     pub fn name(self) -> &'static str {
         match self {

@@ -19,8 +19,6 @@ use crate::{hook::Hook, payload::Encoding, topic::TopicFilter};
 
 /// The JSON body a webhook receives: `dialect` in configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-#[cfg_attr(feature = "serde", derive(serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
 pub enum Dialect {
     /// vmq_webhooks' request bodies ([`crate::vmq`]), for every hook.
     #[default]
@@ -68,6 +66,36 @@ pub enum EventError {
     /// The payload cannot be written in the webhook's encoding.
     #[error(transparent)]
     Payload(#[from] crate::payload::NotUtf8),
+}
+
+/// A dialect name that is not one of the valid ones.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{given}` is not a dialect; valid values are `{}`, `{}`, `{}`", Dialect::Vernemq.name(), Dialect::Rmqtt.name(), Dialect::Nanomq.name())]
+pub struct UnknownDialect {
+    /// The name as given.
+    pub given: String,
+}
+
+impl std::str::FromStr for Dialect {
+    type Err = UnknownDialect;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Dialect::ALL
+            .into_iter()
+            .find(|value| value.name() == text)
+            .ok_or_else(|| UnknownDialect {
+                given: text.to_owned(),
+            })
+    }
+}
+
+/// From its name, with an error listing the valid names (serde's derived
+/// enum errors do not list them).
+impl<'de> serde::Deserialize<'de> for Dialect {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 impl Dialect {
