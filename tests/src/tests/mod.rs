@@ -5,6 +5,7 @@ mod bridge_failover;
 mod cache;
 mod chain;
 mod concurrency;
+mod dialects;
 mod discovery;
 mod failures;
 mod faults;
