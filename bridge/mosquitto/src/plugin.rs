@@ -3,7 +3,7 @@
 //!
 //! | Mosquitto 2.0 event | hookd hook (`_m5` for MQTT 5 clients) | decision |
 //! |---|---|---|
-//! | `BASIC_AUTH` | `auth_on_register` | `ok` → allow; `next` or error → refuse |
+//! | `BASIC_AUTH` | `auth_on_register`; `on_register` once allowed | `ok` → allow; `next` or error → refuse |
 //! | `ACL_CHECK` write | `auth_on_publish` | `ok` → allow; error → deny; `next` → defer |
 //! | `ACL_CHECK` subscribe | `auth_on_subscribe` | same |
 //! | `ACL_CHECK` read | `on_deliver` | error → deny; otherwise allow |
@@ -230,7 +230,13 @@ impl Plugin {
             broker_version: "2.0".to_owned(),
         };
         let mut options = Options::new(settings.addresses.clone(), identity).policy_for_all(settings.policy);
-        for notification in [Hook::OnPublish, Hook::OnPublishM5, Hook::OnClientOffline] {
+        for notification in [
+            Hook::OnRegister,
+            Hook::OnRegisterM5,
+            Hook::OnPublish,
+            Hook::OnPublishM5,
+            Hook::OnClientOffline,
+        ] {
             options = options.policy(notification, FailurePolicy::Allow);
         }
         options.default_timeout = settings.timeout;
@@ -258,6 +264,9 @@ impl Plugin {
             port: 0,
         });
         let (username, password) = (username.map(str::to_owned), password.map(<[u8]>::to_vec));
+        // Mosquitto 2.0 has no "connected" event: an allowed CONNECT is
+        // this plugin's last word on it, so `on_register` is sent then.
+        let registered = (peer.clone(), username.clone());
         let args = if client.protocol_version == 5 {
             Args::AuthOnRegisterM5(pb::AuthOnRegisterM5 {
                 peer,
@@ -280,11 +289,44 @@ impl Plugin {
         };
         let verdict = self.ask(args);
         match verdict.outcome {
-            Outcome::Ok(_) => Decision::Allow,
+            Outcome::Ok(_) => {
+                self.registered(client, registered);
+                Decision::Allow
+            }
             _ => {
                 log_refusal("connect", &client.id, &verdict);
                 Decision::Deny
             }
+        }
+    }
+
+    /// `on_register(_m5)` for a client `basic_auth` allowed, unless no
+    /// webhook is registered for it.
+    fn registered(&self, client: &ClientInfo<'_>, (peer, username): (Option<pb::Peer>, Option<String>)) {
+        let m5 = client.protocol_version == 5;
+        let hook = if m5 { Hook::OnRegisterM5 } else { Hook::OnRegister };
+        if self.client.client().has_no_endpoints(hook) {
+            return;
+        }
+        let (mountpoint, client_id) = (String::new(), client.owned_id());
+        let args = if m5 {
+            Args::OnRegisterM5(pb::OnRegisterM5 {
+                peer,
+                mountpoint,
+                client_id,
+                username,
+                properties: Some(pb::Properties::default()),
+            })
+        } else {
+            Args::OnRegister(pb::OnRegister {
+                peer,
+                mountpoint,
+                client_id,
+                username,
+            })
+        };
+        if !self.client.notify(args) {
+            warn!(client_id = %client.id, "on_register dropped: too many notifications in flight");
         }
     }
 
