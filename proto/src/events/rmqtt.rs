@@ -390,7 +390,7 @@ mod tests {
         });
         assert_eq!(
             bodies(Hook::OnClientOffline, session(), &options),
-            [expected.clone()]
+            std::slice::from_ref(&expected)
         );
         assert_eq!(bodies(Hook::OnClientGone, session(), &options), [expected]);
         let expected = json!({
