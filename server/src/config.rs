@@ -510,7 +510,7 @@ impl WebhookConfig {
         if !self.topics.is_empty()
             && !matches!(
                 self.hook.shape(),
-                Shape::Publish | Shape::Subscribe | Shape::Unsubscribe
+                Shape::Publish | Shape::Delivery | Shape::Subscribe | Shape::Unsubscribe
             )
         {
             return Err(invalid(

@@ -1,7 +1,8 @@
 //! NanoMQ `webhook` event bodies: its three events, with its own key names.
 //!
 //! - `client_connack`: `proto_ver`, `keepalive`, `conn_ack` (`"success"` or
-//!   `"fail"`), `username` (`"undefined"` if absent), `clientid`;
+//!   `"fail"`, from the reason code), `username` (`"undefined"` if absent),
+//!   `clientid`;
 //! - `client_disconnected`: `reason` (`"normal"` or `"abnormal"`),
 //!   `username`, `clientid`;
 //! - `message_publish`: `ts` (ms), `topic`, `retain`, `qos`,
@@ -19,11 +20,13 @@ use crate::{
     payload::Encoding,
 };
 
-/// The NanoMQ event for `hook`, if NanoMQ has one. A registered client is a
-/// successful CONNACK (`on_register` fires only for accepted clients).
+/// The NanoMQ event for `hook`, if NanoMQ has one. `on_client_connack` is
+/// NanoMQ's own event; a registered client is a successful CONNACK too
+/// (`on_register` fires only for accepted clients), for brokers that do not
+/// send `on_client_connack`.
 pub fn event(hook: Hook) -> Option<&'static str> {
     Some(match hook {
-        Hook::OnRegister | Hook::OnRegisterM5 => "client_connack",
+        Hook::OnClientConnack | Hook::OnRegister | Hook::OnRegisterM5 => "client_connack",
         Hook::OnPublish | Hook::OnPublishM5 => "message_publish",
         Hook::OnClientOffline | Hook::OnClientGone => "client_disconnected",
         _ => return None,
@@ -42,6 +45,14 @@ pub fn encode(call: &HookCall, options: &EventOptions, at: Moment) -> Result<Vec
             "conn_ack": "success",
             "username": r.username.as_deref().unwrap_or("undefined"),
             "clientid": r.subscriber.client_id,
+        }),
+        (Some(action), HookArgs::Connect(c)) => json!({
+            "action": action,
+            "proto_ver": c.connection.proto_ver,
+            "keepalive": c.connection.keepalive,
+            "conn_ack": if c.connack.is_some_and(|a| a.reason_code == 0) { "success" } else { "fail" },
+            "username": c.username.as_deref().unwrap_or("undefined"),
+            "clientid": c.subscriber.client_id,
         }),
         (Some(action), HookArgs::Publish(p)) => {
             if !wanted(options, &p.topic) {

@@ -4,14 +4,15 @@
 //! Every body has `action` (the event name, or the webhook's `action`),
 //! `time` ([`super::format_time`]) and the client's `node`, `ipaddress`
 //! (`"ip:port"`), `clientid` and `username` (`"undefined"` when the client
-//! sent none); message events name the publisher in `from_*` fields.
+//! sent none); message events name the publisher in `from_*` fields. The
+//! receiver's fields of a dropped message appear only when it had one.
 //! Payloads are base64 in RMQTT; here they follow the webhook's encoding.
 
 use serde_json::{Map, Value, json};
 
 use super::{EventError, EventOptions, Moment, format_time, to_vec, wanted};
 use crate::{
-    call::{HookArgs, HookCall, Properties, Publish, RetainHandling},
+    call::{HookArgs, HookCall, Peer, Properties, RetainHandling},
     hook::Hook,
 };
 
@@ -21,18 +22,25 @@ const NODE: u64 = 1;
 /// The RMQTT event for `hook`, if RMQTT has one.
 pub fn event(hook: Hook) -> Option<&'static str> {
     Some(match hook {
+        Hook::OnClientConnect => "client_connect",
+        Hook::OnClientConnack => "client_connack",
         Hook::OnRegister | Hook::OnRegisterM5 => "client_connected",
-        Hook::OnPublish | Hook::OnPublishM5 => "message_publish",
-        Hook::OnSubscribe | Hook::OnSubscribeM5 => "session_subscribed",
         Hook::OnClientOffline | Hook::OnClientGone => "client_disconnected",
+        Hook::OnSessionCreated => "session_created",
         Hook::OnSessionExpired => "session_terminated",
+        Hook::OnClientSubscribe => "client_subscribe",
+        Hook::OnSubscribe | Hook::OnSubscribeM5 => "session_subscribed",
+        Hook::OnClientUnsubscribe => "client_unsubscribe",
+        Hook::OnPublish | Hook::OnPublishM5 => "message_publish",
+        Hook::OnMessageAcked => "message_acked",
+        Hook::OnMessageDropped => "message_dropped",
         Hook::OnOfflineMessage => "offline_message",
         _ => return None,
     })
 }
 
-/// The bodies RMQTT would send for `call`: one, or one per subscribed topic
-/// that passes the webhook's `topics`; none if nothing passes.
+/// The bodies RMQTT would send for `call`: one, or one per (un)subscribed
+/// topic that passes the webhook's `topics`; none if nothing passes.
 pub fn encode(call: &HookCall, options: &EventOptions, at: Moment) -> Result<Vec<Vec<u8>>, EventError> {
     let hook = call.hook();
     let Some(name) = event(hook) else {
@@ -52,11 +60,28 @@ pub fn encode(call: &HookCall, options: &EventOptions, at: Moment) -> Result<Vec
         body.insert("time".into(), json!(format_time(at.now_ms)));
         body
     };
+    // The event of a message without a receiver: no client fields.
+    let headless = || {
+        let mut body = head("", Value::Null, Value::Null);
+        for key in ["node", "ipaddress", "clientid", "username"] {
+            body.remove(key);
+        }
+        body
+    };
     let bodies = match call.args() {
+        HookArgs::Registered(r) if hook == Hook::OnSessionCreated => {
+            let mut body = head(
+                &r.subscriber.client_id,
+                ipaddress(&r.peer),
+                username(r.username.as_deref()),
+            );
+            body.insert("created_at".into(), json!(at.accepted_ms));
+            vec![body]
+        }
         HookArgs::Registered(r) => {
             let mut body = head(
                 &r.subscriber.client_id,
-                json!(format!("{}:{}", r.peer.addr, r.peer.port)),
+                ipaddress(&r.peer),
                 username(r.username.as_deref()),
             );
             body.insert("keepalive".into(), Value::Null);
@@ -72,6 +97,24 @@ pub fn encode(call: &HookCall, options: &EventOptions, at: Moment) -> Result<Vec
             }
             vec![body]
         }
+        HookArgs::Connect(c) => {
+            let mut body = head(
+                &c.subscriber.client_id,
+                ipaddress(&c.peer),
+                username(c.username.as_deref()),
+            );
+            let v5 = c.connection.proto_ver == 5;
+            body.insert("keepalive".into(), json!(c.connection.keepalive));
+            body.insert("proto_ver".into(), json!(c.connection.proto_ver));
+            body.insert(
+                (if v5 { "clean_start" } else { "clean_session" }).into(),
+                json!(c.connection.clean),
+            );
+            if let Some(connack) = c.connack {
+                body.insert("conn_ack".into(), json!(conn_ack(v5, connack.reason_code)));
+            }
+            vec![body]
+        }
         HookArgs::Publish(p) => {
             if !wanted(options, &p.topic) {
                 return Ok(Vec::new());
@@ -80,20 +123,66 @@ pub fn encode(call: &HookCall, options: &EventOptions, at: Moment) -> Result<Vec
                 // The receiver's event: `client_id` is the offline subscriber;
                 // the publisher is unknown.
                 let mut body = head(&p.subscriber.client_id, Value::Null, Value::Null);
-                publisher(&mut body, None);
+                publisher(&mut body, Value::Null, Value::Null, Value::Null);
                 body.insert("pts".into(), json!(at.accepted_ms));
                 body
             } else {
                 // The publisher's event: RMQTT's `message_publish` has
                 // only `from_*` fields for the client.
-                let mut body = head("", Value::Null, Value::Null);
-                for key in ["node", "ipaddress", "clientid", "username"] {
-                    body.remove(key);
-                }
-                publisher(&mut body, Some(p));
+                let mut body = headless();
+                publisher(
+                    &mut body,
+                    json!(p.subscriber.client_id),
+                    username(p.username.as_deref()),
+                    Value::Null,
+                );
                 body
             };
-            message(&mut body, p, options)?;
+            let fields = MessageFields {
+                dup: false,
+                retain: p.retain,
+                qos: p.qos,
+                topic: &p.topic,
+                packet_id: None,
+                payload: &p.payload,
+            };
+            fields.write(&mut body, options)?;
+            body.insert("ts".into(), json!(at.accepted_ms));
+            vec![body]
+        }
+        HookArgs::Delivery(d) => {
+            if !wanted(options, &d.topic) {
+                return Ok(Vec::new());
+            }
+            let mut body = match &d.receiver {
+                Some(r) => head(
+                    &r.subscriber.client_id,
+                    r.peer.as_ref().map_or(Value::Null, ipaddress),
+                    username(r.username.as_deref()),
+                ),
+                // RMQTT writes the receiver's fields only when there was one.
+                None => headless(),
+            };
+            let from = &d.publisher;
+            publisher(
+                &mut body,
+                json!(from.subscriber.client_id),
+                username(from.username.as_deref()),
+                from.peer.as_ref().map_or(Value::Null, ipaddress),
+            );
+            let fields = MessageFields {
+                dup: d.dup,
+                retain: d.retain,
+                qos: d.qos,
+                topic: &d.topic,
+                packet_id: d.packet_id,
+                payload: &d.payload,
+            };
+            fields.write(&mut body, options)?;
+            if let Some(reason) = &d.reason {
+                body.insert("reason".into(), json!(reason));
+            }
+            body.insert("pts".into(), json!(d.published_at_ms.unwrap_or(at.accepted_ms)));
             body.insert("ts".into(), json!(at.accepted_ms));
             vec![body]
         }
@@ -110,7 +199,13 @@ pub fn encode(call: &HookCall, options: &EventOptions, at: Moment) -> Result<Vec
                 );
                 let mut opts = Map::new();
                 opts.insert("qos".into(), json!(t.qos));
-                if m5 {
+                // hookd's own `on_client_subscribe` serves every version:
+                // an MQTT 5 subscription is the one that carries options.
+                let v5 = m5
+                    || t.no_local.is_some()
+                    || t.retain_as_published.is_some()
+                    || t.retain_handling.is_some();
+                if v5 {
                     opts.insert("no_local".into(), json!(t.no_local.unwrap_or(false)));
                     opts.insert(
                         "retain_as_published".into(),
@@ -130,6 +225,20 @@ pub fn encode(call: &HookCall, options: &EventOptions, at: Moment) -> Result<Vec
                 body
             })
             .collect(),
+        HookArgs::Unsubscribe(u) => u
+            .topics
+            .iter()
+            .filter(|t| wanted(options, t))
+            .map(|t| {
+                let mut body = head(
+                    &u.subscriber.client_id,
+                    Value::Null,
+                    username(u.username.as_deref()),
+                );
+                body.insert("topic".into(), json!(t));
+                body
+            })
+            .collect(),
         HookArgs::Session(s) => {
             let mut body = head(&s.client_id, Value::Null, Value::Null);
             if hook == Hook::OnSessionExpired {
@@ -141,7 +250,7 @@ pub fn encode(call: &HookCall, options: &EventOptions, at: Moment) -> Result<Vec
             vec![body]
         }
         // `event` has no RMQTT event for the other shapes' hooks.
-        HookArgs::Register(_) | HookArgs::Unsubscribe(_) | HookArgs::Auth(_) => {
+        HookArgs::Register(_) | HookArgs::Auth(_) => {
             return Err(EventError::NoEvent {
                 dialect: "rmqtt",
                 hook,
@@ -156,31 +265,85 @@ fn username(name: Option<&str>) -> Value {
     json!(name.unwrap_or("undefined"))
 }
 
-/// The publisher's `from_*` fields; all but the client id and username are
-/// unknown to hookd, and so is the publisher of an offline message.
-fn publisher(body: &mut Map<String, Value>, publish: Option<&Publish>) {
+/// RMQTT's `ipaddress`: the socket address as Rust formats it, `ip:port`
+/// (`[ip]:port` for IPv6).
+fn ipaddress(peer: &Peer) -> Value {
+    if peer.addr.contains(':') {
+        json!(format!("[{}]:{}", peer.addr, peer.port))
+    } else {
+        json!(format!("{}:{}", peer.addr, peer.port))
+    }
+}
+
+/// The publisher's `from_*` fields: its client id, username and address
+/// (`null` where hookd does not know them), RMQTT's single node, and
+/// `from_type` `custom` (a client's message: hookd is told of no others).
+fn publisher(body: &mut Map<String, Value>, clientid: Value, username: Value, ipaddress: Value) {
     body.insert("from_node".into(), json!(NODE));
-    body.insert("from_ipaddress".into(), Value::Null);
-    body.insert(
-        "from_clientid".into(),
-        publish.map_or(Value::Null, |p| json!(p.subscriber.client_id)),
-    );
-    body.insert(
-        "from_username".into(),
-        publish.map_or(Value::Null, |p| username(p.username.as_deref())),
-    );
+    body.insert("from_ipaddress".into(), ipaddress);
+    body.insert("from_clientid".into(), clientid);
+    body.insert("from_username".into(), username);
     body.insert("from_type".into(), json!("custom"));
 }
 
 /// The message fields every message event has.
-fn message(body: &mut Map<String, Value>, p: &Publish, options: &EventOptions) -> Result<(), EventError> {
-    body.insert("dup".into(), json!(false));
-    body.insert("retain".into(), json!(p.retain));
-    body.insert("qos".into(), json!(p.qos));
-    body.insert("topic".into(), json!(p.topic));
-    body.insert("packet_id".into(), Value::Null);
-    body.insert("payload".into(), json!(options.encoding.encode(&p.payload)?));
-    Ok(())
+struct MessageFields<'a> {
+    dup: bool,
+    retain: bool,
+    qos: u8,
+    topic: &'a str,
+    packet_id: Option<u16>,
+    payload: &'a [u8],
+}
+
+impl MessageFields<'_> {
+    fn write(&self, body: &mut Map<String, Value>, options: &EventOptions) -> Result<(), EventError> {
+        body.insert("dup".into(), json!(self.dup));
+        body.insert("retain".into(), json!(self.retain));
+        body.insert("qos".into(), json!(self.qos));
+        body.insert("topic".into(), json!(self.topic));
+        body.insert("packet_id".into(), json!(self.packet_id));
+        body.insert("payload".into(), json!(options.encoding.encode(self.payload)?));
+        Ok(())
+    }
+}
+
+/// RMQTT's `conn_ack`: "Connection Accepted", or why the client was
+/// refused. MQTT 3 return codes get the texts of RMQTT's MQTT codec
+/// (ntex-mqtt's `ConnectAckReason`); MQTT 5 reason codes their names in the
+/// MQTT 5 specification (3.2.2.2).
+fn conn_ack(v5: bool, code: u8) -> String {
+    let text = match (v5, code) {
+        (_, 0) => "Connection Accepted",
+        (false, 1) => "Connection Refused, unacceptable protocol version",
+        (false, 2) => "Connection Refused, identifier rejected",
+        (false, 3) => "Connection Refused, Server unavailable",
+        (false, 4) => "Connection Refused, bad user name or password",
+        (false, 5) => "Connection Refused, not authorized",
+        (true, 0x80) => "Unspecified error",
+        (true, 0x81) => "Malformed Packet",
+        (true, 0x82) => "Protocol Error",
+        (true, 0x83) => "Implementation specific error",
+        (true, 0x84) => "Unsupported Protocol Version",
+        (true, 0x85) => "Client Identifier not valid",
+        (true, 0x86) => "Bad User Name or Password",
+        (true, 0x87) => "Not authorized",
+        (true, 0x88) => "Server unavailable",
+        (true, 0x89) => "Server busy",
+        (true, 0x8A) => "Banned",
+        (true, 0x8C) => "Bad authentication method",
+        (true, 0x90) => "Topic Name invalid",
+        (true, 0x95) => "Packet too large",
+        (true, 0x97) => "Quota exceeded",
+        (true, 0x99) => "Payload format invalid",
+        (true, 0x9A) => "Retain not supported",
+        (true, 0x9B) => "QoS not supported",
+        (true, 0x9C) => "Use another server",
+        (true, 0x9D) => "Server moved",
+        (true, 0x9F) => "Connection rate exceeded",
+        _ => return format!("Connection Refused, reason code {code}"),
+    };
+    text.to_owned()
 }
 
 /// RMQTT's `user_properties`: name → value, or → an array of the values
@@ -206,7 +369,7 @@ mod tests {
 
     use super::*;
     use crate::{
-        call::{Peer, Registered, Subscribe, SubscriberId, Subscription, UserProperty},
+        call::{Publish, Registered, Subscribe, SubscriberId, Subscription, UserProperty},
         payload::Encoding,
         topic::TopicFilter,
     };

@@ -123,6 +123,43 @@ pub fn fixture(hook: super::Hook, client_id: &str) -> Hook {
             },
         }),
         Shape::Session => HookArgs::Session(subscriber),
+        Shape::Connect => HookArgs::Connect(domain::Connect {
+            peer,
+            subscriber,
+            username,
+            connection: domain::Connection {
+                proto_ver: 4,
+                keepalive: 60,
+                clean: true,
+            },
+            connack: (hook == super::Hook::OnClientConnack).then_some(domain::Connack {
+                reason_code: 0,
+                session_present: false,
+            }),
+        }),
+        Shape::Delivery => HookArgs::Delivery(domain::Delivery {
+            receiver: Some(domain::MessageClient {
+                peer: Some(peer),
+                subscriber,
+                username,
+            }),
+            publisher: domain::MessageClient {
+                peer: None,
+                subscriber: SubscriberId {
+                    mountpoint: "tenant-a".into(),
+                    client_id: "publisher-1".into(),
+                },
+                username: Some("bob".into()),
+            },
+            qos: 1,
+            topic: "sensors/17/temp".into(),
+            payload: Bytes::from_static(PAYLOAD),
+            retain: false,
+            dup: false,
+            packet_id: Some(7),
+            published_at_ms: Some(1_706_703_724_960),
+            reason: (hook == super::Hook::OnMessageDropped).then(|| "queue_full".to_owned()),
+        }),
     };
     let call = DomainCall::new(hook, args).unwrap_or_else(|e| panic!("the fixture of {hook} is valid: {e}"));
     call_to_proto(call)
