@@ -96,7 +96,7 @@ mod tests {
 
     use super::*;
     use crate::{
-        call::{Peer, Publish, Registered, SubscriberId},
+        call::{Connack, Connect, Connection, Peer, Publish, Registered, SubscriberId},
         topic::TopicFilter,
     };
 
@@ -199,6 +199,47 @@ mod tests {
         assert_eq!(
             bodies(Hook::OnRegisterM5, args, &EventOptions::default()),
             [expected]
+        );
+    }
+
+    /// NanoMQ's own `on_client_connack`: the CONNECT's proto_ver and
+    /// keepalive, `conn_ack` "success" for reason code 0 and "fail" for any
+    /// other.
+    #[test]
+    fn on_client_connack_is_client_connack_success_or_fail() {
+        let connack = |reason_code| {
+            HookArgs::Connect(Connect {
+                peer: Peer {
+                    addr: "10.0.0.1".into(),
+                    port: 1,
+                },
+                subscriber: client("c1"),
+                username: None,
+                connection: Connection {
+                    proto_ver: 4,
+                    keepalive: 60,
+                    clean: true,
+                },
+                connack: Some(Connack {
+                    reason_code,
+                    session_present: false,
+                }),
+            })
+        };
+        let expected = |conn_ack| {
+            json!({
+                "proto_ver": 4, "keepalive": 60, "conn_ack": conn_ack, "username": "undefined",
+                "clientid": "c1", "action": "client_connack"
+            })
+        };
+        let options = EventOptions::default();
+        assert_eq!(
+            bodies(Hook::OnClientConnack, connack(0), &options),
+            [expected("success")]
+        );
+        assert_eq!(
+            bodies(Hook::OnClientConnack, connack(5), &options),
+            [expected("fail")]
         );
     }
 

@@ -369,7 +369,10 @@ mod tests {
 
     use super::*;
     use crate::{
-        call::{Publish, Registered, Subscribe, SubscriberId, Subscription, UserProperty},
+        call::{
+            Connack, Connect, Connection, Delivery, MessageClient, Publish, Registered, Subscribe,
+            SubscriberId, Subscription, Unsubscribe, UserProperty,
+        },
         payload::Encoding,
         topic::TopicFilter,
     };
@@ -585,6 +588,241 @@ mod tests {
             bodies(Hook::OnOfflineMessage, args, &EventOptions::default()),
             [expected]
         );
+    }
+
+    fn connect(connack: Option<Connack>, proto_ver: u8) -> HookArgs {
+        HookArgs::Connect(Connect {
+            peer: Peer {
+                addr: "127.0.0.1".into(),
+                port: 50120,
+            },
+            subscriber: client("c1"),
+            username: Some("alice".into()),
+            connection: Connection {
+                proto_ver,
+                keepalive: 60,
+                clean: true,
+            },
+            connack,
+        })
+    }
+
+    /// The `client_connect` table: node, ipaddress, clientid, username,
+    /// keepalive, proto_ver, clean_session (v3) / clean_start (v5), time.
+    #[test]
+    fn on_client_connect_is_client_connect() {
+        let options = EventOptions::default();
+        let expected = json!({
+            "action": "client_connect", "node": 1, "ipaddress": "127.0.0.1:50120",
+            "clientid": "c1", "username": "alice", "keepalive": 60, "proto_ver": 4,
+            "clean_session": true, "time": TIME
+        });
+        assert_eq!(
+            bodies(Hook::OnClientConnect, connect(None, 4), &options),
+            [expected]
+        );
+        let v5 = &bodies(Hook::OnClientConnect, connect(None, 5), &options)[0];
+        assert_eq!(
+            (v5["clean_start"].clone(), v5.get("clean_session")),
+            (json!(true), None)
+        );
+    }
+
+    /// The `client_connack` table: client_connect's fields plus `conn_ack`,
+    /// "Connection Accepted" or the reason for the refusal.
+    #[test]
+    fn on_client_connack_is_client_connack_with_its_reason() {
+        let options = EventOptions::default();
+        let accepted = Connack {
+            reason_code: 0,
+            session_present: false,
+        };
+        let expected = json!({
+            "action": "client_connack", "node": 1, "ipaddress": "127.0.0.1:50120",
+            "clientid": "c1", "username": "alice", "keepalive": 60, "proto_ver": 4,
+            "clean_session": true, "conn_ack": "Connection Accepted", "time": TIME
+        });
+        assert_eq!(
+            bodies(Hook::OnClientConnack, connect(Some(accepted), 4), &options),
+            [expected]
+        );
+        let refused = |code, proto_ver| {
+            let connack = Connack {
+                reason_code: code,
+                session_present: false,
+            };
+            bodies(Hook::OnClientConnack, connect(Some(connack), proto_ver), &options)[0]["conn_ack"].clone()
+        };
+        assert_eq!(refused(5, 4), "Connection Refused, not authorized");
+        assert_eq!(refused(0x87, 5), "Not authorized");
+    }
+
+    /// The `session_created` table: node, ipaddress, clientid, username,
+    /// created_at, time.
+    #[test]
+    fn on_session_created_is_session_created() {
+        let args = HookArgs::Registered(Registered {
+            peer: Peer {
+                addr: "::1".into(),
+                port: 1883,
+            },
+            subscriber: client("c1"),
+            username: None,
+            properties: None,
+        });
+        let expected = json!({
+            "action": "session_created", "node": 1, "ipaddress": "[::1]:1883", "clientid": "c1",
+            "username": "undefined", "created_at": 1_706_703_724_960_u64, "time": TIME
+        });
+        assert_eq!(
+            bodies(Hook::OnSessionCreated, args, &EventOptions::default()),
+            [expected]
+        );
+    }
+
+    fn delivery(receiver: Option<&str>, reason: Option<&str>) -> HookArgs {
+        HookArgs::Delivery(Delivery {
+            receiver: receiver.map(|id| MessageClient {
+                peer: Some(Peer {
+                    addr: "10.0.0.2".into(),
+                    port: 40000,
+                }),
+                subscriber: client(id),
+                username: None,
+            }),
+            publisher: MessageClient {
+                peer: Some(Peer {
+                    addr: "10.0.0.1".into(),
+                    port: 50000,
+                }),
+                subscriber: client("pub-1"),
+                username: Some("alice".into()),
+            },
+            qos: 1,
+            topic: "foo/bar".into(),
+            payload: Bytes::from_static(b"hello"),
+            retain: false,
+            dup: true,
+            packet_id: Some(7),
+            published_at_ms: Some(1_706_703_724_000),
+            reason: reason.map(Into::into),
+        })
+    }
+
+    /// The `message_acked` table: from_node, from_ipaddress, from_clientid,
+    /// from_username, node, ipaddress, clientid, username, dup, retain, qos,
+    /// topic, packet_id, payload, pts, ts, time; plus `from_type`.
+    #[test]
+    fn on_message_acked_is_message_acked() {
+        let expected = json!({
+            "action": "message_acked", "from_node": 1, "from_ipaddress": "10.0.0.1:50000",
+            "from_clientid": "pub-1", "from_username": "alice", "from_type": "custom",
+            "node": 1, "ipaddress": "10.0.0.2:40000", "clientid": "sub-1",
+            "username": "undefined", "dup": true, "retain": false, "qos": 1,
+            "topic": "foo/bar", "packet_id": 7, "payload": "aGVsbG8=",
+            "pts": 1_706_703_724_000_u64, "ts": 1_706_703_724_960_u64, "time": TIME
+        });
+        assert_eq!(
+            bodies(
+                Hook::OnMessageAcked,
+                delivery(Some("sub-1"), None),
+                &EventOptions::default()
+            ),
+            [expected]
+        );
+    }
+
+    /// The `message_dropped` table: message_delivered's fields plus
+    /// `reason`; the receiver's fields only when there was a target.
+    #[test]
+    fn on_message_dropped_is_message_dropped_with_or_without_a_receiver() {
+        let options = EventOptions::default();
+        let expected = json!({
+            "action": "message_dropped", "from_node": 1, "from_ipaddress": "10.0.0.1:50000",
+            "from_clientid": "pub-1", "from_username": "alice", "from_type": "custom",
+            "dup": true, "retain": false, "qos": 1, "topic": "foo/bar", "packet_id": 7,
+            "payload": "aGVsbG8=", "reason": "no_subscribers",
+            "pts": 1_706_703_724_000_u64, "ts": 1_706_703_724_960_u64, "time": TIME
+        });
+        assert_eq!(
+            bodies(
+                Hook::OnMessageDropped,
+                delivery(None, Some("no_subscribers")),
+                &options
+            ),
+            [expected]
+        );
+        let targeted = &bodies(
+            Hook::OnMessageDropped,
+            delivery(Some("sub-1"), Some("queue_full")),
+            &options,
+        )[0];
+        assert_eq!(
+            (targeted["clientid"].clone(), targeted["reason"].clone()),
+            (json!("sub-1"), json!("queue_full"))
+        );
+    }
+
+    /// `client_subscribe`: one body per requested topic, MQTT 5 options for
+    /// subscriptions that carry them; `client_unsubscribe`: node, ipaddress,
+    /// clientid, username, topic per filter; both matched per topic.
+    #[test]
+    fn client_subscribe_and_unsubscribe_are_one_body_per_topic() {
+        let args = HookArgs::Subscribe(Subscribe {
+            subscriber: client("sub-1"),
+            username: None,
+            topics: vec![
+                Subscription {
+                    topic: "foo/a".into(),
+                    qos: 2,
+                    ..Default::default()
+                },
+                Subscription {
+                    topic: "foo/b".into(),
+                    qos: 1,
+                    no_local: Some(true),
+                    retain_as_published: Some(false),
+                    retain_handling: Some(RetainHandling::DontSend),
+                },
+                Subscription {
+                    topic: "bar".into(),
+                    qos: 0,
+                    ..Default::default()
+                },
+            ],
+            properties: None,
+        });
+        let options = EventOptions {
+            topics: vec![TopicFilter::new("foo/#").expect("valid")],
+            ..Default::default()
+        };
+        let subscribe = |topic: &str, opts: Value| {
+            json!({
+                "action": "client_subscribe", "node": 1, "ipaddress": null, "clientid": "sub-1",
+                "username": "undefined", "topic": topic, "opts": opts, "time": TIME
+            })
+        };
+        assert_eq!(
+            bodies(Hook::OnClientSubscribe, args, &options),
+            [
+                subscribe("foo/a", json!({"qos": 2})),
+                subscribe(
+                    "foo/b",
+                    json!({"qos": 1, "no_local": true, "retain_as_published": false, "retain_handling": 2})
+                )
+            ]
+        );
+        let args = HookArgs::Unsubscribe(Unsubscribe {
+            subscriber: client("sub-1"),
+            username: Some("bob".into()),
+            topics: vec!["foo/a".into(), "bar".into()],
+            properties: None,
+        });
+        let expected = json!({
+            "action": "client_unsubscribe", "node": 1, "ipaddress": null, "clientid": "sub-1",
+            "username": "bob", "topic": "foo/a", "time": TIME
+        });
+        assert_eq!(bodies(Hook::OnClientUnsubscribe, args, &options), [expected]);
     }
 
     #[test]

@@ -1162,6 +1162,94 @@ mod tests {
 
     // Decoding.
 
+    /// hookd's own hooks in the vernemq dialect: vmq-style flat bodies
+    /// (README, "hookd's own hooks").
+    #[test]
+    fn hookd_own_hooks_have_vmq_style_bodies() {
+        let connack = HookCall::new(
+            Hook::OnClientConnack,
+            HookArgs::Connect(Connect {
+                peer: Peer {
+                    addr: "10.0.0.7".into(),
+                    port: 51234,
+                },
+                subscriber: sub("c1"),
+                username: None,
+                connection: Connection {
+                    proto_ver: 5,
+                    keepalive: 30,
+                    clean: false,
+                },
+                connack: Some(Connack {
+                    reason_code: 0x87,
+                    session_present: false,
+                }),
+            }),
+        )
+        .expect("valid");
+        assert_eq!(
+            json_of(&connack, B64),
+            json!({
+                "peer_addr": "10.0.0.7", "peer_port": 51234, "mountpoint": "", "client_id": "c1",
+                "username": null, "proto_ver": 5, "keepalive": 30, "clean_start": false,
+                "reason_code": 135, "session_present": false
+            })
+        );
+        let dropped = HookCall::new(
+            Hook::OnMessageDropped,
+            HookArgs::Delivery(Delivery {
+                receiver: None,
+                publisher: MessageClient {
+                    peer: None,
+                    subscriber: sub("pub-1"),
+                    username: Some("alice".into()),
+                },
+                qos: 0,
+                topic: "a/b".into(),
+                payload: Bytes::from_static(b"hi"),
+                retain: false,
+                dup: false,
+                packet_id: None,
+                published_at_ms: Some(1_706_703_724_960),
+                reason: Some("no_subscribers".into()),
+            }),
+        )
+        .expect("valid");
+        assert_eq!(
+            json_of(&dropped, B64),
+            json!({
+                "peer_addr": null, "peer_port": null, "mountpoint": null, "client_id": null,
+                "username": null, "from_peer_addr": null, "from_peer_port": null,
+                "from_mountpoint": "", "from_client_id": "pub-1", "from_username": "alice",
+                "qos": 0, "topic": "a/b", "payload": "aGk=", "retain": false, "dup": false,
+                "packet_id": null, "published_at_ms": 1_706_703_724_960_u64,
+                "reason": "no_subscribers"
+            })
+        );
+        let subscribe = HookCall::new(
+            Hook::OnClientSubscribe,
+            HookArgs::Subscribe(Subscribe {
+                subscriber: sub("c1"),
+                username: None,
+                topics: vec![Subscription {
+                    topic: "a/+".into(),
+                    qos: 1,
+                    no_local: Some(true),
+                    ..Default::default()
+                }],
+                properties: None,
+            }),
+        )
+        .expect("valid");
+        assert_eq!(
+            json_of(&subscribe, B64),
+            json!({
+                "username": null, "mountpoint": "", "client_id": "c1",
+                "topics": [{"topic": "a/+", "qos": 1, "no_local": true}]
+            })
+        );
+    }
+
     #[test]
     fn register_with_null_credentials_and_listener_metadata() {
         let body = json!({"peer_addr":"127.0.0.1","peer_port":5000,"mountpoint":"","client_id":"c",
