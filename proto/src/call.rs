@@ -132,8 +132,8 @@ pub struct Connection {
 pub struct Connack {
     /// The return code (3.1.1: 0..=5) or reason code (5); 0 accepts.
     pub reason_code: u8,
-    /// The session-present flag.
-    pub session_present: bool,
+    /// The session-present flag; `None` when the broker does not tell.
+    pub session_present: Option<bool>,
 }
 
 /// Arguments of `on_client_connect` and `on_client_connack`: no password,

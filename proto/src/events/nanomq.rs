@@ -222,7 +222,7 @@ mod tests {
                 },
                 connack: Some(Connack {
                     reason_code,
-                    session_present: false,
+                    session_present: None,
                 }),
             })
         };

@@ -635,7 +635,7 @@ mod tests {
         let options = EventOptions::default();
         let accepted = Connack {
             reason_code: 0,
-            session_present: false,
+            session_present: Some(false),
         };
         let expected = json!({
             "action": "client_connack", "node": 1, "ipaddress": "127.0.0.1:50120",
@@ -649,7 +649,7 @@ mod tests {
         let refused = |code, proto_ver| {
             let connack = Connack {
                 reason_code: code,
-                session_present: false,
+                session_present: None,
             };
             bodies(Hook::OnClientConnack, connect(Some(connack), proto_ver), &options)[0]["conn_ack"].clone()
         };

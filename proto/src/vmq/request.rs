@@ -335,7 +335,7 @@ struct ConnectBody<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     reason_code: Option<u8>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    session_present: Option<bool>,
+    session_present: Option<Option<bool>>,
 }
 
 impl<'a> ConnectBody<'a> {
@@ -569,7 +569,7 @@ pub fn decode_request(hook: Hook, body: &[u8], encoding: PayloadEncoding) -> Res
             let connack = if hook == Hook::OnClientConnack {
                 Some(Connack {
                     reason_code: o.uint("reason_code", u8::MAX)?,
-                    session_present: o.boolean("session_present")?,
+                    session_present: o.optional_bool("session_present")?,
                 })
             } else {
                 None
@@ -1182,7 +1182,7 @@ mod tests {
                 },
                 connack: Some(Connack {
                     reason_code: 0x87,
-                    session_present: false,
+                    session_present: None,
                 }),
             }),
         )
@@ -1192,7 +1192,7 @@ mod tests {
             json!({
                 "peer_addr": "10.0.0.7", "peer_port": 51234, "mountpoint": "", "client_id": "c1",
                 "username": null, "proto_ver": 5, "keepalive": 30, "clean_start": false,
-                "reason_code": 135, "session_present": false
+                "reason_code": 135, "session_present": null
             })
         );
         let dropped = HookCall::new(
@@ -1671,7 +1671,7 @@ mod tests {
             Shape::Session => subscriber().prop_map(HookArgs::Session).boxed(),
             Shape::Connect => {
                 let connack = if hook == Hook::OnClientConnack {
-                    (any::<u8>(), any::<bool>())
+                    (any::<u8>(), option::of(any::<bool>()))
                         .prop_map(|(reason_code, session_present)| {
                             Some(Connack {
                                 reason_code,

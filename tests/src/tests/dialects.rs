@@ -10,7 +10,9 @@ use hookd_proto::{events::Dialect, payload::Encoding};
 use serde_json::{Value, json};
 
 use crate::harness::{
-    Hook, Scratch, WAIT, assert_ack, calls, eventually,
+    Hook, Scratch, WAIT, assert_ack,
+    calls::{self, IntoCall},
+    eventually,
     service::{self, Hookd},
     webhook::{Recorded, Reply, Webhook},
 };
@@ -110,6 +112,96 @@ async fn an_rmqtt_receiver_gets_rmqtts_bodies_for_connect_publish_subscribe_and_
         json!({
             "action": "client_disconnected", "node": 1, "ipaddress": null, "clientid": "dev-1",
             "username": null, "disconnected_at": "<now>", "reason": null
+        })
+    );
+}
+
+/// hookd's own notification hooks (the events vmq has no hook for) reach an
+/// RMQTT receiver as RMQTT's `client_connect`, `client_connack`,
+/// `session_created`, `client_subscribe`, `message_acked`, `message_dropped`
+/// and `client_unsubscribe`, field for field as its web-hook document lists
+/// them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_rmqtt_receiver_gets_the_events_vmq_has_no_hook_for() {
+    let receiver = Webhook::start(Reply::raw("")).await;
+    let hooks = [
+        Hook::OnClientConnect,
+        Hook::OnClientConnack,
+        Hook::OnSessionCreated,
+        Hook::OnClientSubscribe,
+        Hook::OnMessageAcked,
+        Hook::OnMessageDropped,
+        Hook::OnClientUnsubscribe,
+    ];
+    let hookd =
+        Hookd::with_webhooks(hooks.map(|hook| registration(hook, receiver.url(), Dialect::Rmqtt))).await;
+    let broker = hookd.broker().await;
+    let calls = [
+        calls::on_client_connect("dev-9").into_hook(),
+        calls::on_client_connack("dev-9", 0).into_hook(),
+        calls::on_session_created("dev-9").into_hook(),
+        calls::on_client_subscribe("dev-9").into_hook(),
+        calls::on_message_acked("dev-9").into_hook(),
+        calls::on_message_dropped().into_hook(),
+        calls::on_client_unsubscribe("dev-9").into_hook(),
+    ];
+    let mut expected_hits = 0;
+    for (call, bodies) in calls.into_iter().zip([1, 1, 1, 2, 1, 1, 1]) {
+        assert_ack(&broker.call(call).await);
+        expected_hits += bodies;
+        receiver.wait_for_hits(expected_hits).await;
+    }
+    let bodies: Vec<Value> = receiver.requests().iter().map(without_time).collect();
+    let connect = json!({
+        "action": "client_connect", "node": 1, "ipaddress": "10.0.0.7:51234", "clientid": "dev-9",
+        "username": "alice", "keepalive": 60, "proto_ver": 4, "clean_session": true
+    });
+    assert_eq!(bodies[0], connect);
+    let mut connack = connect;
+    connack["action"] = json!("client_connack");
+    connack["conn_ack"] = json!("Connection Accepted");
+    assert_eq!(bodies[1], connack);
+    assert_eq!(
+        assert_recent_ms(&bodies[2], "created_at"),
+        json!({
+            "action": "session_created", "node": 1, "ipaddress": "10.0.0.7:51234",
+            "clientid": "dev-9", "username": "alice", "created_at": "<now>"
+        })
+    );
+    let subscribe = |topic: &str, qos: u8| {
+        json!({
+            "action": "client_subscribe", "node": 1, "ipaddress": null, "clientid": "dev-9",
+            "username": "alice", "topic": topic, "opts": {"qos": qos}
+        })
+    };
+    assert_eq!(bodies[3..5], [subscribe("a/b", 1), subscribe("c/#", 0)]);
+    assert_eq!(
+        assert_recent_ms(&bodies[5], "ts"),
+        json!({
+            "action": "message_acked", "node": 1, "ipaddress": "10.0.0.7:51234",
+            "clientid": "dev-9", "username": "alice", "from_node": 1,
+            "from_ipaddress": "10.0.0.8:40000", "from_clientid": "pub-1", "from_username": "bob",
+            "from_type": "custom", "dup": false, "retain": false, "qos": 1, "topic": "a/b",
+            "packet_id": 7, "payload": "aGVsbG8gd29ybGQ=", "pts": 1_706_703_724_000_u64,
+            "ts": "<now>"
+        })
+    );
+    // No receiver: RMQTT leaves the receiver's fields out.
+    assert_eq!(
+        assert_recent_ms(&bodies[6], "ts"),
+        json!({
+            "action": "message_dropped", "from_node": 1, "from_ipaddress": "10.0.0.8:40000",
+            "from_clientid": "pub-1", "from_username": "bob", "from_type": "custom",
+            "dup": false, "retain": false, "qos": 0, "topic": "a/b", "packet_id": null,
+            "payload": "aGVsbG8gd29ybGQ=", "reason": "no_subscribers",
+            "pts": 1_706_703_724_000_u64, "ts": "<now>"
+        })
+    );
+    assert_eq!(
+        bodies[7],
+        json!({
+            "action": "client_unsubscribe", "node": 1, "ipaddress": null, "clientid": "dev-9",
+            "username": "alice", "topic": "a/b"
         })
     );
 }

@@ -203,7 +203,8 @@ async fn with_hookd_stopped_new_connects_are_refused_and_work_again_when_it_retu
 }
 
 #[tokio::test]
-async fn an_rmqtt_receiver_gets_connected_publish_and_disconnected_for_a_mosquitto_pub_session() {
+async fn an_rmqtt_receiver_gets_connect_connack_connected_publish_and_disconnected_for_a_mosquitto_pub_session()
+ {
     let authoriser = Webhook::builder().respond_with(decide).start().await;
     let receiver = Webhook::start(Reply::raw("")).await;
     let rmqtt = |hook| WebhookConfig {
@@ -213,6 +214,8 @@ async fn an_rmqtt_receiver_gets_connected_publish_and_disconnected_for_a_mosquit
     let hookd = HookdAt::start(config([
         WebhookConfig::new(Hook::AuthOnRegister, authoriser.url()),
         WebhookConfig::new(Hook::AuthOnPublish, authoriser.url()),
+        rmqtt(Hook::OnClientConnect),
+        rmqtt(Hook::OnClientConnack),
         rmqtt(Hook::OnRegister),
         rmqtt(Hook::OnPublish),
         rmqtt(Hook::OnClientOffline),
@@ -224,16 +227,39 @@ async fn an_rmqtt_receiver_gets_connected_publish_and_disconnected_for_a_mosquit
         .await;
     assert!(published.success, "{published:?}");
     // One client: the outbox delivers its events in order.
-    receiver.wait_for_hits(3).await;
-    let bodies: Vec<serde_json::Value> = receiver.requests().iter().map(|r| r.body.clone()).collect();
+    receiver.wait_for_hits(5).await;
+    let mut bodies: Vec<serde_json::Value> = receiver.requests().iter().map(|r| r.body.clone()).collect();
     let actions: Vec<&str> = bodies
         .iter()
         .map(|b| b["action"].as_str().unwrap_or_default())
         .collect();
     assert_eq!(
         actions,
-        ["client_connected", "message_publish", "client_disconnected"]
+        [
+            "client_connect",
+            "client_connack",
+            "client_connected",
+            "message_publish",
+            "client_disconnected"
+        ]
     );
+    // What the CONNECT asked for (mosquitto_pub: MQTT 3.1.1, keepalive 60,
+    // clean session), and its CONNACK; Mosquitto 2.0 tells no client port.
+    for body in &mut bodies[..2] {
+        if let Some(body) = body.as_object_mut() {
+            body.remove("time");
+        }
+    }
+    let connect = serde_json::json!({
+        "action": "client_connect", "node": 1, "ipaddress": "127.0.0.1:0", "clientid": "rmqtt-dev",
+        "username": "joe", "keepalive": 60, "proto_ver": 4, "clean_session": true
+    });
+    assert_eq!(bodies[0], connect);
+    let mut connack = connect;
+    connack["action"] = "client_connack".into();
+    connack["conn_ack"] = "Connection Accepted".into();
+    assert_eq!(bodies[1], connack);
+    let bodies = bodies.split_off(2);
     assert_eq!(bodies[0]["clientid"], "rmqtt-dev");
     assert_eq!(bodies[0]["username"], "joe");
     assert_eq!(bodies[0]["proto_ver"], 4);
