@@ -365,7 +365,10 @@ impl fmt::Debug for Register {
 impl HookCall {
     /// Builds a call after checking that `args` has the shape `hook` takes
     /// (the table's shape column) and that the arguments are in range: a
-    /// client id is present, QoS is 0..=2, topics are not empty. An MQTT 5
+    /// client id is present, QoS is 0..=2, topics are not empty, a protocol
+    /// version is 3..=5, a packet id is not 0, and only `on_client_connack`
+    /// and `on_message_dropped` carry (and must carry) a CONNACK result and a
+    /// drop reason. An MQTT 5
     /// hook without properties gets empty ones: absent means "none".
     pub fn new(hook: Hook, mut args: HookArgs) -> Result<Self, InvalidCall> {
         let bad = |message: &str| InvalidCall::Argument {
@@ -460,9 +463,9 @@ impl HookCall {
     }
 
     /// The topics a webhook's `topics` rules are matched against: the
-    /// publish topic, or each (un)subscribed filter taken as text, as RMQTT
-    /// matches them; `None` for hooks about no topic, whose rules do not
-    /// apply.
+    /// topic of a published, acked or dropped message, or each
+    /// (un)subscribed filter taken as text, as RMQTT matches them; `None`
+    /// for hooks about no topic, whose rules do not apply.
     pub fn topics(&self) -> Option<Vec<&str>> {
         match &self.args {
             HookArgs::Publish(p) => Some(vec![p.topic.as_str()]),

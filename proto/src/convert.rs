@@ -982,6 +982,66 @@ mod tests {
     }
 
     #[test]
+    fn hookd_own_hooks_need_their_required_parts_in_range() {
+        let connack = |connection, reason_code| {
+            pb::hook_call::Hook::OnClientConnack(pb::OnClientConnack {
+                peer: Some(pb::Peer::default()),
+                client_id: "c".into(),
+                connection,
+                reason_code,
+                ..Default::default()
+            })
+        };
+        let v4 = Some(pb::Connection {
+            proto_ver: 4,
+            keepalive: 60,
+            clean: true,
+        });
+        assert!(call_from_proto(Some(connack(v4, 0x87))).is_ok());
+        assert!(call_from_proto(Some(connack(None, 0))).is_err(), "no connection");
+        assert!(call_from_proto(Some(connack(v4, 256))).is_err(), "reason code");
+        let bad_version = Some(pb::Connection {
+            proto_ver: 6,
+            ..Default::default()
+        });
+        assert!(call_from_proto(Some(connack(bad_version, 0))).is_err());
+        let client = |id: &str| pb::MessageClient {
+            client_id: id.into(),
+            ..Default::default()
+        };
+        let acked = |receiver, packet_id| {
+            pb::hook_call::Hook::OnMessageAcked(pb::OnMessageAcked {
+                receiver,
+                publisher: Some(client("p")),
+                topic: "t".into(),
+                packet_id,
+                ..Default::default()
+            })
+        };
+        assert!(call_from_proto(Some(acked(Some(client("r")), Some(1)))).is_ok());
+        assert!(
+            call_from_proto(Some(acked(None, Some(1)))).is_err(),
+            "no receiver"
+        );
+        assert!(call_from_proto(Some(acked(Some(client("r")), Some(0)))).is_err());
+        assert!(call_from_proto(Some(acked(Some(client("r")), Some(65_536)))).is_err());
+        let dropped = |reason: &str| {
+            pb::hook_call::Hook::OnMessageDropped(pb::OnMessageDropped {
+                publisher: Some(client("p")),
+                topic: "t".into(),
+                reason: reason.into(),
+                ..Default::default()
+            })
+        };
+        let call = call_from_proto(Some(dropped("queue_full"))).expect("a drop without a receiver");
+        assert_eq!(call.args().subscriber().client_id, "p", "about its publisher");
+        assert!(
+            call_from_proto(Some(dropped(""))).is_err(),
+            "a drop needs a reason"
+        );
+    }
+
+    #[test]
     fn half_a_subscriber_id_is_refused() {
         let m = pb::ok::Modifiers::Register(pb::RegisterModifiers {
             mountpoint: Some(String::new()),
