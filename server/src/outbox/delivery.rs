@@ -77,6 +77,7 @@ enum Done {
 pub fn classify(result: Result<DeliveryAnswer, WebhookError>, now_ms: u64) -> Attempt {
     let answer = match result {
         Ok(answer) => answer,
+        Err(e @ WebhookError::Unencodable(_)) => return Attempt::Final(e.to_string()),
         Err(e) => {
             return Attempt::Retry {
                 why: e.to_string(),
@@ -265,7 +266,7 @@ fn deliver_row(
                 .saturating_add(u64::try_from(budget.as_millis()).unwrap_or(u64::MAX))
         });
         loop {
-            let result = endpoint.deliver(&call, &webhook_id).await;
+            let result = endpoint.deliver(&call, &webhook_id, row.created_ms).await;
             // Counted as chain requests are: a 2xx is `ok`, any other
             // status an invalid response, a failure by its kind.
             let outcome = match &result {
@@ -378,6 +379,8 @@ mod tests {
         assert!(matches!(classify(refused, 0), Attempt::Retry { .. }));
         let timeout = Err(WebhookError::Timeout(Duration::from_secs(5)));
         assert!(matches!(classify(timeout, 0), Attempt::Retry { .. }));
+        let binary = Err(WebhookError::Unencodable("not UTF-8".into()));
+        assert!(matches!(classify(binary, 0), Attempt::Final(_)));
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod broker_tls;
 mod cache;
 mod chain;
 mod concurrency;
+mod dialects;
 mod discovery;
 mod failures;
 mod faults;
