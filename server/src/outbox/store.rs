@@ -154,6 +154,17 @@ pub trait Store: Send {
     fn commit(&mut self, batch: &Batch) -> Result<(), StoreError>;
     /// Up to `limit` pending rows of `endpoint` with `seq > after`, in order.
     fn pending(&mut self, endpoint: &str, after: u64, limit: usize) -> Result<Vec<Delivery>, StoreError>;
+    /// Up to `limit` pending rows of `endpoint` for `client_id` with
+    /// `after < seq <= through`, in order (a client's rows the endpoint's
+    /// task passed over while it had enough of that client's in memory).
+    fn pending_of_client(
+        &mut self,
+        endpoint: &str,
+        client_id: &str,
+        after: u64,
+        through: u64,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError>;
     /// The pending rows per endpoint.
     fn backlog(&mut self) -> Result<HashMap<String, Backlog>, StoreError>;
     /// When the oldest pending event was accepted (ms since the epoch).
@@ -278,6 +289,12 @@ const PENDING: &str = concat!(
     "SELECT ",
     columns!(),
     " FROM deliveries WHERE endpoint = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"
+);
+// A range of the primary key, so no index beyond it is written on append.
+const PENDING_OF_CLIENT: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM deliveries WHERE endpoint = ?1 AND seq > ?2 AND seq <= ?3 AND client_id = ?4 ORDER BY seq LIMIT ?5"
 );
 
 /// What a row costs against `outbox.max_bytes` beyond its variable parts:
@@ -439,6 +456,28 @@ impl Store for SqliteStore {
         let mut statement = self.conn.prepare_cached(PENDING)?;
         let rows = statement.query_map(
             params![endpoint, to_i64(after)?, i64::try_from(limit).unwrap_or(i64::MAX)],
+            delivery,
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn pending_of_client(
+        &mut self,
+        endpoint: &str,
+        client_id: &str,
+        after: u64,
+        through: u64,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let mut statement = self.conn.prepare_cached(PENDING_OF_CLIENT)?;
+        let rows = statement.query_map(
+            params![
+                endpoint,
+                to_i64(after)?,
+                to_i64(through)?,
+                client_id,
+                i64::try_from(limit).unwrap_or(i64::MAX)
+            ],
             delivery,
         )?;
         Ok(rows.collect::<Result<_, _>>()?)
