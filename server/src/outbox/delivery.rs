@@ -9,8 +9,8 @@
 //! is done, so one client's events arrive in order; other clients' rows go
 //! out beside it, up to the window. A client with [`CLIENT_HELD`] rows held
 //! has its further rows passed over while reading and read again (by client)
-//! once those are sent: a long backlog behind one retried notification holds
-//! up only its own client.
+//! once those are sent: a backlog of up to [`PASSED`] behind one retried
+//! notification holds up only its own client.
 //!
 //! Each delivery retries by outcome ([`classify`]): connection errors,
 //! timeouts, 408, 429 and 5xx are retried with exponential backoff and jitter
@@ -43,9 +43,8 @@ use crate::{
 pub const PAGE: usize = 256;
 
 /// Rows held in memory behind an earlier row of their client, at most, per
-/// endpoint; past it (or past [`CLIENT_HELD`] for one client) further rows
-/// of busy clients are passed over and read again later, so other clients
-/// keep going.
+/// endpoint; past it the task reads no further until some are sent. (Past
+/// [`CLIENT_HELD`] for one client, its rows are passed over instead.)
 pub const HELD: usize = 1024;
 
 /// What one attempt's outcome means for its row.
@@ -154,7 +153,7 @@ async fn deliver_endpoint(
                 () = state.wake.notified() => continue,
             }
         }
-        while in_flight.len() < window {
+        while in_flight.len() < window && queue.held < HELD && queue.passed_rows < PASSED {
             let Some(row) = queue.ready.pop_front() else {
                 if queue.caught_up {
                     break;
@@ -250,6 +249,12 @@ async fn deliver_endpoint(
 /// notification neither fills memory nor holds up the endpoint's others.
 pub const CLIENT_HELD: usize = 256;
 
+/// Rows passed over (and not yet read again) at most, per endpoint; past
+/// it the task reads no further until some are. It bounds the reading
+/// wasted on rows passed over, and is how far a stuck client's backlog
+/// reaches before it holds up the endpoint's other clients too.
+pub const PASSED: usize = 65_536;
+
 /// An endpoint's rows between the store and its deliveries: read ahead in
 /// pages after a cursor, held behind their client's row in flight, or
 /// passed over (for a client with enough held) and read again later.
@@ -269,6 +274,8 @@ struct Queue {
     /// in memory: their rows are dropped as pages bring them, and read
     /// again (after it) once those in memory are done.
     passed: HashMap<String, u64>,
+    /// Rows passed over and not yet read again.
+    passed_rows: usize,
 }
 
 impl Queue {
@@ -286,15 +293,17 @@ impl Queue {
     /// passes it over.
     fn place(&mut self, row: Delivery) -> Option<Delivery> {
         if self.passed.contains_key(&row.client_id) {
+            self.passed_rows += 1;
             return None;
         }
         let Some(waiting) = self.busy.get_mut(&row.client_id) else {
             self.busy.insert(row.client_id.clone(), VecDeque::new());
             return Some(row);
         };
-        if waiting.len() >= CLIENT_HELD || self.held >= HELD {
+        if waiting.len() >= CLIENT_HELD {
             let last = waiting.back().map_or(row.seq.saturating_sub(1), |r| r.seq);
             self.passed.insert(row.client_id, last);
+            self.passed_rows += 1;
             return None;
         }
         waiting.push_back(row);
@@ -332,6 +341,7 @@ impl Queue {
         } else if let Some(last) = rows.last() {
             self.passed.insert(client.to_owned(), last.seq);
         }
+        self.passed_rows = self.passed_rows.saturating_sub(rows.len());
         let mut rows = VecDeque::from(rows);
         let Some(first) = rows.pop_front() else {
             self.busy.remove(client);
