@@ -25,6 +25,7 @@ use std::{
 use anyhow::{Context, bail};
 use clap::{ArgAction, Args, Subcommand};
 use hookd::{Config, admin::read_token};
+
 use hookd_proto::v1::{self as pb, admin_client::AdminClient};
 use tonic::{
     Request,
@@ -39,11 +40,11 @@ pub struct Target {
     /// The admin address of a running hookd; default `admin.listen` of the
     /// configuration (127.0.0.1:50062).
     #[arg(long, global = true)]
-    admin: Option<SocketAddr>,
+    pub admin: Option<SocketAddr>,
     /// A file with the admin token; default `admin.token_file` of the
     /// configuration.
     #[arg(long, global = true)]
-    token_file: Option<PathBuf>,
+    pub token_file: Option<PathBuf>,
 }
 
 /// `hookd webhooks`.
@@ -103,7 +104,7 @@ pub enum Command {
 
 /// Sends the admin token with every call.
 #[derive(Clone)]
-struct Bearer(Option<MetadataValue<tonic::metadata::Ascii>>);
+pub struct Bearer(Option<MetadataValue<tonic::metadata::Ascii>>);
 
 impl Interceptor for Bearer {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, tonic::Status> {
@@ -114,7 +115,7 @@ impl Interceptor for Bearer {
     }
 }
 
-type Client = AdminClient<InterceptedService<Channel, Bearer>>;
+pub type Client = AdminClient<InterceptedService<Channel, Bearer>>;
 
 /// Runs `command` against the hookd `target` and the configuration at
 /// `config` name, printing its result on stdout.
@@ -134,21 +135,17 @@ pub fn run(config: Option<&Path>, target: &Target, command: Command) -> anyhow::
 }
 
 /// A client of the admin service `target` names (or the configuration's).
-async fn connect(config: Option<&Path>, target: &Target) -> anyhow::Result<Client> {
-    let loaded = if target.admin.is_none() || target.token_file.is_none() {
-        Some(Config::load(config, None).context("invalid configuration")?)
+pub async fn connect(config: Option<&Path>, target: &Target) -> anyhow::Result<Client> {
+    let (listen, configured_token) = if target.admin.is_none() || target.token_file.is_none() {
+        admin_section(config)?
     } else {
-        None
+        (None, None)
     };
-    let addr = match (target.admin, &loaded) {
-        (Some(addr), _) => addr,
-        (None, Some(config)) => config.admin.listen,
-        (None, None) => unreachable!("loaded when no address is given"),
-    };
-    let token_file = target
-        .token_file
-        .clone()
-        .or_else(|| loaded.as_ref().and_then(|c| c.admin.token_file.clone()));
+    let addr = target
+        .admin
+        .or(listen)
+        .unwrap_or_else(|| hookd::config::AdminConfig::default().listen);
+    let token_file = target.token_file.clone().or(configured_token);
     let bearer = match token_file {
         Some(path) => {
             let token = read_token(&path)?;
@@ -164,8 +161,38 @@ async fn connect(config: Option<&Path>, target: &Target) -> anyhow::Result<Clien
         .connect_timeout(Duration::from_secs(5))
         .connect()
         .await
-        .with_context(|| format!("cannot reach hookd's admin service at {addr} (is hookd running?)"))?;
+        .with_context(|| {
+            format!("cannot reach hookd's admin service at {addr} (is hookd running? for a stopped one, `hookd outbox` takes --store)")
+        })?;
     Ok(AdminClient::with_interceptor(channel, Bearer(bearer)))
+}
+
+/// `admin.listen` and `admin.token_file` of the configuration. A file the
+/// running hookd would refuse (which `hookd reload` must still be able to
+/// send it, to hear why) is read for these two keys alone.
+fn admin_section(path: Option<&Path>) -> anyhow::Result<(Option<SocketAddr>, Option<PathBuf>)> {
+    let invalid = match Config::load(path, None) {
+        Ok(config) => return Ok((Some(config.admin.listen), config.admin.token_file)),
+        Err(e) => e,
+    };
+    let variable = |name: &str| std::env::var(name).ok();
+    let mut builder = config::Config::builder();
+    if let Some(path) = path {
+        builder = builder.add_source(config::File::from(path).format(config::FileFormat::Toml));
+    }
+    let lenient = builder
+        .build()
+        .with_context(|| format!("invalid configuration: {invalid}"))?;
+    let listen = match variable("HOOKD_ADMIN__LISTEN").or_else(|| lenient.get_string("admin.listen").ok()) {
+        Some(listen) => Some(listen.parse().with_context(|| {
+            format!("invalid configuration: {invalid} (and admin.listen {listen:?} is no address)")
+        })?),
+        None => None,
+    };
+    let token_file = variable("HOOKD_ADMIN__TOKEN_FILE")
+        .or_else(|| lenient.get_string("admin.token_file").ok())
+        .map(PathBuf::from);
+    Ok((listen, token_file))
 }
 
 /// `hook` and `endpoint` from `key=value` pairs.

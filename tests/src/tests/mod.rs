@@ -1,5 +1,6 @@
 //! The end-to-end tests, one module per part of hookd's contract.
 
+mod admin;
 mod bridge;
 mod bridge_failover;
 mod broker_tls;
