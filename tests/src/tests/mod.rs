@@ -18,6 +18,7 @@ mod outbox;
 mod publish;
 mod redaction;
 mod register;
+mod reload;
 mod session;
 mod shards;
 mod sidecar;
