@@ -472,6 +472,66 @@ mod tests {
     }
 
     #[test]
+    fn a_reload_replaces_the_configured_registrations_and_keeps_the_run_time_ones_after_them() {
+        let registry = Registry::new(
+            HttpConfig::default(),
+            1,
+            &[
+                webhook(Hook::OnPublish, "http://a/"),
+                webhook(Hook::OnPublish, "http://b/"),
+            ],
+            AllowedHosts::default(),
+        )
+        .expect("registry");
+        registry
+            .register(&webhook(Hook::OnPublish, "http://c/"))
+            .expect("run time");
+        registry
+            .register(&webhook(Hook::OnRegister, "http://d/"))
+            .expect("run time");
+        let kept = registry.endpoints(Hook::OnPublish)[1].clone();
+        let changes = registry
+            .replace_configured(&[
+                webhook(Hook::OnPublish, "http://b/"),
+                webhook(Hook::OnPublish, "http://e/"),
+                webhook(Hook::OnRegister, "http://d/"),
+            ])
+            .expect("reload");
+        assert_eq!(changes.removed, [(Hook::OnPublish, "http://a/".to_owned())]);
+        // d/ served already (at run time): it is not new, only configured now.
+        assert_eq!(changes.added, [(Hook::OnPublish, "http://e/".to_owned())]);
+        assert_eq!(
+            changes.now_configured,
+            [(Hook::OnRegister, "http://d/".to_owned())]
+        );
+        let names: Vec<_> = registry
+            .endpoints(Hook::OnPublish)
+            .iter()
+            .map(|e| e.name().to_string())
+            .collect();
+        assert_eq!(
+            names,
+            ["http://b/", "http://e/", "http://c/"],
+            "configured first, then run time"
+        );
+        assert!(
+            Arc::ptr_eq(&kept, &registry.endpoints(Hook::OnPublish)[0]),
+            "an unchanged endpoint is kept as it is"
+        );
+        let sources: Vec<_> = registry.registrations().iter().map(|r| r.source).collect();
+        assert_eq!(
+            sources,
+            [Source::Config, Source::Config, Source::Config, Source::Runtime]
+        );
+
+        // One bad webhook refuses the whole reload.
+        let mut bad = webhook(Hook::OnPublish, "https://f/");
+        bad.ca_file = Some("/nonexistent/ca.pem".into());
+        assert!(registry.replace_configured(&[bad]).is_err());
+        assert_eq!(registry.endpoints(Hook::OnPublish).len(), 3, "nothing changed");
+    }
+
+    #[test]
     fn double_registration_and_unknown_deregistration_fail() {
         let registry = Registry::new(
             HttpConfig::default(),

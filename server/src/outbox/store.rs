@@ -7,7 +7,9 @@
 //! `dead_letters` when it is past its retry budget or was refused for good;
 //! a replayed dead letter comes back with a new `seq` and its old
 //! `event_id`. Endpoints that answered 410 Gone are kept in
-//! `stopped_endpoints` until an operator enables them again.
+//! `stopped_endpoints` until an operator enables them again. Webhooks
+//! registered at run time are kept in `registrations` ([`StoredRegistration`],
+//! a block of its own at the end of the trait and the file).
 //!
 //! The schema is plain SQL (integers, text, blobs; no SQLite-only types), so
 //! a shared backend (PostgreSQL, with `BIGINT`/`BYTEA`) carries it over as
