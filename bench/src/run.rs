@@ -14,9 +14,10 @@
 //!   Mosquitto or the plugin is missing);
 //! - (h) notifications acknowledged through the durable outbox (each one on
 //!   disk before its ack) vs the echo, at N = 256 (throughput) and N = 1
-//!   (ack latency), beside the disk's own fsync latency; then the delivery
-//!   rate of a backlog built during a 10 s endpoint outage ÷ a plain drain's,
-//!   and hookd's RSS with 1,000,000 notifications pending.
+//!   (ack latency), beside the disk's own fsync latency;
+//! - (i) the delivery rate of an outbox backlog built during a 10 s endpoint
+//!   outage ÷ a plain drain's, and hookd's RSS with 1,000,000 notifications
+//!   pending.
 
 use std::{
     collections::BTreeMap,
@@ -58,7 +59,7 @@ pub struct RunOptions {
     pub server_threads: Option<usize>,
     /// The hookd binary (default: built and found by [`procs::locate_hookd`]).
     pub hookd: Option<PathBuf>,
-    /// Scenario letters to run (`abcdefgh`; main.rs gives the default).
+    /// Scenario letters to run (`abcdefghi`; main.rs gives the default).
     pub only: String,
 }
 
@@ -180,6 +181,9 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
     }
     if wants('h') {
         outbox(&rig, window, rounds, &mut report).await?;
+    }
+    if wants('i') {
+        backlogs(&rig, window, &mut report).await?;
     }
     if wants('e') {
         let capacity = hookd_256.unwrap_or(20_000.0);
@@ -582,7 +586,6 @@ async fn outbox(rig: &Rig, window: Window, rounds: usize, report: &mut Report) -
     let metrics = hookd.metrics.context("hookd-outbox serves metrics")?;
     let http = reqwest::Client::new();
     let outbox = workload::bridge(&hookd.addr.to_string()).await?;
-    let notifier = outbox.clone();
     let echo = workload::bridge(&rig.echo.addr.to_string()).await?;
     let watch = [rig.me, hookd.pid(), rig.echo.pid()];
     let mut samples: BTreeMap<(&str, usize), Vec<Sample>> = BTreeMap::new();
@@ -663,7 +666,7 @@ async fn outbox(rig: &Rig, window: Window, rounds: usize, report: &mut Report) -
         ratio: median(outbox.iter().map(Sample::p99_us)),
         target: Target::Below(OUTBOX_P99_US),
     });
-    backlogs(rig, &hookd, &notifier, window, report).await
+    Ok(())
 }
 
 /// The p50 and p99 (µs) of `fdatasync` after a 4 KiB append to a file in
@@ -700,18 +703,30 @@ const BACKLOG_EVENTS: u64 = 1_000_000;
 /// Callers in flight while a backlog is built.
 const BACKLOG_N: usize = 64;
 
-/// (h), after the rate and latency points, on the same hookd: the delivery
-/// rate of a backlog built during an outage of [`OUTAGE`], once the endpoint
-/// is back, ÷ the rate of a plain drain (a backlog left by a burst to an
-/// endpoint that never went down), both counted at the stub; and hookd's RSS
-/// with [`BACKLOG_EVENTS`] notifications pending.
-async fn backlogs(
-    rig: &Rig,
-    hookd: &Proc,
-    outbox: &hookd_bridge::Client,
-    window: Window,
-    report: &mut Report,
-) -> anyhow::Result<()> {
+/// (i), on a hookd of its own with a durable outbox: the delivery rate of a
+/// backlog built during an outage of [`OUTAGE`], once the endpoint is back,
+/// ÷ the rate of a plain drain (a backlog left by a burst to an endpoint
+/// that never went down), both counted at the stub; and hookd's RSS with
+/// [`BACKLOG_EVENTS`] notifications pending.
+async fn backlogs(rig: &Rig, window: Window, report: &mut Report) -> anyhow::Result<()> {
+    let tuning = Tuning {
+        metrics: true,
+        ..Tuning::default()
+    };
+    let hookd = procs::spawn_hookd_with(
+        &rig.hookd,
+        &rig.dir,
+        "hookd-backlog",
+        rig.threads,
+        &[Webhook {
+            hook: "on_publish",
+            endpoint: format!("http://{}/plain", rig.stub.addr),
+            base64_payload: false,
+        }],
+        tuning,
+    )
+    .await?;
+    let outbox = &workload::bridge(&hookd.addr.to_string()).await?;
     let quick = window.measure < Duration::from_secs(2);
     let (outage, events) = if quick {
         (Duration::from_secs(2), 20_000)
@@ -734,7 +749,7 @@ async fn backlogs(
 
     // A plain drain: a burst at OUTBOX_N in flight, then what it left.
     wait_outbox_empty(&http, metrics, Duration::from_secs(120)).await?;
-    eprintln!("(h) outbox: a plain drain");
+    eprintln!("(i) outbox: a plain drain");
     let start = delivered_at(&http, stub).await?;
     let acked = Arc::new(AtomicU64::new(0));
     load::closed_loop(OUTBOX_N, window, &[], counting(outbox, &acked)).await;
@@ -743,7 +758,7 @@ async fn backlogs(
     // An outage: the stub refuses everything while notifications are
     // acknowledged, then answers again.
     wait_outbox_empty(&http, metrics, Duration::from_secs(120)).await?;
-    eprintln!("(h) outbox: the endpoint down for {} s", outage.as_secs());
+    eprintln!("(i) outbox: the endpoint down for {} s", outage.as_secs());
     let start = delivered_at(&http, stub).await?;
     let acked = Arc::new(AtomicU64::new(0));
     switch("down").await?;
@@ -774,7 +789,7 @@ async fn backlogs(
     // Memory with a large backlog: the endpoint down while `events` are
     // acknowledged.
     wait_outbox_empty(&http, metrics, Duration::from_secs(120)).await?;
-    eprintln!("(h) outbox: a backlog of {events} notifications");
+    eprintln!("(i) outbox: a backlog of {events} notifications");
     let start = delivered_at(&http, stub).await?;
     let before = procfs::rss_bytes(hookd.pid()).unwrap_or(0);
     switch("down").await?;
@@ -795,7 +810,7 @@ async fn backlogs(
     switch("up").await?;
     let (big_backlog, big_drain) = drain(&http, stub, start, acked.load(Ordering::Relaxed)).await?;
     report.row(Row {
-        id: "h",
+        id: "i",
         what: format!("hookd's RSS with {} notifications pending ÷ before", kilo(events as f64)),
         measured: format!(
             "VmRSS {:.1} MiB before, {:.1} MiB with the backlog (acknowledged at {}/s); then delivered at {}/s",
@@ -864,7 +879,7 @@ async fn drain(
         }
         if taken >= acked {
             eprintln!(
-                "(h) {pending} pending delivered in {:.2} s, the first after {:.0} ms",
+                "(i) {pending} pending delivered in {:.2} s, the first after {:.0} ms",
                 began.elapsed().as_secs_f64(),
                 first.unwrap_or_default().as_secs_f64() * 1e3
             );
