@@ -195,6 +195,19 @@ fn process_config(url: &str, budget_ms: u64) -> String {
     )
 }
 
+/// A `hookd` process with `url` registered for `on_publish` (an hour's
+/// retry budget), its admin address, and a broker connected to it.
+async fn hookd_with_admin(url: &str) -> (HookdProcess, String, Broker) {
+    let hookd = HookdProcess::launch()
+        .config(&process_config(url, 3_600_000))
+        .start()
+        .await;
+    hookd.wait_for_log("admin listening").await;
+    let admin = hookd.listening("admin listening").to_string();
+    let broker = Broker::connect(hookd.client().await).await;
+    (hookd, admin, broker)
+}
+
 /// Runs `hookd outbox ARGS…`; returns its output.
 async fn outbox_command(args: &[&str]) -> Output {
     let binary = process::binary().await;
@@ -354,14 +367,7 @@ async fn a_retry_carries_the_same_webhook_id_and_waits_as_long_as_retry_after_sa
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_4xx_is_not_retried_but_becomes_a_dead_letter_which_replay_delivers() {
     let receiver = Receiver::start(400).await;
-    let webhook = receiver.webhook.url();
-    let hookd = HookdProcess::launch()
-        .config(&process_config(&webhook, 3_600_000))
-        .start()
-        .await;
-    hookd.wait_for_log("admin listening").await;
-    let admin = hookd.listening("admin listening").to_string();
-    let broker = Broker::connect(hookd.client().await).await;
+    let (hookd, admin, broker) = hookd_with_admin(&receiver.webhook.url()).await;
     assert_ack(&broker.call(numbered("c", 0)).await);
     let listed = async {
         loop {
@@ -424,13 +430,7 @@ async fn a_notification_past_its_retry_budget_is_a_dead_letter_kept_across_a_res
 async fn a_410_stops_the_webhook_loudly_until_an_operator_enables_it() {
     let receiver = Receiver::start(410).await;
     let url = receiver.webhook.url();
-    let hookd = HookdProcess::launch()
-        .config(&process_config(&url, 3_600_000))
-        .start()
-        .await;
-    hookd.wait_for_log("admin listening").await;
-    let admin = hookd.listening("admin listening").to_string();
-    let broker = Broker::connect(hookd.client().await).await;
+    let (hookd, admin, broker) = hookd_with_admin(&url).await;
     assert_ack(&broker.call(numbered("a", 0)).await);
     let line = hookd.wait_for_log("410 Gone").await;
     assert!(line.contains("ERROR"), "{line}");
