@@ -770,7 +770,7 @@ async fn backlogs(rig: &Rig, window: Window, report: &mut Report) -> anyhow::Res
     switch("up").await?;
     let (outage_backlog, catch_up) = drain(&http, stub, start, acked.load(Ordering::Relaxed)).await?;
     report.row(Row {
-        id: "h",
+        id: "i",
         what: format!(
             "catch-up after a {} s outage ÷ a plain drain (deliveries/s at the endpoint)",
             outage.as_secs()
