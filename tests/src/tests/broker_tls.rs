@@ -20,12 +20,16 @@ use crate::harness::{
 };
 
 /// A token of the tokens file, and the broker it names.
-const TOKEN: &str = "9f2c1d7e5a3b48c6a1e0f4d2b7c9e813";
+pub(super) const TOKEN: &str = "9f2c1d7e5a3b48c6a1e0f4d2b7c9e813";
 
 /// A webhook for `auth_on_register` and hookd serving TLS with `server`'s
 /// certificate, asking for client certificates of `clients` and tokens from
 /// `tokens_file` when given.
-async fn secured(server: &Issued, clients: Option<&Ca>, tokens_file: Option<&Path>) -> (Webhook, Hookd) {
+pub(super) async fn secured(
+    server: &Issued,
+    clients: Option<&Ca>,
+    tokens_file: Option<&Path>,
+) -> (Webhook, Hookd) {
     let webhook = Webhook::start(Reply::ok()).await;
     let mut config = service::config([WebhookConfig::new(Hook::AuthOnRegister, webhook.url())]);
     config.server.tls = Some(ServerTlsConfig {
@@ -80,6 +84,7 @@ async fn unary(channel: Channel, token: Option<&str>) -> Result<(), tonic::Statu
         .map(drop)
 }
 
+/// The error `e` and its causes, one line.
 fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut text = e.to_string();
     let mut next = e.source();
@@ -90,7 +95,8 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-fn tokens_file(dir: &Scratch) -> std::path::PathBuf {
+/// A tokens file in `dir` naming `broker-1` with [`TOKEN`].
+pub(super) fn tokens_file(dir: &Scratch) -> std::path::PathBuf {
     let path = dir.path().join("tokens");
     std::fs::write(&path, format!("# brokers\nbroker-1 {TOKEN}\n")).expect("write the tokens file");
     path

@@ -21,6 +21,7 @@ mod register;
 mod session;
 mod shards;
 mod sidecar;
+mod sidecar_tls;
 mod signatures;
 mod subscribe;
 mod webhook_tls;
