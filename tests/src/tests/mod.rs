@@ -13,6 +13,7 @@ mod faults;
 mod lifecycle;
 mod malformed;
 mod mosquitto;
+mod mosquitto_tls;
 mod notifications;
 mod outbox;
 mod publish;
