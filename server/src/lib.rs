@@ -432,7 +432,10 @@ impl Hookd {
             None => routes.add_service(service),
         };
         let tls = match &self.config.server.tls {
-            Some(config) => Some(Arc::new(tls::ServerTls::load(config)?)),
+            Some(config) => Some(Arc::new(tls::ServerTls::load(
+                config,
+                self.dispatcher.metrics().tls_handshake_failures.clone(),
+            )?)),
             None => None,
         };
         let mut connections = Connections::new(
