@@ -14,7 +14,9 @@
 //!   Mosquitto or the plugin is missing);
 //! - (h) notifications acknowledged through the durable outbox (each one on
 //!   disk before its ack) vs the echo, at N = 256 (throughput) and N = 1
-//!   (ack latency).
+//!   (ack latency);
+//! - (t) (b)'s N = 1 latency and (a)'s N = 256 throughput with TLS on the
+//!   broker link, as ratios against the plaintext link ([`crate::tls`]).
 
 use std::{
     collections::BTreeMap,
@@ -37,6 +39,7 @@ use crate::{
     procs::{self, Proc, Tuning, Webhook},
     report::{Report, Row, Target, median},
     stub::{Stats, latency_histogram},
+    tls,
     workload::{self, Direct},
 };
 
@@ -56,7 +59,7 @@ pub struct RunOptions {
     pub server_threads: Option<usize>,
     /// The hookd binary (default: built and found by [`procs::locate_hookd`]).
     pub hookd: Option<PathBuf>,
-    /// Scenario letters to run (`abcdefgh`; main.rs gives the default).
+    /// Scenario letters to run (`abcdefght`; main.rs gives the default).
     pub only: String,
 }
 
@@ -155,6 +158,17 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
     }
     if wants('c') {
         cached(&rig, window, rounds, &mut report).await?;
+    }
+    if wants('t') {
+        let setup = tls::Setup {
+            hookd: &rig.hookd,
+            dir: &rig.dir,
+            threads: rig.threads,
+            stub: rig.stub.addr,
+            plain: &rig.main,
+            watch: [rig.me, rig.main.pid(), rig.stub.pid()],
+        };
+        tls::scenario(setup, window, rounds, &mut report).await?;
     }
     // (d) and (g) before (e): the fan-out can leave tens of thousands of
     // webhook connections open (and loopback ports in use) for a while,
@@ -851,6 +865,7 @@ async fn held_memory(rig: &Rig, report: &mut Report) -> anyhow::Result<Ran> {
         // as the measurement takes: this measures their memory.
         stall_timeout_ms: Some(120_000),
         metrics: true,
+        tls: None,
     };
     let hookd =
         procs::spawn_hookd_with(&rig.hookd, &rig.dir, "hookd-held", rig.threads, &webhooks, tuning).await?;

@@ -25,4 +25,5 @@ mod sidecar;
 mod sidecar_tls;
 mod signatures;
 mod subscribe;
+mod untrusted_inputs;
 mod webhook_tls;
