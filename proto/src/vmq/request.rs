@@ -756,7 +756,10 @@ impl Reader {
     }
 
     /// MQTT 5 `properties` (`p_*` keys), `None` when the body has none.
-    /// vmq sends `{}` with v3 `on_deliver`: for v3 hooks, empty is none.
+    /// vmq sends `{}` with v3 `on_deliver`: for v3 hooks, empty is none,
+    /// also when the object holds only keys this version does not know
+    /// (else `{"p_new":1}` and `{}` would be two calls, and the first would
+    /// not survive re-encoding).
     fn properties(&self, o: &mut Object, m5: bool) -> Result<Option<Properties>, RequestError> {
         let value = match o.take("properties") {
             None | Some(Value::Null) => return Ok(None),
@@ -801,6 +804,9 @@ impl Reader {
             maximum_packet_size: p.optional_u32("p_max_packet_size")?,
         };
         p.finish();
+        if !m5 && properties == Properties::default() {
+            return Ok(None);
+        }
         Ok(Some(properties))
     }
 }
@@ -1114,6 +1120,22 @@ mod tests {
             json!({"p_user_property":[{"key":"azE=","val":"djE="}],"p_response_topic":"responsetopic",
                    "p_payload_format_indicator":"utf8","p_correlation_data":"corr","p_subscription_id":[1,2]})
         );
+    }
+
+    #[test]
+    fn v3_properties_with_only_unknown_keys_are_none_like_empty_ones() {
+        // Found by `cargo fuzz run vmq_request` (fuzz/corpus/vmq_request/
+        // regression-v3-unknown-properties): decoded as empty properties,
+        // re-encoded as `{}`, read back as none.
+        let body = br#"{"username":null,"mountpoint":"","client_id":"c","qos":0,"topic":"t","payload":"b24=","retain":false,"properties":{"p_future_property":1}}"#;
+        let args = decode_request(Hook::OnDeliver, body, B64).expect("valid on_deliver");
+        let HookArgs::Publish(publish) = &args else {
+            panic!("on_deliver is a publish: {args:?}");
+        };
+        assert_eq!(publish.properties, None);
+        let call = HookCall::new(Hook::OnDeliver, args).expect("a valid call");
+        let again = decode_request(Hook::OnDeliver, &encode_request(&call, B64), B64).expect("decodes");
+        assert_eq!(HookCall::new(Hook::OnDeliver, again).expect("a valid call"), call);
     }
 
     #[test]
