@@ -526,7 +526,13 @@ pub fn decode_request(hook: Hook, body: &[u8], encoding: PayloadEncoding) -> Res
             properties: r.properties(&mut o, m5)?,
         }),
         Shape::Publish => HookArgs::Publish(Publish {
-            username: o.nullable_string("username")?,
+            // vmq's on_offline_message has no username: one in the body is
+            // an unknown key, ignored like any other (else it would be
+            // forwarded, and lost when the call is encoded again).
+            username: match hook {
+                Hook::OnOfflineMessage => None,
+                _ => o.nullable_string("username")?,
+            },
             subscriber: subscriber(&mut o)?,
             qos: o.qos("qos")?,
             topic: o.string("topic")?,
@@ -1319,6 +1325,18 @@ mod tests {
         assert_eq!(p.subscription_id, vec![1, 2]);
         assert_eq!(p.authentication_data.as_deref(), Some(&[0u8, 1][..]));
         assert_eq!(p.maximum_packet_size, Some(1024));
+    }
+
+    #[test]
+    fn a_username_sent_with_on_offline_message_is_ignored() {
+        // Found by `cargo fuzz run vmq_request` (fuzz/corpus/vmq_request/
+        // regression-offline-message-username): the username was kept, and
+        // lost when the call was encoded again.
+        let body = br#"{"username":"joe","mountpoint":"","client_id":"c","qos":0,"topic":"t","payload":"b24=","retain":false}"#;
+        let Ok(HookArgs::Publish(m)) = decode_request(Hook::OnOfflineMessage, body, B64) else {
+            panic!("on_offline_message")
+        };
+        assert_eq!(m.username, None);
     }
 
     #[test]
