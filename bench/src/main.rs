@@ -88,7 +88,7 @@ enum Command {
         #[arg(long)]
         hookd: Option<PathBuf>,
         /// Scenario letters to run.
-        #[arg(long, default_value = "abcdefght")]
+        #[arg(long, default_value = "abcdefghit")]
         only: String,
     },
 }

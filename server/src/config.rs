@@ -211,9 +211,16 @@ pub struct OutboxConfig {
 pub struct AdminConfig {
     /// Serve `hookd.v1.Admin` (gRPC) at all. Default true.
     pub enabled: bool,
-    /// Where it is served: keep it on loopback (it can replay and drop
-    /// notifications). Default `127.0.0.1:50062`.
+    /// Where it is served: keep it on loopback (it can register webhooks,
+    /// replay and drop notifications). An address that is not loopback
+    /// needs `token_file`. Default `127.0.0.1:50062`.
     pub listen: SocketAddr,
+    /// A file holding the admin token (one line, at least 16 characters,
+    /// e.g. `openssl rand -hex 32`): every admin call must then carry
+    /// `authorization: Bearer <token>` (the `hookd` commands read the same
+    /// file). Required when `listen` is not a loopback address. Read at
+    /// start; never logged. Default: none.
+    pub token_file: Option<PathBuf>,
     /// Hosts webhooks registered at run time may point at: host names, IP
     /// addresses or CIDR networks ([`crate::allowlist`]). Empty allows every
     /// host except link-local and cloud metadata addresses, which are refused
@@ -394,6 +401,7 @@ impl Default for AdminConfig {
         Self {
             enabled: true,
             listen: SocketAddr::from(([127, 0, 0, 1], 50062)),
+            token_file: None,
             allowed_webhook_hosts: Vec::new(),
         }
     }
@@ -757,6 +765,15 @@ impl Config {
             self.outbox.retry_initial_delay_ms,
         )?;
         check_duration("outbox.retry_max_delay_ms", self.outbox.retry_max_delay_ms)?;
+        if self.admin.enabled && !self.admin.listen.ip().is_loopback() && self.admin.token_file.is_none() {
+            return Err(invalid(
+                "admin.token_file".into(),
+                &format!(
+                    "must be set when admin.listen ({}) is not a loopback address: the admin service can register webhooks",
+                    self.admin.listen
+                ),
+            ));
+        }
         if let Err(message) = crate::allowlist::AllowedHosts::parse(&self.admin.allowed_webhook_hosts) {
             return Err(invalid("admin.allowed_webhook_hosts".into(), &message));
         }

@@ -59,6 +59,7 @@ pub struct Dispatcher {
     cache: VerdictCache,
     outbox: Outbox,
     metrics: Arc<Metrics>,
+    brokers: crate::brokers::Brokers,
 }
 
 impl Dispatcher {
@@ -69,6 +70,7 @@ impl Dispatcher {
             cache,
             outbox,
             metrics,
+            brokers: crate::brokers::Brokers::default(),
         }
     }
 
@@ -80,6 +82,16 @@ impl Dispatcher {
     /// The registry the dispatcher routes by.
     pub fn registry(&self) -> &Arc<Registry> {
         &self.registry
+    }
+
+    /// The verdict cache.
+    pub fn cache(&self) -> &VerdictCache {
+        &self.cache
+    }
+
+    /// The broker streams open now.
+    pub fn brokers(&self) -> &crate::brokers::Brokers {
+        &self.brokers
     }
 
     /// The metrics it counts into.

@@ -1,12 +1,15 @@
 //! The `hookd` binary: parses the command line, loads the configuration,
 //! starts tracing, and serves hookd on its shards until Ctrl-C or SIGTERM
-//! (a second one exits at once); or, with `hookd outbox …`, runs one
-//! operator command against the outbox ([`outbox_cli`]).
+//! (a second one exits at once; SIGHUP reloads the configuration file); or
+//! runs one operator command: `hookd outbox …` ([`outbox_cli`]), `hookd
+//! webhooks …`, `cache …`, `brokers`, `reload` against a running hookd
+//! ([`admin_cli`]), or `hookd check` on a configuration file, offline.
 //!
 //! A failure to start is logged once, as one line with its causes
 //! (`invalid configuration: HOOKD_SERVER__LISTEN: invalid socket address …`),
 //! and hookd exits with status 1.
 
+mod admin_cli;
 mod outbox_cli;
 
 use std::{io::IsTerminal, path::PathBuf, process::ExitCode};
@@ -48,6 +51,37 @@ struct Cli {
 enum Command {
     /// The notification outbox: dead letters, stopped webhooks, backlog.
     Outbox(outbox_cli::OutboxArgs),
+    /// Webhooks of a running hookd: register and deregister at run time
+    /// (kept across restarts), show them all.
+    Webhooks {
+        #[command(flatten)]
+        target: admin_cli::Target,
+        #[command(subcommand)]
+        command: admin_cli::WebhooksCommand,
+    },
+    /// The verdict cache of a running hookd.
+    Cache {
+        #[command(flatten)]
+        target: admin_cli::Target,
+        #[command(subcommand)]
+        command: admin_cli::CacheCommand,
+    },
+    /// The brokers connected to a running hookd: node id, kind, address,
+    /// since when, calls in flight.
+    Brokers {
+        #[command(flatten)]
+        target: admin_cli::Target,
+    },
+    /// Make a running hookd re-read its configuration file (as SIGHUP
+    /// does): webhook changes apply at once; an invalid file is refused
+    /// with its error and the running configuration stays.
+    Reload {
+        #[command(flatten)]
+        target: admin_cli::Target,
+    },
+    /// Check a configuration (`--config FILE` and the environment) offline,
+    /// as hookd would start with it: exits 0 if valid, else 1 with the error.
+    Check,
 }
 
 fn main() -> ExitCode {
@@ -61,8 +95,18 @@ fn main() -> ExitCode {
     // Returning the error from `main` would print it as `Debug`: with a
     // backtrace when RUST_BACKTRACE is set, and each cause on its own line.
     // One line, with every cause once, is what an operator needs.
+    let config = cli.config.as_deref();
     let result = match cli.command {
-        Some(Command::Outbox(args)) => outbox_cli::run(cli.config.as_deref(), args),
+        Some(Command::Outbox(args)) => outbox_cli::run(config, args),
+        Some(Command::Webhooks { target, command }) => {
+            admin_cli::run(config, &target, admin_cli::Command::Webhooks(command))
+        }
+        Some(Command::Cache { target, command }) => {
+            admin_cli::run(config, &target, admin_cli::Command::Cache(command))
+        }
+        Some(Command::Brokers { target }) => admin_cli::run(config, &target, admin_cli::Command::Brokers),
+        Some(Command::Reload { target }) => admin_cli::run(config, &target, admin_cli::Command::Reload),
+        Some(Command::Check) => check(config),
         None => run(cli.config),
     };
     match result {
@@ -75,17 +119,32 @@ fn main() -> ExitCode {
 }
 
 /// Loads the configuration, binds `server.listen` and serves until a signal.
-fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
+fn run(path: Option<PathBuf>) -> anyhow::Result<()> {
     raise_open_files_limit();
     warn_about_lookalike_variables();
-    let config = Config::load(config.as_deref(), None).context("invalid configuration")?;
+    let config = Config::load(path.as_deref(), None).context("invalid configuration")?;
     let listener = std::net::TcpListener::bind(config.server.listen)
         .with_context(|| format!("cannot bind server.listen {}", config.server.listen))?;
     let shards = hookd::shard::count(config.server.worker_threads);
-    hookd::Hookd::new(config)
+    hookd::Hookd::from_file(config, path)
         .context("configuring")?
+        .reload_on_sighup()
         .serve_sharded(listener, shards, shutdown_signal())
         .context("serving")
+}
+
+/// `hookd check`: loads and checks the configuration, printing what it has.
+fn check(path: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let config = Config::load(path, None).context("invalid configuration")?;
+    hookd::check(&config).context("invalid configuration")?;
+    let shown = path.map_or_else(|| "the defaults".to_owned(), |p| p.display().to_string());
+    println!(
+        "{shown}: ok ({} webhooks; gRPC on {}, admin on {})",
+        config.webhooks.len(),
+        config.server.listen,
+        config.admin.listen
+    );
+    Ok(())
 }
 
 /// Raises the soft `RLIMIT_NOFILE` to the hard limit, logging both: every

@@ -76,8 +76,14 @@ impl hook_service_server::HookService for HookService {
         let Ok(permit) = self.streams.clone().try_acquire_owned() else {
             return Err(self.refuse(&request, "too many broker streams (server.max_streams)"));
         };
+        let peer = request
+            .extensions()
+            .get::<ConnInfo>()
+            .and_then(ConnInfo::remote_addr)
+            .or_else(|| request.remote_addr());
         let frames = session::serve(
             request.into_inner(),
+            peer,
             self.dispatcher.clone(),
             self.limits,
             self.shutdown.clone(),

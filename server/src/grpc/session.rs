@@ -90,16 +90,24 @@ struct OpenStream {
     ids: HashSet<u64, foldhash::fast::RandomState>,
     node_id: String,
     metrics: Arc<Metrics>,
+    /// Its entry in `hookd brokers`, left as the stream is dropped.
+    broker: crate::brokers::Entered,
 }
 
 impl OpenStream {
-    fn new(node_id: String, metrics: Arc<Metrics>) -> Self {
+    fn new(node_id: String, metrics: Arc<Metrics>, broker: crate::brokers::Entered) -> Self {
         metrics.streams.inc();
         Self {
             ids: HashSet::with_hasher(foldhash::fast::RandomState::default()),
             node_id,
             metrics,
+            broker,
         }
+    }
+
+    /// Tells `hookd brokers` how many calls are in flight.
+    fn counted(&self) {
+        self.broker.session().set_in_flight(self.ids.len());
     }
 }
 
@@ -122,6 +130,7 @@ impl Drop for OpenStream {
 /// (see the module docs).
 pub fn serve(
     mut inbound: Streaming<RawBrokerFrame>,
+    peer: Option<std::net::SocketAddr>,
     dispatcher: Arc<Dispatcher>,
     limits: Limits,
     shutdown: Shutdown,
@@ -152,7 +161,8 @@ pub fn serve(
         info!(node_id = %hello.node_id, broker = %hello.broker_kind, version = %hello.broker_version, "broker connected");
         // Only the node id is logged again; the rest of Hello is not kept
         // for the stream's life (an idle stream's memory is a target).
-        let mut calls = OpenStream::new(hello.node_id, dispatcher.metrics().clone());
+        let broker = dispatcher.brokers().enter(&hello.node_id, &hello.broker_kind, &hello.broker_version, peer);
+        let mut calls = OpenStream::new(hello.node_id, dispatcher.metrics().clone(), broker);
         let mut active = dispatcher.registry().active_hooks();
         let welcome = pb::Welcome {
             active_hooks: convert::hooks_to_proto(&active.borrow_and_update()),
@@ -237,6 +247,7 @@ pub fn serve(
                 }
                 Event::Answered(id, verdict) => {
                     calls.ids.remove(&id);
+                    calls.counted();
                     if draining {
                         shutdown.call_finished();
                     }
@@ -263,6 +274,7 @@ pub fn serve(
                         }
                         Admitted::Run { id, pending, deadline } => {
                             calls.ids.insert(id);
+                            calls.counted();
                             in_flight.push(async move { (id, dispatcher.finish(pending, deadline).await) });
                             continue;
                         }

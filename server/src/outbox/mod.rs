@@ -52,7 +52,9 @@ use tokio::sync::{Notify, oneshot};
 use tracing::{error, info, warn};
 
 use crate::{config::OutboxConfig, metrics::Metrics, redact, registry::Endpoints};
-pub use store::{Batch, DeadLetter, Delivery, NewEvent, Selection, SqliteStore, Store, StoreError};
+pub use store::{
+    Batch, DeadLetter, Delivery, NewEvent, Selection, SqliteStore, Store, StoreError, StoredRegistration,
+};
 
 /// Why a notification was not accepted into the outbox; the broker gets the
 /// error verdict of [`AppendError::kind`].

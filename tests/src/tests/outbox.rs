@@ -35,6 +35,8 @@ use crate::harness::{
 struct Receiver {
     webhook: Webhook,
     status: Arc<AtomicU16>,
+    /// A client whose notifications get 503 whatever `status` says.
+    refused_client: Arc<Mutex<Option<String>>>,
     taken: Arc<Mutex<Vec<Taken>>>,
 }
 
@@ -55,10 +57,14 @@ impl Receiver {
     async fn start_with(status: u16, headers: Vec<(&'static str, &'static str)>) -> Self {
         let answer = Arc::new(AtomicU16::new(status));
         let taken = Arc::new(Mutex::new(Vec::new()));
-        let (now, log) = (answer.clone(), taken.clone());
+        let refused_client = Arc::new(Mutex::new(None::<String>));
+        let (now, log, refused) = (answer.clone(), taken.clone(), refused_client.clone());
         let webhook = Webhook::builder()
             .respond_with(move |request| {
-                let status = now.load(Ordering::SeqCst);
+                let client = request.body["client_id"].as_str().unwrap_or_default();
+                let refused =
+                    refused.lock().unwrap_or_else(PoisonError::into_inner).as_deref() == Some(client);
+                let status = if refused { 503 } else { now.load(Ordering::SeqCst) };
                 if status != 200 {
                     return headers
                         .iter()
@@ -78,12 +84,18 @@ impl Receiver {
         Self {
             webhook,
             status: answer,
+            refused_client,
             taken,
         }
     }
 
     fn answer(&self, status: u16) {
         self.status.store(status, Ordering::SeqCst);
+    }
+
+    /// Refuses `client`'s notifications (503), or nobody's.
+    fn refuse_client(&self, client: Option<&str>) {
+        *self.refused_client.lock().unwrap_or_else(PoisonError::into_inner) = client.map(str::to_owned);
     }
 
     fn taken(&self) -> Vec<Taken> {
@@ -183,6 +195,19 @@ fn process_config(url: &str, budget_ms: u64) -> String {
     )
 }
 
+/// A `hookd` process with `url` registered for `on_publish` (an hour's
+/// retry budget), its admin address, and a broker connected to it.
+async fn hookd_with_admin(url: &str) -> (HookdProcess, String, Broker) {
+    let hookd = HookdProcess::launch()
+        .config(&process_config(url, 3_600_000))
+        .start()
+        .await;
+    hookd.wait_for_log("admin listening").await;
+    let admin = hookd.listening("admin listening").to_string();
+    let broker = Broker::connect(hookd.client().await).await;
+    (hookd, admin, broker)
+}
+
 /// Runs `hookd outbox ARGS…`; returns its output.
 async fn outbox_command(args: &[&str]) -> Output {
     let binary = process::binary().await;
@@ -242,6 +267,28 @@ async fn a_notification_waiting_out_a_long_retry_delay_goes_as_soon_as_its_endpo
     assert_ack(&broker.call(numbered("other", 1)).await);
     receiver.wait_for_distinct(2, WAIT).await;
     assert!(receiver.taken().iter().any(|t| t.client_id == "client-0"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_stuck_behind_a_retried_notification_holds_up_only_itself() {
+    let receiver = Receiver::start(200).await;
+    receiver.refuse_client(Some("client-0"));
+    let mut config = service::config([WebhookConfig::new(Hook::OnPublish, receiver.webhook.url())]);
+    fast_retries(&mut config);
+    let hookd = Hookd::start(config).await;
+    let broker = hookd.broker().await;
+    // More of the stuck client's than the endpoint holds in memory, then
+    // another client's.
+    send_acked(&broker, 1, 1_500).await;
+    for n in 0..50 {
+        assert_ack(&broker.call(numbered("other", 1_500 + n)).await);
+    }
+    receiver.wait_for_distinct(50, WAIT).await;
+    assert!(receiver.taken().iter().all(|t| t.client_id == "other"));
+    receiver.refuse_client(None);
+    receiver.wait_for_distinct(1_550, WAIT).await;
+    assert_eq!(receiver.taken().len(), 1_550, "each delivered exactly once");
+    receiver.assert_in_order_per_client();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -320,14 +367,7 @@ async fn a_retry_carries_the_same_webhook_id_and_waits_as_long_as_retry_after_sa
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_4xx_is_not_retried_but_becomes_a_dead_letter_which_replay_delivers() {
     let receiver = Receiver::start(400).await;
-    let webhook = receiver.webhook.url();
-    let hookd = HookdProcess::launch()
-        .config(&process_config(&webhook, 3_600_000))
-        .start()
-        .await;
-    hookd.wait_for_log("admin listening").await;
-    let admin = hookd.listening("admin listening").to_string();
-    let broker = Broker::connect(hookd.client().await).await;
+    let (hookd, admin, broker) = hookd_with_admin(&receiver.webhook.url()).await;
     assert_ack(&broker.call(numbered("c", 0)).await);
     let listed = async {
         loop {
@@ -390,13 +430,7 @@ async fn a_notification_past_its_retry_budget_is_a_dead_letter_kept_across_a_res
 async fn a_410_stops_the_webhook_loudly_until_an_operator_enables_it() {
     let receiver = Receiver::start(410).await;
     let url = receiver.webhook.url();
-    let hookd = HookdProcess::launch()
-        .config(&process_config(&url, 3_600_000))
-        .start()
-        .await;
-    hookd.wait_for_log("admin listening").await;
-    let admin = hookd.listening("admin listening").to_string();
-    let broker = Broker::connect(hookd.client().await).await;
+    let (hookd, admin, broker) = hookd_with_admin(&url).await;
     assert_ack(&broker.call(numbered("a", 0)).await);
     let line = hookd.wait_for_log("410 Gone").await;
     assert!(line.contains("ERROR"), "{line}");
