@@ -22,6 +22,7 @@ mod procs;
 mod report;
 mod run;
 mod stub;
+mod tls;
 mod workload;
 
 use std::{net::SocketAddr, path::PathBuf};
@@ -87,7 +88,7 @@ enum Command {
         #[arg(long)]
         hookd: Option<PathBuf>,
         /// Scenario letters to run.
-        #[arg(long, default_value = "abcdefghi")]
+        #[arg(long, default_value = "abcdefghit")]
         only: String,
     },
 }

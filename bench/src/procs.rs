@@ -55,7 +55,7 @@ pub struct Webhook {
 
 /// Settings beyond the harness defaults for one hookd instance; `None`
 /// leaves hookd's own default.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Tuning {
     /// `server.max_in_flight_per_stream` (hookd's default: 4096).
     pub max_in_flight_per_stream: Option<usize>,
@@ -67,6 +67,8 @@ pub struct Tuning {
     pub stall_timeout_ms: Option<u64>,
     /// Serve `/metrics` on a free loopback port ([`Proc::metrics`]).
     pub metrics: bool,
+    /// `[server.tls]` with this certificate and key file (PEM).
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 impl Proc {
@@ -162,6 +164,14 @@ pub async fn spawn_hookd_with(
     let mut toml = format!("[server]\nlisten = \"{addr}\"\nworker_threads = {worker_threads}\n");
     if let Some(limit) = tuning.max_in_flight_per_stream {
         let _ = writeln!(toml, "max_in_flight_per_stream = {limit}");
+    }
+    if let Some((cert, key)) = &tuning.tls {
+        let _ = write!(
+            toml,
+            "\n[server.tls]\ncert_file = {:?}\nkey_file = {:?}\n",
+            cert.display().to_string(),
+            key.display().to_string()
+        );
     }
     let pool = tuning.pool_max_connections.unwrap_or(16_384);
     let _ = write!(toml, "\n[http]\npool_max_connections = {pool}\n");

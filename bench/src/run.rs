@@ -17,7 +17,9 @@
 //!   (ack latency), beside the disk's own fsync latency;
 //! - (i) the delivery rate of an outbox backlog built during a 10 s endpoint
 //!   outage ÷ a plain drain's, and hookd's RSS with 1,000,000 notifications
-//!   pending.
+//!   pending;
+//! - (t) (b)'s N = 1 latency and (a)'s N = 256 throughput with TLS on the
+//!   broker link, as ratios against the plaintext link ([`crate::tls`]).
 
 use std::{
     collections::BTreeMap,
@@ -40,6 +42,7 @@ use crate::{
     procs::{self, Proc, Tuning, Webhook},
     report::{Report, Row, Target, median},
     stub::{Stats, latency_histogram},
+    tls,
     workload::{self, Direct},
 };
 
@@ -59,7 +62,7 @@ pub struct RunOptions {
     pub server_threads: Option<usize>,
     /// The hookd binary (default: built and found by [`procs::locate_hookd`]).
     pub hookd: Option<PathBuf>,
-    /// Scenario letters to run (`abcdefghi`; main.rs gives the default).
+    /// Scenario letters to run (`abcdefghit`; main.rs gives the default).
     pub only: String,
 }
 
@@ -158,6 +161,17 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
     }
     if wants('c') {
         cached(&rig, window, rounds, &mut report).await?;
+    }
+    if wants('t') {
+        let setup = tls::Setup {
+            hookd: &rig.hookd,
+            dir: &rig.dir,
+            threads: rig.threads,
+            stub: rig.stub.addr,
+            plain: &rig.main,
+            watch: [rig.me, rig.main.pid(), rig.stub.pid()],
+        };
+        tls::scenario(setup, window, rounds, &mut report).await?;
     }
     // (d) and (g) before (e): the fan-out can leave tens of thousands of
     // webhook connections open (and loopback ports in use) for a while,
@@ -1087,6 +1101,7 @@ async fn held_memory(rig: &Rig, report: &mut Report) -> anyhow::Result<Ran> {
         // as the measurement takes: this measures their memory.
         stall_timeout_ms: Some(120_000),
         metrics: true,
+        tls: None,
     };
     let hookd =
         procs::spawn_hookd_with(&rig.hookd, &rig.dir, "hookd-held", rig.threads, &webhooks, tuning).await?;

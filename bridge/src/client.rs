@@ -41,6 +41,11 @@ pub enum BridgeError {
     /// The blocking façade's runtime could not start.
     #[error("runtime: {0}")]
     Runtime(String),
+    /// The TLS options or the token cannot be used: a file that cannot be
+    /// read, a client certificate without its key, a token that is not
+    /// printable ASCII. Says which, never the token.
+    #[error("TLS or token: {0}")]
+    Credentials(String),
 }
 
 /// A connected hookd client. Cheap to clone; all clones share the streams.
@@ -70,6 +75,10 @@ pub fn connect(options: Options) -> Result<Client, BridgeError> {
     if options.max_in_flight == 0 {
         return Err(BridgeError::NoCapacity);
     }
+    // Checked once here, so a wrong path stops the broker at start instead of
+    // failing every reconnect quietly; each connect reads the files again,
+    // so rotated certificates are picked up.
+    connection::check_credentials(&options).map_err(BridgeError::Credentials)?;
     let options = Arc::new(options);
     let shared = Arc::new(Shared {
         active: watch::Sender::new(None),

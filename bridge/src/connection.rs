@@ -265,6 +265,30 @@ fn tls_config(tls: &crate::options::TlsOptions) -> Result<ClientTlsConfig, Strin
     Ok(config)
 }
 
+/// The `authorization` value `options` ask for, if any.
+fn bearer(options: &Options) -> Result<Option<MetadataValue<Ascii>>, String> {
+    options
+        .token
+        .as_ref()
+        .map(|token| {
+            format!("Bearer {token}")
+                .parse::<MetadataValue<Ascii>>()
+                .map_err(|_| "the token is not printable ASCII".to_owned())
+        })
+        .transpose()
+}
+
+/// Checks that the TLS files of `options` can be read, parse and fit
+/// together, and that its token can be sent.
+pub fn check_credentials(options: &Options) -> Result<(), String> {
+    if let Some(tls) = &options.tls {
+        Endpoint::from_static("https://localhost")
+            .tls_config(tls_config(tls)?)
+            .map_err(|e| error_chain(&e))?;
+    }
+    bearer(options).map(drop)
+}
+
 /// Connects, opens the stream, says Hello and waits for Welcome.
 async fn open(address: &str, options: &Options) -> Result<(Arc<Link>, Inbound, Vec<Hook>), String> {
     let scheme = if options.tls.is_some() { "https" } else { "http" };
@@ -279,14 +303,7 @@ async fn open(address: &str, options: &Options) -> Result<(Arc<Link>, Inbound, V
     if let Some(tls) = &options.tls {
         endpoint = endpoint.tls_config(tls_config(tls)?).map_err(|e| e.to_string())?;
     }
-    let bearer = match &options.token {
-        Some(token) => Some(
-            format!("Bearer {token}")
-                .parse::<MetadataValue<Ascii>>()
-                .map_err(|_| "the token is not printable ASCII".to_owned())?,
-        ),
-        None => None,
-    };
+    let bearer = bearer(options)?;
     let channel = endpoint.connect().await.map_err(|e| error_chain(&e))?;
     let (tx, rx) = mpsc::unbounded_channel();
     let hello = pb::Hello {

@@ -39,8 +39,9 @@ pub enum Overload {
     FailFast,
 }
 
-/// Client options; [`Options::new`] gives sensible defaults.
-#[derive(Debug, Clone)]
+/// Client options; [`Options::new`] gives sensible defaults. Its `Debug`
+/// shows whether a token is set, never the token.
+#[derive(Clone)]
 pub struct Options {
     /// hookd addresses (`host:port` or `http://host:port`); calls are spread
     /// over the healthy ones.
@@ -92,6 +93,26 @@ pub struct TlsOptions {
     pub domain: Option<String>,
 }
 
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("addresses", &self.addresses)
+            .field("identity", &self.identity)
+            .field("default_timeout", &self.default_timeout)
+            .field("max_in_flight", &self.max_in_flight)
+            .field("overload", &self.overload)
+            .field("policies", &self.policies)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("min_backoff", &self.min_backoff)
+            .field("max_backoff", &self.max_backoff)
+            .field("local_cache", &self.local_cache)
+            .field("local_cache_entries", &self.local_cache_entries)
+            .field("tls", &self.tls)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
 impl Options {
     /// Options for one or more hookd `addresses`, with defaults for the rest.
     pub fn new(addresses: impl IntoIterator<Item = impl Into<String>>, identity: NodeIdentity) -> Self {
@@ -134,5 +155,19 @@ impl Options {
             } else {
                 FailurePolicy::Deny
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_does_not_show_the_token() {
+        let mut options = Options::new(["127.0.0.1:1"], NodeIdentity::default());
+        options.token = Some("s3cr3t-t0ken".to_owned());
+        let shown = format!("{options:?}");
+        assert!(!shown.contains("s3cr3t-t0ken"), "{shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
     }
 }

@@ -72,10 +72,10 @@ struct Backoff {
     next: Duration,
 }
 
-/// Rate limit of the log lines about accept errors, and the count of errors
-/// not yet reported in one.
+/// Rate limit of the log lines about accept errors (and TLS handshake
+/// failures, [`crate::tls`]), and the count of errors not yet reported in one.
 #[derive(Debug, Default)]
-struct Reports {
+pub(crate) struct Reports {
     last_line: Option<Instant>,
     unreported: u64,
 }
@@ -172,7 +172,7 @@ impl Backoff {
 impl Reports {
     /// Counts one error; if a line is due at `now`, returns how many errors
     /// it reports (this one and those suppressed since the last line).
-    fn error(&mut self, now: Instant) -> Option<u64> {
+    pub(crate) fn error(&mut self, now: Instant) -> Option<u64> {
         self.unreported += 1;
         self.due(now)
     }

@@ -143,7 +143,8 @@ pub fn check(config: &Config) -> Result<(), RunError> {
         .map_err(RunError::AllowedHosts)?;
     registry::Registry::new(config.http.clone(), 1, &config.webhooks, allowed)?;
     if let Some(tls) = &config.server.tls {
-        tls::ServerTls::load(tls)?;
+        // A check serves nothing: its handshake counter is never read.
+        tls::ServerTls::load(tls, prometheus_client::metrics::counter::Counter::default())?;
     }
     if let Some(auth) = &config.server.auth {
         auth::Tokens::load(&auth.tokens_file)?;
@@ -546,7 +547,10 @@ impl Hookd {
             None => routes.add_service(service),
         };
         let tls = match &self.config.server.tls {
-            Some(config) => Some(Arc::new(tls::ServerTls::load(config)?)),
+            Some(config) => Some(Arc::new(tls::ServerTls::load(
+                config,
+                self.dispatcher.metrics().tls_handshake_failures.clone(),
+            )?)),
             None => None,
         };
         let mut connections = Connections::new(

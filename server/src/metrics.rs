@@ -48,6 +48,10 @@ pub struct Metrics {
     /// Streams and calls refused for a missing or unknown bearer token
     /// (`server.auth`). Exposed as `hookd_unauthenticated_total`.
     pub unauthenticated: Counter,
+    /// TLS handshakes on the gRPC listener that failed (`server.tls`): an
+    /// unknown CA, no client certificate, plaintext. Exposed as
+    /// `hookd_tls_handshake_failures_total`.
+    pub tls_handshake_failures: Counter,
     /// Connections closed by `server.handshake_timeout_ms` or
     /// `server.idle_timeout_ms`.
     pub connections_closed: Counter,
@@ -189,6 +193,12 @@ impl Metrics {
             "Streams and calls refused for a missing or unknown bearer token (server.auth)",
             unauthenticated.clone(),
         );
+        let tls_handshake_failures = Counter::default();
+        registry.register(
+            "tls_handshake_failures",
+            "TLS handshakes on the gRPC listener that failed (server.tls)",
+            tls_handshake_failures.clone(),
+        );
         let connections_closed = Counter::default();
         registry.register(
             "connections_closed",
@@ -261,6 +271,7 @@ impl Metrics {
             accept_errors,
             connections_refused,
             unauthenticated,
+            tls_handshake_failures,
             connections_closed,
             streams_refused,
             calls_unanswered,

@@ -13,10 +13,17 @@
 //! differ: new connections use the new certificate, open ones keep theirs.
 //! A file that cannot be loaded keeps the old configuration (and is logged),
 //! so a half-written rotation never takes hookd's listener down.
+//!
+//! A failed handshake (an unknown CA, no client certificate under mTLS, a
+//! plaintext client, a peer that hangs up half-way) is counted in
+//! `hookd_tls_handshake_failures_total` and logged at warn with the peer and
+//! the reason, at most once a second per listener with the number of
+//! failures since the last line, so a scanner cannot flood the log.
 
 use std::{
     future::Future as _,
     io,
+    net::SocketAddr,
     path::PathBuf,
     pin::Pin,
     sync::{Arc, Mutex, PoisonError, RwLock},
@@ -24,15 +31,18 @@ use std::{
     time::SystemTime,
 };
 
+use prometheus_client::metrics::counter::Counter;
 use rustls::{ServerConfig, server::WebPkiClientVerifier};
 use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
     net::TcpStream,
+    time::Instant,
 };
 use tokio_rustls::{Accept, TlsAcceptor, server::TlsStream};
 use tracing::{debug, info, warn};
 
 use crate::{
+    accept::Reports,
     config::ServerTlsConfig,
     webhook::tls::{TlsError, certs, private_key, provider, roots_from},
 };
@@ -43,6 +53,21 @@ pub struct ServerTls {
     current: RwLock<Arc<ServerConfig>>,
     /// The files' (modified, length) when last loaded.
     loaded: Mutex<Vec<Option<(SystemTime, u64)>>>,
+    failures: Arc<HandshakeFailures>,
+}
+
+/// The failed handshakes of one listener: counted, and reported in log lines
+/// at most once a second.
+struct HandshakeFailures {
+    counter: Counter,
+    reports: Mutex<Reports>,
+}
+
+/// A handshake under way, and what to report if it fails.
+pub struct Handshake {
+    accept: Accept<TcpStream>,
+    peer: Option<SocketAddr>,
+    failures: Arc<HandshakeFailures>,
 }
 
 /// A broker connection's IO: plaintext, or TLS (handshaking, then established).
@@ -50,19 +75,24 @@ pub enum ServerIo {
     /// No TLS on the listener.
     Plain(TcpStream),
     /// The TLS handshake is under way.
-    Accepting(Box<Accept<TcpStream>>),
+    Accepting(Box<Handshake>),
     /// The handshake is done.
     Tls(Box<TlsStream<TcpStream>>),
 }
 
 impl ServerTls {
-    /// Loads `config`'s files; an error names the key and the file.
-    pub fn load(config: &ServerTlsConfig) -> Result<Self, TlsError> {
+    /// Loads `config`'s files; an error names the key and the file. Failed
+    /// handshakes are counted in `failures`.
+    pub fn load(config: &ServerTlsConfig, failures: Counter) -> Result<Self, TlsError> {
         let loaded = stamps(config);
         Ok(Self {
             current: RwLock::new(Arc::new(server_config(config)?)),
             config: config.clone(),
             loaded: Mutex::new(loaded),
+            failures: Arc::new(HandshakeFailures {
+                counter: failures,
+                reports: Mutex::new(Reports::default()),
+            }),
         })
     }
 
@@ -74,7 +104,12 @@ impl ServerTls {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
-        ServerIo::Accepting(Box::new(TlsAcceptor::from(config).accept(tcp)))
+        let peer = tcp.peer_addr().ok();
+        ServerIo::Accepting(Box::new(Handshake {
+            accept: TlsAcceptor::from(config).accept(tcp),
+            peer,
+            failures: self.failures.clone(),
+        }))
     }
 
     /// Reloads the files if any changed since they were loaded; returns
@@ -98,6 +133,28 @@ impl ServerTls {
                 warn!(error = %e, "server.tls: changed files cannot be loaded; still using the previous ones");
                 false
             }
+        }
+    }
+}
+
+impl HandshakeFailures {
+    /// Counts the failed handshake of `peer`, and logs it unless a line was
+    /// logged less than a second ago (the next line then says how many).
+    fn record(&self, peer: Option<SocketAddr>, error: &io::Error) {
+        self.counter.inc();
+        let due = self
+            .reports
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .error(Instant::now());
+        match due {
+            Some(failures) => warn!(
+                peer = ?peer,
+                reason = %error,
+                failures,
+                "TLS handshake with a broker failed"
+            ),
+            None => debug!(peer = ?peer, reason = %error, "TLS handshake with a broker failed"),
         }
     }
 }
@@ -148,10 +205,10 @@ fn server_config(config: &ServerTlsConfig) -> Result<ServerConfig, TlsError> {
 impl ServerIo {
     /// Drives the handshake; ready once the connection can carry data.
     fn poll_handshake(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let ServerIo::Accepting(accept) = self else {
+        let ServerIo::Accepting(handshake) = self else {
             return Poll::Ready(Ok(()));
         };
-        match Pin::new(accept.as_mut()).poll(cx) {
+        match Pin::new(&mut handshake.accept).poll(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Ok(tls)) => {
                 *self = ServerIo::Tls(Box::new(tls));
@@ -159,7 +216,7 @@ impl ServerIo {
             }
             Poll::Ready(Err(e)) => {
                 // A wrong CA or a missing client certificate ends here.
-                debug!(error = %e, "TLS handshake with a broker failed");
+                handshake.failures.record(handshake.peer, &e);
                 Poll::Ready(Err(e))
             }
         }
@@ -169,7 +226,7 @@ impl ServerIo {
     pub fn tcp(&self) -> Option<&TcpStream> {
         match self {
             ServerIo::Plain(tcp) => Some(tcp),
-            ServerIo::Accepting(accept) => accept.get_ref(),
+            ServerIo::Accepting(handshake) => handshake.accept.get_ref(),
             ServerIo::Tls(tls) => Some(tls.get_ref().0),
         }
     }

@@ -324,8 +324,8 @@ pub unsafe extern "C" fn mosquitto_plugin_init(
             Err(e) => return fail(MOSQ_ERR_INVAL, &e),
         };
         crate::init_logging();
-        // The options were validated above, so what is left is internal (the
-        // client's runtime would not start).
+        // The options were parsed above; what is left is a TLS file that
+        // cannot be read or parsed, or the client's runtime not starting.
         let plugin = match Plugin::start(&settings) {
             Ok(plugin) => plugin,
             Err(e) => return fail(MOSQ_ERR_UNKNOWN, &format!("starting the hookd client: {e}")),

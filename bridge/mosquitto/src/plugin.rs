@@ -17,10 +17,10 @@
 //! client's failure policy answers when hookd is away; notifications never
 //! wait.
 
-use std::{borrow::Cow, collections::HashMap, sync::Mutex, time::Duration};
+use std::{borrow::Cow, collections::HashMap, fmt, path::PathBuf, sync::Mutex, time::Duration};
 
 use hookd_bridge::{
-    BlockingClient, FailurePolicy, Hook, NodeIdentity, Options, Outcome, Source, Verdict,
+    BlockingClient, FailurePolicy, Hook, NodeIdentity, Options, Outcome, Source, TlsOptions, Verdict,
     pb::{self, hook_call::Hook as Args, ok::Modifiers},
 };
 use tracing::warn;
@@ -145,6 +145,34 @@ pub struct Settings {
     pub policy: FailurePolicy,
     /// `plugin_opt_local_cache`: `true` or `false`. Default `true`.
     pub local_cache: bool,
+    /// TLS to hookd (`plugin_opt_hookd_tls`, `_ca_file`, `_client_cert_file`,
+    /// `_client_key_file`, `_server_name`); plaintext when `None`.
+    pub tls: Option<TlsOptions>,
+    /// `plugin_opt_hookd_token`, or the contents of
+    /// `plugin_opt_hookd_token_file`: the bearer token sent to hookd.
+    pub token: Option<Token>,
+}
+
+/// A bearer token: shown as `<redacted>` by `Debug`, so it never reaches a log.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Token(String);
+
+impl Token {
+    /// A token from `text` with surrounding whitespace removed; an empty one
+    /// is an error naming `key`.
+    fn new(key: &str, text: &str) -> Result<Self, String> {
+        let token = text.trim();
+        if token.is_empty() {
+            return Err(format!("plugin_opt_{key}: the token is empty"));
+        }
+        Ok(Self(token.to_owned()))
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 /// One loaded plugin instance.
@@ -165,6 +193,8 @@ impl Default for Settings {
             timeout: Duration::from_millis(500),
             policy: FailurePolicy::Deny,
             local_cache: true,
+            tls: None,
+            token: None,
         }
     }
 }
@@ -204,18 +234,67 @@ impl Settings {
                         _ => return Err(format!("plugin_opt_policy: `{value}` is not deny, allow or next")),
                     }
                 }
-                "local_cache" => {
-                    settings.local_cache = match value {
-                        "true" | "on" | "1" => true,
-                        "false" | "off" | "0" => false,
-                        _ => return Err(format!("plugin_opt_local_cache: `{value}` is not true or false")),
+                "local_cache" => settings.local_cache = parse_bool(key, value)?,
+                "hookd_tls" => {
+                    if parse_bool(key, value)? {
+                        settings.tls.get_or_insert_with(TlsOptions::default);
                     }
+                }
+                "hookd_ca_file" => settings.tls_mut().ca_file = Some(path(key, value)?),
+                "hookd_client_cert_file" => settings.tls_mut().client_cert_file = Some(path(key, value)?),
+                "hookd_client_key_file" => settings.tls_mut().client_key_file = Some(path(key, value)?),
+                "hookd_server_name" => settings.tls_mut().domain = Some(value.to_owned()),
+                "hookd_token" => settings.set_token(Token::new(key, value)?)?,
+                "hookd_token_file" => {
+                    // Read here, so a wrong path stops Mosquitto at start
+                    // naming the option; the error never shows the contents.
+                    let text = std::fs::read_to_string(value)
+                        .map_err(|e| format!("plugin_opt_{key}: cannot read {value}: {e}"))?;
+                    settings.set_token(Token::new(key, &text)?)?;
                 }
                 _ => return Err(format!("unknown option plugin_opt_{key}")),
             }
         }
+        if let Some(tls) = &settings.tls
+            && tls.client_cert_file.is_some() != tls.client_key_file.is_some()
+        {
+            return Err(
+                "plugin_opt_hookd_client_cert_file and plugin_opt_hookd_client_key_file go together"
+                    .to_owned(),
+            );
+        }
         Ok(settings)
     }
+
+    /// The TLS options, created (TLS on) by the first TLS setting.
+    fn tls_mut(&mut self) -> &mut TlsOptions {
+        self.tls.get_or_insert_with(TlsOptions::default)
+    }
+
+    /// Sets the token once: `hookd_token` and `hookd_token_file` exclude each other.
+    fn set_token(&mut self, token: Token) -> Result<(), String> {
+        if self.token.replace(token).is_some() {
+            return Err("plugin_opt_hookd_token and plugin_opt_hookd_token_file: give one token".to_owned());
+        }
+        Ok(())
+    }
+}
+
+/// `true`/`on`/`1` or `false`/`off`/`0`, else an error naming `key`.
+fn parse_bool(key: &str, value: &str) -> Result<bool, String> {
+    match value {
+        "true" | "on" | "1" => Ok(true),
+        "false" | "off" | "0" => Ok(false),
+        _ => Err(format!("plugin_opt_{key}: `{value}` is not true or false")),
+    }
+}
+
+/// A non-empty path, else an error naming `key`.
+fn path(key: &str, value: &str) -> Result<PathBuf, String> {
+    if value.is_empty() {
+        return Err(format!("plugin_opt_{key}: no path given"));
+    }
+    Ok(PathBuf::from(value))
 }
 
 /// The arguments of a message hook (`auth_on_publish`, `on_publish`,
@@ -266,6 +345,8 @@ impl Plugin {
         options.connect_timeout = settings.timeout.max(Duration::from_millis(200));
         options.max_backoff = Duration::from_secs(2);
         options.local_cache = settings.local_cache;
+        options.tls = settings.tls.clone();
+        options.token = settings.token.as_ref().map(|token| token.0.clone());
         let client = BlockingClient::connect(options).map_err(|e| e.to_string())?;
         Ok(Self {
             client,
@@ -581,5 +662,42 @@ mod tests {
         assert!(Settings::parse([("timeout_ms", "0")]).is_err());
         assert!(Settings::parse([("policy", "maybe")]).is_err());
         assert!(Settings::parse([("hookd_addresses", " , ")]).is_err());
+    }
+
+    #[test]
+    fn tls_and_token_options_turn_tls_on_and_hide_the_token() {
+        let settings = Settings::parse([
+            ("hookd_ca_file", "/etc/hookd/ca.pem"),
+            ("hookd_client_cert_file", "/etc/hookd/broker.pem"),
+            ("hookd_client_key_file", "/etc/hookd/broker-key.pem"),
+            ("hookd_server_name", "hookd.internal"),
+            ("hookd_token", " s3cr3t-t0ken "),
+        ])
+        .expect("valid options");
+        let tls = settings.tls.clone().expect("TLS is on");
+        assert_eq!(tls.ca_file, Some(PathBuf::from("/etc/hookd/ca.pem")));
+        assert_eq!(tls.domain.as_deref(), Some("hookd.internal"));
+        assert_eq!(settings.token, Some(Token("s3cr3t-t0ken".to_owned())));
+        assert!(!format!("{settings:?}").contains("s3cr3t"));
+
+        let system_roots = Settings::parse([("hookd_tls", "on")]).expect("valid");
+        assert_eq!(system_roots.tls, Some(TlsOptions::default()));
+        assert_eq!(Settings::parse([("hookd_tls", "off")]).expect("valid").tls, None);
+    }
+
+    #[test]
+    fn bad_tls_and_token_options_are_errors_that_never_show_the_token() {
+        let half = Settings::parse([("hookd_client_cert_file", "/etc/hookd/broker.pem")]);
+        assert!(half.expect_err("no key").contains("client_key_file"));
+        let missing = Settings::parse([("hookd_token_file", "/nonexistent/hookd-token")]);
+        assert!(
+            missing
+                .expect_err("no file")
+                .contains("plugin_opt_hookd_token_file")
+        );
+        assert!(Settings::parse([("hookd_token", "  ")]).is_err());
+        let twice = Settings::parse([("hookd_token", "first-s3cr3t"), ("hookd_token", "second-s3cr3t")])
+            .expect_err("one token");
+        assert!(!twice.contains("s3cr3t"), "{twice}");
     }
 }

@@ -4,14 +4,16 @@
 //!
 //! Every option has an environment variable (`HOOKD_SIDECAR_…`); logging
 //! follows `RUST_LOG` (default `info`). Ctrl-C or SIGTERM stops it after the
-//! calls in progress are answered.
+//! calls in progress are answered. The link to hookd can use TLS (a CA,
+//! a client certificate for mTLS, a server name) and a bearer token; the
+//! token is never logged.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{io::IsTerminal, net::SocketAddr, path::PathBuf, time::Duration};
 
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
 use hookd_bridge::{
-    FailurePolicy, Hook, HookStyle, NodeIdentity, Options,
+    FailurePolicy, Hook, HookStyle, NodeIdentity, Options, TlsOptions,
     sidecar::{self, SidecarOptions},
 };
 use tracing::info;
@@ -61,6 +63,32 @@ struct Cli {
     /// The largest request body accepted, in bytes.
     #[arg(long, env = "HOOKD_SIDECAR_MAX_BODY_BYTES", default_value_t = 64 * 1024 * 1024)]
     max_body_bytes: usize,
+    /// Speak TLS to hookd (its `[server.tls]`), trusting the system's CAs
+    /// unless `--ca-file` is given. Implied by every other TLS option.
+    #[arg(long, env = "HOOKD_SIDECAR_TLS", action = clap::ArgAction::SetTrue)]
+    tls: bool,
+    /// PEM CA certificate(s) hookd's certificate must chain to.
+    #[arg(long, env = "HOOKD_SIDECAR_CA_FILE")]
+    ca_file: Option<PathBuf>,
+    /// PEM certificate chain to present to hookd (mTLS: hookd's
+    /// `client_ca_file`); needs `--client-key-file`.
+    #[arg(long, env = "HOOKD_SIDECAR_CLIENT_CERT_FILE", requires = "client_key_file")]
+    client_cert_file: Option<PathBuf>,
+    /// PEM private key of `--client-cert-file`.
+    #[arg(long, env = "HOOKD_SIDECAR_CLIENT_KEY_FILE", requires = "client_cert_file")]
+    client_key_file: Option<PathBuf>,
+    /// The name hookd's certificate must be valid for (default: the host of
+    /// each `--hookd` address).
+    #[arg(long, env = "HOOKD_SIDECAR_SERVER_NAME")]
+    server_name: Option<String>,
+    /// A file holding the bearer token sent to hookd (its `[server.auth]
+    /// tokens_file`); surrounding whitespace is ignored. Read at start.
+    #[arg(long, env = "HOOKD_SIDECAR_TOKEN_FILE", conflicts_with = "token")]
+    token_file: Option<PathBuf>,
+    /// The bearer token itself. Prefer the variable or `--token-file`: a
+    /// command line is visible to every user of the machine.
+    #[arg(long, env = "HOOKD_SIDECAR_TOKEN", hide_env_values = true)]
+    token: Option<String>,
 }
 
 /// `--failure-policy` values.
@@ -77,6 +105,7 @@ enum Policy {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
+        .with_ansi(std::io::stdout().is_terminal())
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .init();
     let cli = Cli::parse();
@@ -97,6 +126,9 @@ async fn main() -> anyhow::Result<()> {
     for hook in Hook::ALL.into_iter().filter(|h| h.style() == HookStyle::Chain) {
         options.policies.insert(hook, policy);
     }
+    options.tls = cli.tls_options();
+    options.token = cli.token()?;
+    let (options_tls, options_token) = (options.tls.is_some(), options.token.is_some());
     let client = hookd_bridge::connect(options).context("starting the hookd client")?;
 
     let listener = tokio::net::TcpListener::bind(cli.listen)
@@ -107,6 +139,8 @@ async fn main() -> anyhow::Result<()> {
         hookd = ?cli.hookd,
         base64_payload = cli.base64_payload,
         timeout_ms = cli.timeout_ms,
+        tls = options_tls,
+        token = options_token,
         "hookd-sidecar listening"
     );
     let sidecar_options = SidecarOptions {
@@ -119,6 +153,36 @@ async fn main() -> anyhow::Result<()> {
         .context("serving")?;
     info!("hookd-sidecar stopped");
     Ok(())
+}
+
+impl Cli {
+    /// The TLS options, when any TLS flag is given.
+    fn tls_options(&self) -> Option<TlsOptions> {
+        let wanted = self.tls
+            || self.ca_file.is_some()
+            || self.client_cert_file.is_some()
+            || self.server_name.is_some();
+        wanted.then(|| TlsOptions {
+            ca_file: self.ca_file.clone(),
+            client_cert_file: self.client_cert_file.clone(),
+            client_key_file: self.client_key_file.clone(),
+            domain: self.server_name.clone(),
+        })
+    }
+
+    /// The token, from `--token` or read from `--token-file`.
+    fn token(&self) -> anyhow::Result<Option<String>> {
+        let token = match (&self.token, &self.token_file) {
+            (Some(token), _) => token.trim().to_owned(),
+            (None, Some(path)) => std::fs::read_to_string(path)
+                .with_context(|| format!("reading the token file {}", path.display()))?
+                .trim()
+                .to_owned(),
+            (None, None) => return Ok(None),
+        };
+        anyhow::ensure!(!token.is_empty(), "the token is empty");
+        Ok(Some(token))
+    }
 }
 
 /// The host name, else "vernemq".

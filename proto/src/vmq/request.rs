@@ -526,7 +526,13 @@ pub fn decode_request(hook: Hook, body: &[u8], encoding: PayloadEncoding) -> Res
             properties: r.properties(&mut o, m5)?,
         }),
         Shape::Publish => HookArgs::Publish(Publish {
-            username: o.nullable_string("username")?,
+            // vmq's on_offline_message has no username: one in the body is
+            // an unknown key, ignored like any other (else it would be
+            // forwarded, and lost when the call is encoded again).
+            username: match hook {
+                Hook::OnOfflineMessage => None,
+                _ => o.nullable_string("username")?,
+            },
             subscriber: subscriber(&mut o)?,
             qos: o.qos("qos")?,
             topic: o.string("topic")?,
@@ -756,7 +762,10 @@ impl Reader {
     }
 
     /// MQTT 5 `properties` (`p_*` keys), `None` when the body has none.
-    /// vmq sends `{}` with v3 `on_deliver`: for v3 hooks, empty is none.
+    /// vmq sends `{}` with v3 `on_deliver`: for v3 hooks, empty is none,
+    /// also when the object holds only keys this version does not know
+    /// (else `{"p_new":1}` and `{}` would be two calls, and the first would
+    /// not survive re-encoding).
     fn properties(&self, o: &mut Object, m5: bool) -> Result<Option<Properties>, RequestError> {
         let value = match o.take("properties") {
             None | Some(Value::Null) => return Ok(None),
@@ -801,6 +810,9 @@ impl Reader {
             maximum_packet_size: p.optional_u32("p_max_packet_size")?,
         };
         p.finish();
+        if !m5 && properties == Properties::default() {
+            return Ok(None);
+        }
         Ok(Some(properties))
     }
 }
@@ -1117,6 +1129,22 @@ mod tests {
     }
 
     #[test]
+    fn v3_properties_with_only_unknown_keys_are_none_like_empty_ones() {
+        // Found by `cargo fuzz run vmq_request` (fuzz/corpus/vmq_request/
+        // regression-v3-unknown-properties): decoded as empty properties,
+        // re-encoded as `{}`, read back as none.
+        let body = br#"{"username":null,"mountpoint":"","client_id":"c","qos":0,"topic":"t","payload":"b24=","retain":false,"properties":{"p_future_property":1}}"#;
+        let args = decode_request(Hook::OnDeliver, body, B64).expect("valid on_deliver");
+        let HookArgs::Publish(publish) = &args else {
+            panic!("on_deliver is a publish: {args:?}");
+        };
+        assert_eq!(publish.properties, None);
+        let call = HookCall::new(Hook::OnDeliver, args).expect("a valid call");
+        let again = decode_request(Hook::OnDeliver, &encode_request(&call, B64), B64).expect("decodes");
+        assert_eq!(HookCall::new(Hook::OnDeliver, again).expect("a valid call"), call);
+    }
+
+    #[test]
     fn v3_on_deliver_sends_empty_properties_and_offline_message_no_username() {
         let publish = Publish {
             subscriber: sub("c"),
@@ -1297,6 +1325,18 @@ mod tests {
         assert_eq!(p.subscription_id, vec![1, 2]);
         assert_eq!(p.authentication_data.as_deref(), Some(&[0u8, 1][..]));
         assert_eq!(p.maximum_packet_size, Some(1024));
+    }
+
+    #[test]
+    fn a_username_sent_with_on_offline_message_is_ignored() {
+        // Found by `cargo fuzz run vmq_request` (fuzz/corpus/vmq_request/
+        // regression-offline-message-username): the username was kept, and
+        // lost when the call was encoded again.
+        let body = br#"{"username":"joe","mountpoint":"","client_id":"c","qos":0,"topic":"t","payload":"b24=","retain":false}"#;
+        let Ok(HookArgs::Publish(m)) = decode_request(Hook::OnOfflineMessage, body, B64) else {
+            panic!("on_offline_message")
+        };
+        assert_eq!(m.username, None);
     }
 
     #[test]

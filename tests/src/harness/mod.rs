@@ -12,6 +12,7 @@ pub mod peer;
 pub mod pki;
 pub mod process;
 pub mod service;
+pub mod sidecar;
 pub mod webhook;
 
 use std::{future::Future, future::IntoFuture, path::Path, path::PathBuf, time::Duration};

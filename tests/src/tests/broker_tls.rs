@@ -14,18 +14,23 @@ use super::bridge::{connected, options};
 use crate::harness::{
     Hook, Scratch, WAIT, calls, eventually,
     pki::{Ca, Issued, Validity},
+    process::HookdProcess,
     service::{self, Hookd},
     webhook::{Reply, Webhook},
     within,
 };
 
 /// A token of the tokens file, and the broker it names.
-const TOKEN: &str = "9f2c1d7e5a3b48c6a1e0f4d2b7c9e813";
+pub(super) const TOKEN: &str = "9f2c1d7e5a3b48c6a1e0f4d2b7c9e813";
 
 /// A webhook for `auth_on_register` and hookd serving TLS with `server`'s
 /// certificate, asking for client certificates of `clients` and tokens from
 /// `tokens_file` when given.
-async fn secured(server: &Issued, clients: Option<&Ca>, tokens_file: Option<&Path>) -> (Webhook, Hookd) {
+pub(super) async fn secured(
+    server: &Issued,
+    clients: Option<&Ca>,
+    tokens_file: Option<&Path>,
+) -> (Webhook, Hookd) {
     let webhook = Webhook::start(Reply::ok()).await;
     let mut config = service::config([WebhookConfig::new(Hook::AuthOnRegister, webhook.url())]);
     config.server.tls = Some(ServerTlsConfig {
@@ -80,6 +85,7 @@ async fn unary(channel: Channel, token: Option<&str>) -> Result<(), tonic::Statu
         .map(drop)
 }
 
+/// The error `e` and its causes, one line.
 fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut text = e.to_string();
     let mut next = e.source();
@@ -90,7 +96,8 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-fn tokens_file(dir: &Scratch) -> std::path::PathBuf {
+/// A tokens file in `dir` naming `broker-1` with [`TOKEN`].
+pub(super) fn tokens_file(dir: &Scratch) -> std::path::PathBuf {
     let path = dir.path().join("tokens");
     std::fs::write(&path, format!("# brokers\nbroker-1 {TOKEN}\n")).expect("write the tokens file");
     path
@@ -254,4 +261,79 @@ async fn reflection_can_be_turned_off() {
     .await
     .expect_err("no reflection");
     assert_eq!(status.code(), tonic::Code::Unimplemented);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_handshakes_are_counted_and_logged_at_most_once_a_second_with_peer_and_reason() {
+    let dir = Arc::new(Scratch::new());
+    let ca = Ca::in_dir("handshakes", dir.clone());
+    let other = Ca::in_dir("stranger", dir);
+    let server = ca.server("hookd", &["127.0.0.1"], Validity::Current);
+    let toml = format!(
+        "[server.tls]\ncert_file = {:?}\nkey_file = {:?}\nclient_ca_file = {:?}\n",
+        server.cert_file, server.key_file, ca.cert_file
+    );
+    let hookd = HookdProcess::launch()
+        .env("HOOKD_METRICS__LISTEN", "127.0.0.1:0")
+        .config(&toml)
+        .start()
+        .await;
+    hookd.wait_for_log("metrics listening").await;
+    let addr = hookd.addr();
+    let started = std::time::Instant::now();
+
+    // A broker trusting another CA, one without a client certificate, and
+    // plaintext gRPC: each fails its handshake, over and over.
+    for _ in 0..3 {
+        let endpoint = |ca: &Ca, identity: Option<&Issued>| {
+            let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(
+                std::fs::read(&ca.cert_file).expect("the CA file"),
+            ));
+            if let Some(identity) = identity {
+                tls = tls.identity(Identity::from_pem(
+                    std::fs::read(&identity.cert_file).expect("the certificate"),
+                    std::fs::read(&identity.key_file).expect("the key"),
+                ));
+            }
+            Endpoint::from_shared(format!("https://{addr}"))
+                .expect("a valid URI")
+                .tls_config(tls)
+                .expect("a valid TLS configuration")
+        };
+        assert!(
+            within("a TLS connection", endpoint(&other, None).connect())
+                .await
+                .is_err()
+        );
+        if let Ok(channel) = within("a TLS connection", endpoint(&ca, None).connect()).await {
+            assert!(unary(channel, None).await.is_err(), "no certificate, no verdict");
+        }
+        let mut plain = tokio::net::TcpStream::connect(addr).await.expect("TCP connects");
+        tokio::io::AsyncWriteExt::write_all(&mut plain, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+            .await
+            .expect("the preface is written");
+    }
+
+    eventually(
+        || async { hookd.metric("hookd_tls_handshake_failures_total").await >= 9 },
+        WAIT,
+    )
+    .await
+    .unwrap_or_else(|_| panic!("9 failed handshakes were not counted:\n{}", hookd.log()));
+    let elapsed = started.elapsed();
+    let log = hookd.log();
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains("TLS handshake with a broker failed"))
+        .collect();
+    assert!(!lines.is_empty(), "no warning:\n{log}");
+    assert!(
+        lines.len() as u64 <= elapsed.as_secs() + 1,
+        "{} lines in {elapsed:?}:\n{log}",
+        lines.len()
+    );
+    let first = lines[0];
+    assert!(first.contains("WARN"), "{first}");
+    assert!(first.contains("peer=Some(127.0.0.1:"), "{first}");
+    assert!(first.contains("reason="), "{first}");
 }
