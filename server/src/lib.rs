@@ -150,6 +150,7 @@ impl Hookd {
             shards,
             &config.webhooks,
             allowed,
+            metrics.clone(),
         )?);
         let cache = VerdictCache::new(config.cache.max_entries);
         let outbox = Outbox::open(&config.outbox, metrics.clone())?;

@@ -15,6 +15,7 @@ use tokio::sync::watch;
 use crate::{
     allowlist::{AllowedHosts, Refused},
     config::{HttpConfig, WebhookConfig},
+    metrics::Metrics,
     redact::Redacted,
     webhook::{self, Endpoint, Pools, sign::SecretError, tls::TlsError},
 };
@@ -31,6 +32,9 @@ pub struct Registry {
     allowed: AllowedHosts,
     state: RwLock<State>,
     active: watch::Sender<Vec<Hook>>,
+    /// Where each registration's series live, from its registration to
+    /// its deregistration.
+    metrics: Arc<Metrics>,
 }
 
 #[derive(Default)]
@@ -121,17 +125,20 @@ pub enum RegistryError {
 impl Registry {
     /// A registry with `webhooks` (the configuration's, trusted) registered
     /// in order, whose endpoints keep a connection pool for each of `shards`
-    /// shards; later registrations must point where `allowed` says.
+    /// shards and count into `metrics`; later registrations must point where
+    /// `allowed` says.
     pub fn new(
         http: HttpConfig,
         shards: usize,
         webhooks: &[WebhookConfig],
         allowed: AllowedHosts,
+        metrics: Arc<Metrics>,
     ) -> Result<Self, RegistryError> {
         let registry = Self {
             http,
             shards,
             allowed,
+            metrics,
             state: RwLock::new(State::default()),
             active: watch::Sender::new(Vec::new()),
         };
@@ -215,6 +222,8 @@ impl Registry {
                 source,
             }
         })?;
+        let metrics = self.metrics.endpoint(webhook.hook, endpoint.name());
+        let endpoint = endpoint.with_metrics(metrics);
         state.pools.insert(webhook.endpoint.clone(), (pools, settings));
         let chain: Endpoints = current.iter().cloned().chain([Arc::new(endpoint)]).collect();
         state.by_hook.insert(webhook.hook, chain);
@@ -240,6 +249,12 @@ impl Registry {
             .filter(|e| &**e.id() != endpoint)
             .cloned()
             .collect();
+        // Two URLs may be shown alike (they differ only in what is
+        // redacted) and then share their series: those stay while one is left.
+        let name = crate::redact::shown(endpoint);
+        if !chain.iter().any(|e| **e.name() == *name) {
+            self.metrics.forget_endpoint(hook, &name);
+        }
         if chain.is_empty() {
             state.by_hook.remove(&hook);
         } else {
@@ -286,6 +301,7 @@ mod tests {
                 webhook(Hook::OnPublish, "http://a/"),
             ],
             AllowedHosts::default(),
+            Arc::new(Metrics::new()),
         )
         .expect("registry");
         let names: Vec<_> = registry
@@ -326,6 +342,7 @@ mod tests {
             1,
             &[webhook(Hook::OnPublish, "http://a/")],
             AllowedHosts::default(),
+            Arc::new(Metrics::new()),
         )
         .expect("registry");
         assert!(matches!(

@@ -30,7 +30,7 @@ use std::{
 
 use futures::{Stream, StreamExt, stream::FuturesUnordered};
 use hookd_proto::{
-    ErrorKind, Verdict, convert,
+    ErrorKind, Hook, Verdict, convert,
     frame::{self, RawBrokerFrame, RawFrame as In},
     v1::{self as pb, server_frame::Frame as Out},
 };
@@ -340,10 +340,12 @@ fn admit(
         warn!(id, "a call reuses the id of a call in flight; not answered");
         return Admitted::Dropped;
     }
+    let hook = call.hook.as_ref().map(Hook::of_proto_args);
     let hook_call = match convert::call_from_proto(call.hook) {
         Ok(hook_call) => hook_call,
         Err(invalid) => {
             debug!(id, error = %invalid, "invalid call");
+            dispatcher.invalid(hook);
             return Admitted::Answer(verdict_frame(
                 id,
                 Verdict::error(ErrorKind::InvalidCall, invalid.to_string()),
