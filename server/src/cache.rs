@@ -66,6 +66,12 @@ impl VerdictCache {
         }
     }
 
+    /// About how many verdicts are cached now (expired ones may still be
+    /// counted until the cache's housekeeping removes them).
+    pub fn entries(&self) -> u64 {
+        self.entries.as_ref().map_or(0, Cache::entry_count)
+    }
+
     /// The cached verdict of `endpoint` for `call`, marked as a hit with the
     /// time it has left.
     pub fn get(&self, endpoint: &Arc<str>, call: &HookCall) -> Option<Verdict> {

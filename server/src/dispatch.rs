@@ -82,6 +82,11 @@ impl Dispatcher {
         &self.registry
     }
 
+    /// The verdict cache.
+    pub fn cache(&self) -> &VerdictCache {
+        &self.cache
+    }
+
     /// The metrics it counts into.
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics

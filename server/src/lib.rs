@@ -30,7 +30,10 @@
 //! - [`liveness`]: keepalive, handshake and idle bounds on every connection.
 //! - [`shutdown`]: the bounded graceful shutdown, phase by phase.
 //! - [`webhook`]: the vmq_webhooks HTTP back door.
-//! - [`metrics`]: Prometheus counters, served on `metrics.listen`.
+//! - [`metrics`]: Prometheus counters and latency histograms.
+//! - [`metrics_server`]: hookd's HTTP side on `metrics.listen`: `/metrics`,
+//!   `/healthz`, `/readyz` and the [`status`] page.
+//! - [`sessions`]: the broker sessions open now.
 //! - [`tls`], [`auth`]: TLS (and mTLS) on the gRPC listener, and the
 //!   brokers' bearer tokens; both reload their files when they change.
 //! - [`allowlist`]: where webhooks registered at run time may point.
@@ -54,8 +57,10 @@ pub mod metrics_server;
 pub mod outbox;
 pub mod redact;
 pub mod registry;
+pub mod sessions;
 pub mod shard;
 pub mod shutdown;
+pub mod status;
 pub mod tls;
 pub mod webhook;
 
@@ -135,6 +140,12 @@ pub struct Hookd {
     outbox: Outbox,
     /// Stops the outbox's delivery.
     delivery: tokio_util::sync::CancellationToken,
+    /// The brokers whose streams are open.
+    sessions: sessions::Sessions,
+    /// Set once every listener is up (`/readyz`).
+    listening: Arc<std::sync::atomic::AtomicBool>,
+    /// When it was built (the status page's uptime).
+    started: std::time::Instant,
 }
 
 impl Hookd {
@@ -160,7 +171,20 @@ impl Hookd {
             dispatcher,
             outbox,
             delivery: tokio_util::sync::CancellationToken::new(),
+            sessions: sessions::Sessions::default(),
+            listening: Arc::default(),
+            started: std::time::Instant::now(),
         })
+    }
+
+    /// The brokers whose streams are open now.
+    pub fn sessions(&self) -> &sessions::Sessions {
+        &self.sessions
+    }
+
+    /// Says `/readyz` may answer ready: every listener is up.
+    fn listening(&self) {
+        self.listening.store(true, std::sync::atomic::Ordering::Release);
     }
 
     /// The notification outbox.
@@ -227,6 +251,7 @@ impl Hookd {
         self.spawn_outbox(&front.shutdown).await?;
         front.spawn_reload(Duration::from_millis(self.config.server.reload_interval_ms));
         info!(addr = %listener.local_addr()?, webhooks = self.config.webhooks.len(), "hookd listening");
+        self.listening();
         let server = front.clone().serve(listener);
         tokio::pin!(server);
         tokio::select! {
@@ -319,6 +344,7 @@ impl Hookd {
             // never take a shard's time from a broker's calls.
             self.spawn_outbox(&front.shutdown).await?;
             front.spawn_reload(Duration::from_millis(self.config.server.reload_interval_ms));
+            self.listening();
             let mut serving = threads.len();
             tokio::select! {
                 () = shutdown => {}
@@ -405,6 +431,7 @@ impl Hookd {
             self.dispatcher.clone(),
             limits,
             shutdown.clone(),
+            self.sessions.clone(),
         ))
         .max_decoding_message_size(limits.max_frame_bytes());
         let (health, health_service) = tonic_health::server::health_reporter();
@@ -455,8 +482,8 @@ impl Hookd {
         })
     }
 
-    /// Serves `GET /metrics` on `metrics.listen`, if set, until `shutdown`
-    /// has closed everything.
+    /// Serves the HTTP side ([`metrics_server`]) on `metrics.listen`, if
+    /// set, until `shutdown` has closed everything.
     async fn spawn_metrics(&self, shutdown: &Shutdown) -> Result<(), RunError> {
         if let Some(addr) = self.config.metrics.listen {
             let metrics_listener = TcpListener::bind(addr).await.map_err(|source| RunError::Bind {
@@ -465,9 +492,16 @@ impl Hookd {
                 source,
             })?;
             info!(addr = %metrics_listener.local_addr()?, "metrics listening");
+            let sources = metrics_server::Sources {
+                dispatcher: self.dispatcher.clone(),
+                sessions: self.sessions.clone(),
+                shutdown: shutdown.clone(),
+                listening: self.listening.clone(),
+                started: self.started,
+            };
             tokio::spawn(metrics_server::serve(
                 metrics_listener,
-                self.dispatcher.metrics().clone(),
+                sources,
                 Duration::from_millis(self.config.server.handshake_timeout_ms),
                 shutdown.closed(),
             ));

@@ -20,7 +20,7 @@ use tokio::sync::Semaphore;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::warn;
 
-use crate::{dispatch::Dispatcher, liveness::ConnInfo, shutdown::Shutdown};
+use crate::{dispatch::Dispatcher, liveness::ConnInfo, sessions::Sessions, shutdown::Shutdown};
 use session::Limits;
 
 /// The `HookService` implementation.
@@ -30,17 +30,21 @@ pub struct HookService {
     shutdown: Shutdown,
     /// One permit per broker stream, shared by every shard (`server.max_streams`).
     streams: Arc<Semaphore>,
+    /// The brokers whose streams are open.
+    sessions: Sessions,
 }
 
 impl HookService {
     /// A service answering through `dispatcher`; streams and calls drain and
-    /// end as `shutdown` says ([`crate::shutdown`]).
-    pub fn new(dispatcher: Arc<Dispatcher>, limits: Limits, shutdown: Shutdown) -> Self {
+    /// end as `shutdown` says ([`crate::shutdown`]); open streams are listed
+    /// in `sessions`.
+    pub fn new(dispatcher: Arc<Dispatcher>, limits: Limits, shutdown: Shutdown, sessions: Sessions) -> Self {
         Self {
             streams: Arc::new(Semaphore::new(limits.max_streams)),
             dispatcher,
             limits,
             shutdown,
+            sessions,
         }
     }
 
@@ -76,11 +80,18 @@ impl hook_service_server::HookService for HookService {
         let Ok(permit) = self.streams.clone().try_acquire_owned() else {
             return Err(self.refuse(&request, "too many broker streams (server.max_streams)"));
         };
+        let peer = request
+            .extensions()
+            .get::<ConnInfo>()
+            .and_then(ConnInfo::remote_addr)
+            .or_else(|| request.remote_addr());
         let frames = session::serve(
             request.into_inner(),
             self.dispatcher.clone(),
             self.limits,
             self.shutdown.clone(),
+            self.sessions.clone(),
+            peer,
         );
         // The permit lives as long as the stream.
         let frames = frames.map(move |frame| {

@@ -23,6 +23,7 @@
 use std::{
     collections::HashSet,
     future::{Future, poll_fn},
+    net::SocketAddr,
     sync::Arc,
     task::{Context, Poll},
     time::Duration,
@@ -40,6 +41,7 @@ use tracing::{debug, info, warn};
 use crate::{
     dispatch::{Dispatcher, Pending},
     metrics::Metrics,
+    sessions::{Session, Sessions},
     shutdown::Shutdown,
 };
 
@@ -90,15 +92,18 @@ struct OpenStream {
     ids: HashSet<u64, foldhash::fast::RandomState>,
     node_id: String,
     metrics: Arc<Metrics>,
+    /// Its place among the open sessions (the status page's brokers).
+    session: Session,
 }
 
 impl OpenStream {
-    fn new(node_id: String, metrics: Arc<Metrics>) -> Self {
+    fn new(node_id: String, metrics: Arc<Metrics>, session: Session) -> Self {
         metrics.streams.inc();
         Self {
             ids: HashSet::with_hasher(foldhash::fast::RandomState::default()),
             node_id,
             metrics,
+            session,
         }
     }
 }
@@ -117,14 +122,17 @@ impl Drop for OpenStream {
     }
 }
 
-/// Serves one broker stream: the frames to send it, until the broker closes
-/// its side and every call is answered, a protocol error, or `shutdown`
-/// (see the module docs).
+/// Serves one broker stream from `peer`: the frames to send it, until the
+/// broker closes its side and every call is answered, a protocol error, or
+/// `shutdown` (see the module docs). From its Hello on it is listed among
+/// `sessions`.
 pub fn serve(
     mut inbound: Streaming<RawBrokerFrame>,
     dispatcher: Arc<Dispatcher>,
     limits: Limits,
     shutdown: Shutdown,
+    sessions: Sessions,
+    peer: Option<SocketAddr>,
 ) -> impl Stream<Item = Result<pb::ServerFrame, Status>> + Send + 'static {
     // Counted from now until the stream is dropped: shutdown waits for it.
     let active = shutdown.enter();
@@ -152,7 +160,8 @@ pub fn serve(
         info!(node_id = %hello.node_id, broker = %hello.broker_kind, version = %hello.broker_version, "broker connected");
         // Only the node id is logged again; the rest of Hello is not kept
         // for the stream's life (an idle stream's memory is a target).
-        let mut calls = OpenStream::new(hello.node_id, dispatcher.metrics().clone());
+        let session = sessions.open(&hello.node_id, &hello.broker_kind, &hello.broker_version, peer);
+        let mut calls = OpenStream::new(hello.node_id, dispatcher.metrics().clone(), session);
         let mut active = dispatcher.registry().active_hooks();
         let welcome = pb::Welcome {
             active_hooks: convert::hooks_to_proto(&active.borrow_and_update()),
@@ -237,6 +246,7 @@ pub fn serve(
                 }
                 Event::Answered(id, verdict) => {
                     calls.ids.remove(&id);
+                    calls.session.set_in_flight(calls.ids.len());
                     if draining {
                         shutdown.call_finished();
                     }
@@ -263,6 +273,7 @@ pub fn serve(
                         }
                         Admitted::Run { id, pending, deadline } => {
                             calls.ids.insert(id);
+                            calls.session.set_in_flight(calls.ids.len());
                             in_flight.push(async move { (id, dispatcher.finish(pending, deadline).await) });
                             continue;
                         }

@@ -21,5 +21,6 @@ mod session;
 mod shards;
 mod sidecar;
 mod signatures;
+mod status_page;
 mod subscribe;
 mod webhook_tls;
