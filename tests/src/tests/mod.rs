@@ -10,6 +10,7 @@ mod discovery;
 mod failures;
 mod faults;
 mod lifecycle;
+mod logging;
 mod malformed;
 mod mosquitto;
 mod notifications;
