@@ -881,6 +881,23 @@ mod tests {
     }
 
     #[test]
+    fn the_example_file_registers_each_hook_beside_its_mqtt5_twin() {
+        let example = Config::from_toml(include_str!("../../examples/hookd.toml")).expect("the example loads");
+        let hooks: Vec<Hook> = example.webhooks.iter().map(|w| w.hook).collect();
+        for hook in &hooks {
+            let twin = if hook.is_m5() {
+                hook.name().trim_end_matches("_m5").to_owned()
+            } else {
+                format!("{}_m5", hook.name())
+            };
+            if let Ok(twin) = Hook::from_name(&twin) {
+                assert!(hooks.contains(&twin), "{hook} is registered without {twin}");
+            }
+        }
+        assert!(hooks.contains(&Hook::AuthOnRegisterM5), "MQTT 5 clients may connect");
+    }
+
+    #[test]
     fn the_log_format_is_text_json_or_refused_naming_both() {
         assert_eq!(Config::default().log.format, LogFormat::Text);
         let json = Config::from_toml("[log]\nformat = \"json\"\n").expect("json");
