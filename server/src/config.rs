@@ -882,7 +882,8 @@ mod tests {
 
     #[test]
     fn the_example_file_registers_each_hook_beside_its_mqtt5_twin() {
-        let example = Config::from_toml(include_str!("../../examples/hookd.toml")).expect("the example loads");
+        let example =
+            Config::from_toml(include_str!("../../examples/hookd.toml")).expect("the example loads");
         let hooks: Vec<Hook> = example.webhooks.iter().map(|w| w.hook).collect();
         for hook in &hooks {
             let twin = if hook.is_m5() {
@@ -894,7 +895,10 @@ mod tests {
                 assert!(hooks.contains(&twin), "{hook} is registered without {twin}");
             }
         }
-        assert!(hooks.contains(&Hook::AuthOnRegisterM5), "MQTT 5 clients may connect");
+        assert!(
+            hooks.contains(&Hook::AuthOnRegisterM5),
+            "MQTT 5 clients may connect"
+        );
     }
 
     #[test]
