@@ -330,10 +330,9 @@ fn cache(page: &mut String, dispatcher: &Dispatcher) {
     } else {
         "–".to_owned()
     };
-    let _ = write!(
+    let _ = writeln!(
         page,
-        r#"<section id="cache"><h2>Verdict cache</h2><dl><dt>Entries</dt><dd>{}</dd><dt>Hits</dt><dd>{hits}</dd><dt>Misses</dt><dd>{misses}</dd><dt>Hit ratio</dt><dd>{ratio}</dd></dl></section>
-"#,
+        r#"<section id="cache"><h2>Verdict cache</h2><dl><dt>Entries</dt><dd>{}</dd><dt>Hits</dt><dd>{hits}</dd><dt>Misses</dt><dd>{misses}</dd><dt>Hit ratio</dt><dd>{ratio}</dd></dl></section>"#,
         dispatcher.cache().entries(),
     );
 }
