@@ -87,7 +87,7 @@ enum Command {
         #[arg(long)]
         hookd: Option<PathBuf>,
         /// Scenario letters to run.
-        #[arg(long, default_value = "abcdefgh")]
+        #[arg(long, default_value = "abcdefghi")]
         only: String,
     },
 }

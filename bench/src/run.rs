@@ -14,7 +14,10 @@
 //!   Mosquitto or the plugin is missing);
 //! - (h) notifications acknowledged through the durable outbox (each one on
 //!   disk before its ack) vs the echo, at N = 256 (throughput) and N = 1
-//!   (ack latency).
+//!   (ack latency), beside the disk's own fsync latency;
+//! - (i) the delivery rate of an outbox backlog built during a 10 s endpoint
+//!   outage ÷ a plain drain's, and hookd's RSS with 1,000,000 notifications
+//!   pending.
 
 use std::{
     collections::BTreeMap,
@@ -56,7 +59,7 @@ pub struct RunOptions {
     pub server_threads: Option<usize>,
     /// The hookd binary (default: built and found by [`procs::locate_hookd`]).
     pub hookd: Option<PathBuf>,
-    /// Scenario letters to run (`abcdefgh`; main.rs gives the default).
+    /// Scenario letters to run (`abcdefghi`; main.rs gives the default).
     pub only: String,
 }
 
@@ -178,6 +181,9 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
     }
     if wants('h') {
         outbox(&rig, window, rounds, &mut report).await?;
+    }
+    if wants('i') {
+        backlogs(&rig, window, &mut report).await?;
     }
     if wants('e') {
         let capacity = hookd_256.unwrap_or(20_000.0);
@@ -587,7 +593,11 @@ async fn outbox(rig: &Rig, window: Window, rounds: usize, report: &mut Report) -
     // RSS before each and with its backlog (which stays on disk).
     let mut drained = Vec::new();
     let mut rss = Vec::new();
+    // What an append's commit cannot beat: the disk's own fsync, measured
+    // beside the store before each round.
+    let mut fsyncs = Vec::new();
     for round in 0..rounds {
+        fsyncs.push(disk_fsync_us(&rig.dir).await?);
         for n in [1, OUTBOX_N] {
             // The last point's notifications are still being delivered:
             // each point starts with an empty outbox.
@@ -624,9 +634,10 @@ async fn outbox(rig: &Rig, window: Window, rounds: usize, report: &mut Report) -
         id: "h",
         what: format!("N={OUTBOX_N} acknowledged notifications/s: durable outbox ÷ echo"),
         measured: format!(
-            "outbox {}/s, echo {}/s; the backlog then delivered at {}/s (1 s resolution); VmRSS {:.1} MiB before, {:.1} MiB with the backlog",
+            "outbox {}/s, echo {}/s; the disk's bound N ÷ fsync p50 {}/s; the backlog then delivered at {}/s (1 s resolution); VmRSS {:.1} MiB before, {:.1} MiB with the backlog",
             kilo(median(outbox.iter().map(Sample::rate))),
             kilo(median(echo.iter().map(Sample::rate))),
+            kilo(OUTBOX_N as f64 * 1e6 / median(fsyncs.iter().map(|(p50, _)| *p50)).max(1.0)),
             kilo(median(drained.iter().copied())),
             median(rss.iter().map(|(before, _)| *before as f64 / MIB)),
             median(rss.iter().map(|(_, after)| *after as f64 / MIB)),
@@ -644,16 +655,241 @@ async fn outbox(rig: &Rig, window: Window, rounds: usize, report: &mut Report) -
         id: "h",
         what: "N=1 ack p99 through the durable outbox (µs)".into(),
         measured: format!(
-            "outbox p50 {:.0} µs p99 {:.0} µs; echo p50 {:.0} µs p99 {:.0} µs",
+            "outbox p50 {:.0} µs p99 {:.0} µs; echo p50 {:.0} µs p99 {:.0} µs; the disk's fsync of a 4 KiB append p50 {:.0} µs p99 {:.0} µs",
             median(outbox.iter().map(Sample::p50_us)),
             median(outbox.iter().map(Sample::p99_us)),
             median(echo.iter().map(Sample::p50_us)),
             median(echo.iter().map(Sample::p99_us)),
+            median(fsyncs.iter().map(|(p50, _)| *p50)),
+            median(fsyncs.iter().map(|(_, p99)| *p99)),
         ),
         ratio: median(outbox.iter().map(Sample::p99_us)),
         target: Target::Below(OUTBOX_P99_US),
     });
     Ok(())
+}
+
+/// The p50 and p99 (µs) of `fdatasync` after a 4 KiB append to a file in
+/// `dir`, over 200 appends: the floor under a durable commit there.
+async fn disk_fsync_us(dir: &Path) -> anyhow::Result<(f64, f64)> {
+    let path = dir.join("fsync-probe");
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut file = std::fs::File::create(&path)?;
+        let mut latency = latency_histogram();
+        for _ in 0..200 {
+            file.write_all(&[0x5a; 4096])?;
+            let started = std::time::Instant::now();
+            file.sync_data()?;
+            let _ = latency.record(started.elapsed().as_nanos() as u64);
+        }
+        drop(file);
+        std::fs::remove_file(&path)?;
+        anyhow::Ok((
+            latency.value_at_quantile(0.5) as f64 / 1e3,
+            latency.value_at_quantile(0.99) as f64 / 1e3,
+        ))
+    })
+    .await?
+}
+
+/// How long the endpoint is down for the catch-up figure (the 10 s;
+/// scaled down by `--quick`).
+const OUTAGE: Duration = Duration::from_secs(10);
+
+/// Notifications held back for the memory figure (scaled down by `--quick`).
+const BACKLOG_EVENTS: u64 = 1_000_000;
+
+/// Callers in flight while a backlog is built.
+const BACKLOG_N: usize = 64;
+
+/// (i), on a hookd of its own with a durable outbox: the delivery rate of a
+/// backlog built during an outage of [`OUTAGE`], once the endpoint is back,
+/// ÷ the rate of a plain drain (a backlog left by a burst to an endpoint
+/// that never went down), both counted at the stub; and hookd's RSS with
+/// [`BACKLOG_EVENTS`] notifications pending.
+async fn backlogs(rig: &Rig, window: Window, report: &mut Report) -> anyhow::Result<()> {
+    let tuning = Tuning {
+        metrics: true,
+        ..Tuning::default()
+    };
+    let hookd = procs::spawn_hookd_with(
+        &rig.hookd,
+        &rig.dir,
+        "hookd-backlog",
+        rig.threads,
+        &[Webhook {
+            hook: "on_publish",
+            endpoint: format!("http://{}/plain", rig.stub.addr),
+            base64_payload: false,
+        }],
+        tuning,
+    )
+    .await?;
+    let outbox = &workload::bridge(&hookd.addr.to_string()).await?;
+    let quick = window.measure < Duration::from_secs(2);
+    let (outage, events) = if quick {
+        (Duration::from_secs(2), 20_000)
+    } else {
+        (OUTAGE, BACKLOG_EVENTS)
+    };
+    let http = reqwest::Client::new();
+    let metrics = hookd.metrics.context("hookd-outbox serves metrics")?;
+    let stub = rig.stub.addr;
+    let switch = |state: &'static str| {
+        let http = http.clone();
+        async move {
+            http.get(format!("http://{stub}/{state}"))
+                .send()
+                .await?
+                .error_for_status()?;
+            anyhow::Ok(())
+        }
+    };
+
+    // A plain drain: a burst at OUTBOX_N in flight, then what it left.
+    wait_outbox_empty(&http, metrics, Duration::from_secs(120)).await?;
+    eprintln!("(i) outbox: a plain drain");
+    let start = delivered_at(&http, stub).await?;
+    let acked = Arc::new(AtomicU64::new(0));
+    load::closed_loop(OUTBOX_N, window, &[], counting(outbox, &acked)).await;
+    let (steady_backlog, steady) = drain(&http, stub, start, acked.load(Ordering::Relaxed)).await?;
+
+    // An outage: the stub refuses everything while notifications are
+    // acknowledged, then answers again.
+    wait_outbox_empty(&http, metrics, Duration::from_secs(120)).await?;
+    eprintln!("(i) outbox: the endpoint down for {} s", outage.as_secs());
+    let start = delivered_at(&http, stub).await?;
+    let acked = Arc::new(AtomicU64::new(0));
+    switch("down").await?;
+    let during = Window {
+        warmup: Duration::ZERO,
+        measure: outage,
+    };
+    load::closed_loop(BACKLOG_N, during, &[], counting(outbox, &acked)).await;
+    switch("up").await?;
+    let (outage_backlog, catch_up) = drain(&http, stub, start, acked.load(Ordering::Relaxed)).await?;
+    report.row(Row {
+        id: "h",
+        what: format!(
+            "catch-up after a {} s outage ÷ a plain drain (deliveries/s at the endpoint)",
+            outage.as_secs()
+        ),
+        measured: format!(
+            "{} pending after the outage delivered at {}/s; a plain drain of {} at {}/s",
+            kilo(outage_backlog as f64),
+            kilo(catch_up),
+            kilo(steady_backlog as f64),
+            kilo(steady),
+        ),
+        ratio: catch_up / steady.max(1e-9),
+        target: Target::AtLeast(CATCH_UP_RATIO),
+    });
+
+    // Memory with a large backlog: the endpoint down while `events` are
+    // acknowledged.
+    wait_outbox_empty(&http, metrics, Duration::from_secs(120)).await?;
+    eprintln!("(i) outbox: a backlog of {events} notifications");
+    let start = delivered_at(&http, stub).await?;
+    let before = procfs::rss_bytes(hookd.pid()).unwrap_or(0);
+    switch("down").await?;
+    let acked = Arc::new(AtomicU64::new(0));
+    let mut callers = JoinSet::new();
+    for _ in 0..BACKLOG_N {
+        let (call, acked) = (counting(outbox, &acked), acked.clone());
+        callers.spawn(async move {
+            while acked.load(Ordering::Relaxed) < events {
+                call().await;
+            }
+        });
+    }
+    let building = Instant::now();
+    callers.join_all().await;
+    let built_in = building.elapsed();
+    let with_backlog = procfs::rss_bytes(hookd.pid()).unwrap_or(0);
+    switch("up").await?;
+    let (big_backlog, big_drain) = drain(&http, stub, start, acked.load(Ordering::Relaxed)).await?;
+    report.row(Row {
+        id: "i",
+        what: format!("hookd's RSS with {} notifications pending ÷ before", kilo(events as f64)),
+        measured: format!(
+            "VmRSS {:.1} MiB before, {:.1} MiB with the backlog (acknowledged at {}/s); then delivered at {}/s",
+            before as f64 / MIB,
+            with_backlog as f64 / MIB,
+            kilo(big_backlog as f64 / built_in.as_secs_f64().max(1e-3)),
+            kilo(big_drain),
+        ),
+        ratio: with_backlog as f64 / (before as f64).max(1.0),
+        target: Target::AtMost(BACKLOG_RSS_RATIO),
+    });
+    Ok(())
+}
+
+/// The least catch-up rate after an outage, as a share of a plain drain's:
+/// deliveries waiting out a retry delay must not leave a recovered endpoint
+/// idle.
+const CATCH_UP_RATIO: f64 = 0.8;
+
+/// The most hookd's RSS may grow with a backlog (which stays on disk).
+const BACKLOG_RSS_RATIO: f64 = 1.5;
+
+/// A caller for [`load::closed_loop`]: one `on_publish`, counted in `acked`
+/// when acknowledged.
+fn counting(
+    outbox: &hookd_bridge::Client,
+    acked: &Arc<AtomicU64>,
+) -> impl Fn() -> std::pin::Pin<Box<dyn Future<Output = bool> + Send>> + Send + Sync + 'static {
+    let (outbox, acked) = (outbox.clone(), acked.clone());
+    move || {
+        let (outbox, acked) = (outbox.clone(), acked.clone());
+        Box::pin(async move {
+            let ok = workload::bridge_notify(outbox).await;
+            if ok {
+                acked.fetch_add(1, Ordering::Relaxed);
+            }
+            ok
+        })
+    }
+}
+
+/// Notifications the stub at `stub` has taken (answered 200) so far.
+async fn delivered_at(http: &reqwest::Client, stub: SocketAddr) -> anyhow::Result<u64> {
+    let stats = stub_stats_at(http, stub, false).await?;
+    Ok(stats.requests.saturating_sub(stats.refused))
+}
+
+/// Waits until the stub has taken `acked` notifications since it had taken
+/// `start`; returns how many were still pending when the wait began and the
+/// rate they were delivered at.
+async fn drain(
+    http: &reqwest::Client,
+    stub: SocketAddr,
+    start: u64,
+    acked: u64,
+) -> anyhow::Result<(u64, f64)> {
+    let began = Instant::now();
+    let taken_before = delivered_at(http, stub).await?.saturating_sub(start);
+    let pending = acked.saturating_sub(taken_before);
+    let deadline = began + Duration::from_secs(300);
+    let mut first = None;
+    loop {
+        let taken = delivered_at(http, stub).await?.saturating_sub(start);
+        if taken > taken_before && first.is_none() {
+            first = Some(began.elapsed());
+        }
+        if taken >= acked {
+            eprintln!(
+                "(i) {pending} pending delivered in {:.2} s, the first after {:.0} ms",
+                began.elapsed().as_secs_f64(),
+                first.unwrap_or_default().as_secs_f64() * 1e3
+            );
+            return Ok((pending, pending as f64 / began.elapsed().as_secs_f64().max(1e-3)));
+        }
+        if Instant::now() >= deadline {
+            bail!("the stub took {taken} of {acked} acknowledged notifications in 300 s");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Polls hookd's `hookd_outbox_depth` (updated once a second) until no

@@ -12,6 +12,10 @@
 //! sender's wall clock in nanoseconds); `GET /stats?reset` also clears the
 //! latency histogram. Sender and stub share the machine's clock.
 //!
+//! `GET /down` makes the stub refuse every hook request with `503` (counted
+//! in `refused`) until `GET /up`: an endpoint outage, for the outbox's
+//! catch-up measurement.
+//!
 //! Requests under `/hold/` are *held*: read, counted in `held`, and answered
 //! only when `GET /release` arrives (which answers all requests held at that
 //! moment, `{"released": N}`), so a benchmark can keep a known number of
@@ -23,7 +27,7 @@ use std::{
     convert::Infallible,
     sync::{
         Arc, Mutex,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::{SystemTime, UNIX_EPOCH},
 };
@@ -60,6 +64,9 @@ pub struct Stats {
     /// Failed `accept` calls since start (e.g. out of file descriptors).
     #[serde(default)]
     pub accept_errors: u64,
+    /// Hook requests answered `503` because the stub was down.
+    #[serde(default)]
+    pub refused: u64,
 }
 
 struct State {
@@ -71,6 +78,9 @@ struct State {
     accept_errors: AtomicU64,
     /// Bumped by `GET /release`; held requests wait for the next bump.
     release: watch::Sender<u64>,
+    /// Between `GET /down` and `GET /up`.
+    down: AtomicBool,
+    refused: AtomicU64,
 }
 
 /// Counts one held request for as long as it lives (also when its
@@ -93,6 +103,8 @@ pub async fn serve(listener: TcpListener, max_age: Option<u32>) -> std::io::Resu
         held: AtomicU64::new(0),
         accept_errors: AtomicU64::new(0),
         release: watch::Sender::new(0),
+        down: AtomicBool::new(false),
+        refused: AtomicU64::new(0),
     });
     loop {
         let stream = match listener.accept().await {
@@ -139,6 +151,11 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<Respons
         state.release.send_modify(|generation| *generation += 1);
         return Ok(json(format!(r#"{{"released":{released}}}"#).into_bytes()));
     }
+    if request.method() == Method::GET && matches!(request.uri().path(), "/down" | "/up") {
+        let down = request.uri().path() == "/down";
+        state.down.store(down, Ordering::SeqCst);
+        return Ok(json(format!(r#"{{"down":{down}}}"#).into_bytes()));
+    }
     let hold = request.uri().path().starts_with("/hold/");
     let max_age = path_max_age(request.uri().path()).or_else(|| state.max_age.clone());
     let body = match request.into_body().collect().await {
@@ -151,6 +168,12 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<Respons
         if let Ok(mut latency) = state.latency.lock() {
             let _ = latency.record(now.saturating_sub(sent).max(1_000));
         }
+    }
+    if state.down.load(Ordering::SeqCst) {
+        state.refused.fetch_add(1, Ordering::Relaxed);
+        let mut response = Response::new(Full::new(Bytes::from_static(b"down")));
+        *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+        return Ok(response);
     }
     if hold {
         // Subscribed before counting: a release that follows the count is
@@ -182,6 +205,7 @@ fn stats(state: &State, reset: bool) -> Response<Full<Bytes>> {
         connections: state.connections.load(Ordering::Relaxed),
         held: state.held.load(Ordering::Relaxed),
         accept_errors: state.accept_errors.load(Ordering::Relaxed),
+        refused: state.refused.load(Ordering::Relaxed),
         ..Stats::default()
     };
     if let Ok(mut latency) = state.latency.lock() {

@@ -32,19 +32,23 @@ pub struct CacheIdentity<'a>(&'a HookCall);
 pub enum HookArgs {
     /// `auth_on_register`, `auth_on_register_m5`.
     Register(Register),
-    /// `on_register`, `on_register_m5`.
+    /// `on_register`, `on_register_m5`, `on_session_created`.
     Registered(Registered),
     /// `auth_on_publish*`, `on_publish*`, `on_deliver*`, `on_offline_message`.
     Publish(Publish),
-    /// `auth_on_subscribe*`, `on_subscribe*`.
+    /// `auth_on_subscribe*`, `on_subscribe*`, `on_client_subscribe`.
     Subscribe(Subscribe),
-    /// `on_unsubscribe*`.
+    /// `on_unsubscribe*`, `on_client_unsubscribe`.
     Unsubscribe(Unsubscribe),
     /// `on_auth_m5`.
     Auth(Auth),
     /// `on_client_wakeup`, `on_client_offline`, `on_client_gone`,
     /// `on_session_expired`.
     Session(SubscriberId),
+    /// `on_client_connect`, `on_client_connack`.
+    Connect(Connect),
+    /// `on_message_acked`, `on_message_dropped`.
+    Delivery(Delivery),
 }
 
 /// VerneMQ's subscriber id: a mountpoint (`""` by default) and a client id.
@@ -109,6 +113,80 @@ pub struct Registered {
     pub username: Option<String>,
     /// MQTT 5 CONNECT properties; `None` for v3.
     pub properties: Option<Properties>,
+}
+
+/// What a CONNECT asked for: the facts RMQTT's and NanoMQ's connection
+/// events report.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Connection {
+    /// The MQTT protocol level: 3 (3.1), 4 (3.1.1) or 5.
+    pub proto_ver: u8,
+    /// The keep-alive the client asked for, in seconds (0: none).
+    pub keepalive: u16,
+    /// `clean_session` (3.1, 3.1.1) or `clean_start` (5).
+    pub clean: bool,
+}
+
+/// What a CONNACK tells the client.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Connack {
+    /// The return code (3.1.1: 0..=5) or reason code (5); 0 accepts.
+    pub reason_code: u8,
+    /// The session-present flag; `None` when the broker does not tell.
+    pub session_present: Option<bool>,
+}
+
+/// Arguments of `on_client_connect` and `on_client_connack`: no password,
+/// since these are notifications stored and sent to any endpoint.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Connect {
+    /// Where the client connects from.
+    pub peer: Peer,
+    /// Who the client is.
+    pub subscriber: SubscriberId,
+    /// The CONNECT username; `None` when absent (not the same as empty).
+    pub username: Option<String>,
+    /// What the CONNECT asked for.
+    pub connection: Connection,
+    /// The CONNACK's result: `Some` exactly for `on_client_connack`.
+    pub connack: Option<Connack>,
+}
+
+/// A client named in a message event: the receiver or the publisher.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct MessageClient {
+    /// Where it is connected from, when the broker knows.
+    pub peer: Option<Peer>,
+    /// Who it is.
+    pub subscriber: SubscriberId,
+    /// Its username, if any.
+    pub username: Option<String>,
+}
+
+/// Arguments of `on_message_acked` and `on_message_dropped`: a message on
+/// its way from a publisher to a receiver.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Delivery {
+    /// The receiver; `None` only for a dropped message that had none.
+    pub receiver: Option<MessageClient>,
+    /// The publisher.
+    pub publisher: MessageClient,
+    /// QoS 0..=2.
+    pub qos: u8,
+    /// The topic name.
+    pub topic: String,
+    /// The message payload.
+    pub payload: Bytes,
+    /// The retain flag.
+    pub retain: bool,
+    /// The DUP flag.
+    pub dup: bool,
+    /// The packet id (1..=65535), when the message has one.
+    pub packet_id: Option<u16>,
+    /// When the broker received the PUBLISH, ms since the Unix epoch.
+    pub published_at_ms: Option<u64>,
+    /// Why the message was dropped: `Some` exactly for `on_message_dropped`.
+    pub reason: Option<String>,
 }
 
 /// Arguments of the message hooks: publish, deliver, offline message.
@@ -287,7 +365,10 @@ impl fmt::Debug for Register {
 impl HookCall {
     /// Builds a call after checking that `args` has the shape `hook` takes
     /// (the table's shape column) and that the arguments are in range: a
-    /// client id is present, QoS is 0..=2, topics are not empty. An MQTT 5
+    /// client id is present, QoS is 0..=2, topics are not empty, a protocol
+    /// version is 3..=5, a packet id is not 0, and only `on_client_connack`
+    /// and `on_message_dropped` carry (and must carry) a CONNACK result and a
+    /// drop reason. An MQTT 5
     /// hook without properties gets empty ones: absent means "none".
     pub fn new(hook: Hook, mut args: HookArgs) -> Result<Self, InvalidCall> {
         let bad = |message: &str| InvalidCall::Argument {
@@ -327,6 +408,35 @@ impl HookCall {
             HookArgs::Unsubscribe(u) if u.topics.is_empty() || u.topics.iter().any(String::is_empty) => {
                 return Err(bad("topics is empty or holds an empty filter"));
             }
+            HookArgs::Connect(c) => {
+                if !(3..=5).contains(&c.connection.proto_ver) {
+                    return Err(bad("proto_ver must be 3, 4 or 5"));
+                }
+                if c.connack.is_some() != (hook == Hook::OnClientConnack) {
+                    return Err(bad("only on_client_connack has, and must have, a CONNACK result"));
+                }
+            }
+            HookArgs::Delivery(d) => {
+                let dropped = hook == Hook::OnMessageDropped;
+                if d.qos > 2 {
+                    return Err(bad("qos must be 0, 1 or 2"));
+                }
+                if d.topic.is_empty() {
+                    return Err(bad("topic is missing"));
+                }
+                if d.packet_id == Some(0) {
+                    return Err(bad("packet_id must be 1..65535"));
+                }
+                if d.publisher.subscriber.client_id.is_empty() {
+                    return Err(bad("the publisher's client_id is missing"));
+                }
+                if d.receiver.is_none() && !dropped {
+                    return Err(bad("the receiver is missing"));
+                }
+                if d.reason.as_ref().is_some_and(String::is_empty) || d.reason.is_some() != dropped {
+                    return Err(bad("only on_message_dropped has, and must have, a reason"));
+                }
+            }
             _ => {}
         }
         if hook.is_m5()
@@ -350,6 +460,41 @@ impl HookCall {
     /// The hook and the arguments, taken apart.
     pub fn into_parts(self) -> (Hook, HookArgs) {
         (self.hook, self.args)
+    }
+
+    /// The topics a webhook's `topics` rules are matched against: the
+    /// topic of a published, acked or dropped message, or each
+    /// (un)subscribed filter taken as text, as RMQTT matches them; `None`
+    /// for hooks about no topic, whose rules do not apply.
+    pub fn topics(&self) -> Option<Vec<&str>> {
+        match &self.args {
+            HookArgs::Publish(p) => Some(vec![p.topic.as_str()]),
+            HookArgs::Delivery(d) => Some(vec![d.topic.as_str()]),
+            HookArgs::Subscribe(s) => Some(s.topics.iter().map(|t| t.topic.as_str()).collect()),
+            HookArgs::Unsubscribe(u) => Some(u.topics.iter().map(String::as_str).collect()),
+            _ => None,
+        }
+    }
+
+    /// The call narrowed to the topics `keep` accepts: a subscribe or
+    /// unsubscribe keeps only those filters, other calls stay whole; `None`
+    /// when no topic is kept. Hooks about no topic are always kept.
+    pub fn with_topics(&self, keep: impl Fn(&str) -> bool) -> Option<HookCall> {
+        let mut call = self.clone();
+        match &mut call.args {
+            HookArgs::Publish(p) => keep(&p.topic).then_some(()),
+            HookArgs::Delivery(d) => keep(&d.topic).then_some(()),
+            HookArgs::Subscribe(s) => {
+                s.topics.retain(|t| keep(&t.topic));
+                (!s.topics.is_empty()).then_some(())
+            }
+            HookArgs::Unsubscribe(u) => {
+                u.topics.retain(|t| keep(t));
+                (!u.topics.is_empty()).then_some(())
+            }
+            _ => Some(()),
+        }
+        .map(|()| call)
     }
 
     /// The call as the verdict cache sees it: everything but the payload and
@@ -482,6 +627,9 @@ impl HookArgs {
             HookArgs::Unsubscribe(a) => &a.subscriber,
             HookArgs::Auth(a) => &a.subscriber,
             HookArgs::Session(a) => a,
+            HookArgs::Connect(a) => &a.subscriber,
+            // A dropped message without a receiver is about its publisher.
+            HookArgs::Delivery(a) => &a.receiver.as_ref().unwrap_or(&a.publisher).subscriber,
         }
     }
 
@@ -495,6 +643,8 @@ impl HookArgs {
             HookArgs::Unsubscribe(_) => Shape::Unsubscribe,
             HookArgs::Auth(_) => Shape::Auth,
             HookArgs::Session(_) => Shape::Session,
+            HookArgs::Connect(_) => Shape::Connect,
+            HookArgs::Delivery(_) => Shape::Delivery,
         }
     }
 
@@ -506,7 +656,7 @@ impl HookArgs {
             HookArgs::Publish(a) => Some(&mut a.properties),
             HookArgs::Subscribe(a) => Some(&mut a.properties),
             HookArgs::Unsubscribe(a) => Some(&mut a.properties),
-            HookArgs::Auth(_) | HookArgs::Session(_) => None,
+            HookArgs::Auth(_) | HookArgs::Session(_) | HookArgs::Connect(_) | HookArgs::Delivery(_) => None,
         }
     }
 }

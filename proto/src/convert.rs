@@ -16,8 +16,9 @@ use std::time::Duration;
 
 use crate::{
     call::{
-        Auth, HookArgs, HookCall, InvalidCall, Listener, PayloadFormat, Peer, Properties, Publish, Register,
-        Registered, RetainHandling, Subscribe, SubscriberId, Subscription, Unsubscribe, UserProperty,
+        Auth, Connack, Connect, Connection, Delivery, HookArgs, HookCall, InvalidCall, Listener,
+        MessageClient, PayloadFormat, Peer, Properties, Publish, Register, Registered, RetainHandling,
+        Subscribe, SubscriberId, Subscription, Unsubscribe, UserProperty,
     },
     for_each_hook,
     hook::Hook,
@@ -259,6 +260,109 @@ macro_rules! args_message {
             }
         }
     };
+    ($variant:ident Connect { connack: $connack:ident }) => {
+        impl ArgsMessage for pb::$variant {
+            fn into_args(self, hook: Hook) -> Result<HookArgs, InvalidCall> {
+                let connection = self
+                    .connection
+                    .ok_or_else(|| invalid(hook, "connection is missing"))?;
+                Ok(HookArgs::Connect(Connect {
+                    peer: peer(hook, self.peer)?,
+                    subscriber: subscriber(self.mountpoint, self.client_id),
+                    username: self.username,
+                    connection: Connection {
+                        proto_ver: u8::try_from(connection.proto_ver)
+                            .map_err(|_| invalid(hook, "proto_ver is out of range"))?,
+                        keepalive: u16::try_from(connection.keepalive)
+                            .map_err(|_| invalid(hook, "keepalive is out of range"))?,
+                        clean: connection.clean,
+                    },
+                    connack: field!(
+                        $connack,
+                        Some(Connack {
+                            reason_code: u8::try_from(self.reason_code)
+                                .map_err(|_| invalid(hook, "reason_code is out of range"))?,
+                            session_present: self.session_present,
+                        })
+                    ),
+                }))
+            }
+
+            #[allow(unused_mut, unused_variables, clippy::needless_update)]
+            fn from_args(args: HookArgs) -> Option<Self> {
+                let HookArgs::Connect(a) = args else {
+                    return None;
+                };
+                let mut message = pb::$variant {
+                    peer: Some(peer_to_proto(a.peer)),
+                    mountpoint: a.subscriber.mountpoint,
+                    client_id: a.subscriber.client_id,
+                    username: a.username,
+                    connection: Some(pb::Connection {
+                        proto_ver: u32::from(a.connection.proto_ver),
+                        keepalive: u32::from(a.connection.keepalive),
+                        clean: a.connection.clean,
+                    }),
+                    ..Default::default()
+                };
+                let connack = a.connack.unwrap_or_default();
+                set_field!(
+                    $connack,
+                    message.reason_code,
+                    u32::from(connack.reason_code)
+                );
+                set_field!($connack, message.session_present, connack.session_present);
+                Some(message)
+            }
+        }
+    };
+    ($variant:ident Delivery { reason: $reason:ident }) => {
+        impl ArgsMessage for pb::$variant {
+            fn into_args(self, hook: Hook) -> Result<HookArgs, InvalidCall> {
+                Ok(HookArgs::Delivery(Delivery {
+                    receiver: self.receiver.map(|c| message_client(hook, c)).transpose()?,
+                    publisher: message_client(
+                        hook,
+                        self.publisher
+                            .ok_or_else(|| invalid(hook, "publisher is missing"))?,
+                    )?,
+                    qos: qos(hook, self.qos)?,
+                    topic: self.topic,
+                    payload: self.payload.into(),
+                    retain: self.retain,
+                    dup: self.dup,
+                    packet_id: self
+                        .packet_id
+                        .map(u16::try_from)
+                        .transpose()
+                        .map_err(|_| invalid(hook, "packet_id is out of range"))?,
+                    published_at_ms: self.published_at_ms,
+                    reason: field!($reason, Some(self.reason)),
+                }))
+            }
+
+            #[allow(unused_mut, clippy::needless_update)]
+            fn from_args(args: HookArgs) -> Option<Self> {
+                let HookArgs::Delivery(a) = args else {
+                    return None;
+                };
+                let mut message = pb::$variant {
+                    receiver: a.receiver.map(message_client_to_proto),
+                    publisher: Some(message_client_to_proto(a.publisher)),
+                    qos: u32::from(a.qos),
+                    topic: a.topic,
+                    payload: a.payload.to_vec(),
+                    retain: a.retain,
+                    dup: a.dup,
+                    packet_id: a.packet_id.map(u32::from),
+                    published_at_ms: a.published_at_ms,
+                    ..Default::default()
+                };
+                set_field!($reason, message.reason, a.reason.unwrap_or_default());
+                Some(message)
+            }
+        }
+    };
     ($variant:ident Session {}) => {
         impl ArgsMessage for pb::$variant {
             fn into_args(self, _hook: Hook) -> Result<HookArgs, InvalidCall> {
@@ -488,6 +592,23 @@ fn listener(hook: Hook, l: pb::Listener) -> Result<Listener, InvalidCall> {
         kind: l.r#type,
         client_cert: l.client_cert.map(Into::into),
     })
+}
+
+fn message_client(hook: Hook, c: pb::MessageClient) -> Result<MessageClient, InvalidCall> {
+    Ok(MessageClient {
+        peer: c.peer.map(|p| peer(hook, Some(p))).transpose()?,
+        subscriber: subscriber(c.mountpoint, c.client_id),
+        username: c.username,
+    })
+}
+
+fn message_client_to_proto(c: MessageClient) -> pb::MessageClient {
+    pb::MessageClient {
+        peer: c.peer.map(peer_to_proto),
+        mountpoint: c.subscriber.mountpoint,
+        client_id: c.subscriber.client_id,
+        username: c.username,
+    }
 }
 
 fn listener_to_proto(l: Listener) -> pb::Listener {
@@ -858,6 +979,66 @@ mod tests {
             assert_eq!(proto_same, same);
             assert_eq!(domain_a.cache_identity() == domain_b.cache_identity(), same);
         }
+    }
+
+    #[test]
+    fn hookd_own_hooks_need_their_required_parts_in_range() {
+        let connack = |connection, reason_code| {
+            pb::hook_call::Hook::OnClientConnack(pb::OnClientConnack {
+                peer: Some(pb::Peer::default()),
+                client_id: "c".into(),
+                connection,
+                reason_code,
+                ..Default::default()
+            })
+        };
+        let v4 = Some(pb::Connection {
+            proto_ver: 4,
+            keepalive: 60,
+            clean: true,
+        });
+        assert!(call_from_proto(Some(connack(v4, 0x87))).is_ok());
+        assert!(call_from_proto(Some(connack(None, 0))).is_err(), "no connection");
+        assert!(call_from_proto(Some(connack(v4, 256))).is_err(), "reason code");
+        let bad_version = Some(pb::Connection {
+            proto_ver: 6,
+            ..Default::default()
+        });
+        assert!(call_from_proto(Some(connack(bad_version, 0))).is_err());
+        let client = |id: &str| pb::MessageClient {
+            client_id: id.into(),
+            ..Default::default()
+        };
+        let acked = |receiver, packet_id| {
+            pb::hook_call::Hook::OnMessageAcked(pb::OnMessageAcked {
+                receiver,
+                publisher: Some(client("p")),
+                topic: "t".into(),
+                packet_id,
+                ..Default::default()
+            })
+        };
+        assert!(call_from_proto(Some(acked(Some(client("r")), Some(1)))).is_ok());
+        assert!(
+            call_from_proto(Some(acked(None, Some(1)))).is_err(),
+            "no receiver"
+        );
+        assert!(call_from_proto(Some(acked(Some(client("r")), Some(0)))).is_err());
+        assert!(call_from_proto(Some(acked(Some(client("r")), Some(65_536)))).is_err());
+        let dropped = |reason: &str| {
+            pb::hook_call::Hook::OnMessageDropped(pb::OnMessageDropped {
+                publisher: Some(client("p")),
+                topic: "t".into(),
+                reason: reason.into(),
+                ..Default::default()
+            })
+        };
+        let call = call_from_proto(Some(dropped("queue_full"))).expect("a drop without a receiver");
+        assert_eq!(call.args().subscriber().client_id, "p", "about its publisher");
+        assert!(
+            call_from_proto(Some(dropped(""))).is_err(),
+            "a drop needs a reason"
+        );
     }
 
     #[test]

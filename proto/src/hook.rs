@@ -17,10 +17,18 @@
 //! - `Registered { properties: yes|no }`;
 //! - `Publish { username: yes|no, properties: yes|no }`;
 //! - `Subscribe { properties: yes|no }`, `Unsubscribe { properties: yes|no }`;
-//! - `Auth {}` (always has properties), `Session {}` (a client id only).
+//! - `Auth {}` (always has properties), `Session {}` (a client id only);
+//! - `Connect { connack: yes|no }`: a CONNECT's facts, and with `connack`
+//!   the CONNACK's reason code and session-present flag;
+//! - `Delivery { reason: yes|no }`: a message with its receiver and
+//!   publisher, and with `reason` why it was dropped (the receiver may then
+//!   be absent).
 //!
 //! `properties: yes` on an `_m5` hook means the message carries MQTT 5
-//! properties; an absent `properties` on the wire means "none".
+//! properties; an absent `properties` on the wire means "none". The hooks
+//! after the first 22 are hookd's own (vmq_webhooks has no such hooks): they
+//! serve every MQTT version, so `properties: yes` there means "present for
+//! MQTT 5 clients".
 
 use std::{fmt, str::FromStr};
 
@@ -78,6 +86,20 @@ macro_rules! for_each_hook {
             OnClientGone on_client_gone: Session {}, Notify, false;
             /// An offline session expired.
             OnSessionExpired on_session_expired: Session {}, Notify, false;
+            /// A CONNECT arrived, before authentication (RMQTT's `client_connect`).
+            OnClientConnect on_client_connect: Connect { connack: no }, Notify, false;
+            /// A CONNACK is sent, with its result (RMQTT's `client_connack`, NanoMQ's `on_client_connack`).
+            OnClientConnack on_client_connack: Connect { connack: yes }, Notify, false;
+            /// A session was created (RMQTT's `session_created`).
+            OnSessionCreated on_session_created: Registered { properties: no }, Notify, false;
+            /// A receiver acknowledged a message (RMQTT's `message_acked`).
+            OnMessageAcked on_message_acked: Delivery { reason: no }, Notify, false;
+            /// A message was dropped, with a reason (RMQTT's `message_dropped`).
+            OnMessageDropped on_message_dropped: Delivery { reason: yes }, Notify, false;
+            /// A SUBSCRIBE arrived, before authorisation (RMQTT's `client_subscribe`).
+            OnClientSubscribe on_client_subscribe: Subscribe { properties: yes }, Notify, false;
+            /// An UNSUBSCRIBE arrived (RMQTT's `client_unsubscribe`).
+            OnClientUnsubscribe on_client_unsubscribe: Unsubscribe { properties: yes }, Notify, false;
         }
     };
 }
@@ -111,6 +133,10 @@ pub enum Shape {
     Auth,
     /// [`crate::call::SubscriberId`].
     Session,
+    /// [`crate::call::Connect`].
+    Connect,
+    /// [`crate::call::Delivery`].
+    Delivery,
 }
 
 /// A hook name that is not in the table.
@@ -124,7 +150,7 @@ pub struct UnknownHook {
 macro_rules! define_hooks {
     ($( $(#[doc = $doc:literal])* $variant:ident $snake:ident : $shape:ident { $($option:tt)* }, $style:ident, $cache:literal; )*) => {
         /// One of the hooks of the table, named as in vmq_webhooks
-        /// (`vernemq-hook` header).
+        /// (`vernemq-hook` header), or in its style for hookd's own.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum Hook {
             $( $(#[doc = $doc])* $variant, )*
@@ -282,6 +308,36 @@ mod tests {
         for (name, style, cacheable) in VMQ_WEBHOOKS {
             let hook = Hook::from_name(name).expect("a vmq_webhooks hook is in the table");
             assert_eq!((hook.style(), hook.is_cacheable()), (style, cacheable), "{name}");
+        }
+    }
+
+    /// The notifications hookd has beyond vmq_webhooks' 22, for RMQTT's and
+    /// NanoMQ's events: never chains, never cached, no `_m5` twin.
+    #[test]
+    fn hookd_own_hooks_are_plain_notifications() {
+        let own: Vec<_> = Hook::ALL
+            .into_iter()
+            .filter(|h| !VMQ_WEBHOOKS.iter().any(|(name, ..)| *name == h.name()))
+            .map(Hook::name)
+            .collect();
+        assert_eq!(
+            own,
+            [
+                "on_client_connect",
+                "on_client_connack",
+                "on_session_created",
+                "on_message_acked",
+                "on_message_dropped",
+                "on_client_subscribe",
+                "on_client_unsubscribe",
+            ]
+        );
+        for name in own {
+            let hook = Hook::from_name(name).expect("in the table");
+            assert_eq!(
+                (hook.style(), hook.is_cacheable(), hook.is_m5()),
+                (HookStyle::Notify, false, false)
+            );
         }
     }
 

@@ -21,6 +21,10 @@
 //! - `cache_ttl` (feature `cache`): the expiry policy of the verdict caches.
 //! - `vmq` (feature `vmq`): the vmq_webhooks JSON codec in both directions,
 //!   for requests and answers. The Mosquitto plugin builds without it.
+//! - `events`, `payload` (feature `events`): RMQTT's and NanoMQ's event
+//!   bodies (encode only) and the payload encodings (plain, base64, base62)
+//!   of a webhook's `payload_encoding`.
+//! - [`topic`]: MQTT topic filters and matching, for webhooks' `topics` rules.
 //!
 //! # Adding a hook
 //! A notification hook whose arguments fit an existing shape takes four places,
@@ -46,8 +50,13 @@
 pub mod cache_ttl;
 pub mod call;
 pub mod convert;
+#[cfg(feature = "events")]
+pub mod events;
 pub mod frame;
 pub mod hook;
+#[cfg(feature = "events")]
+pub mod payload;
+pub mod topic;
 pub mod verdict;
 #[cfg(feature = "vmq")]
 pub mod vmq;

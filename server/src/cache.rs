@@ -11,7 +11,10 @@
 //! nothing and a hash collision can only cost a miss, never a wrong verdict.
 
 use std::{
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -20,7 +23,7 @@ use std::hash::BuildHasher;
 use moka::sync::Cache;
 
 use hookd_proto::{
-    HookCall,
+    Hook, HookCall,
     cache_ttl::{Expiring, PerEntryTtl},
     verdict::{Allow, CacheInfo, Modifiers, Verdict},
 };
@@ -33,6 +36,35 @@ pub struct VerdictCache {
     // are hashed with foldhash, as SipHash over a whole call was measurable.
     entries: Option<Cache<Key, Arc<Entry>, foldhash::fast::RandomState>>,
     identities: foldhash::fast::RandomState,
+    /// What `hookd cache show` reports.
+    stats: Arc<Stats>,
+}
+
+/// The cache's counters per hook, since hookd started or an operator reset
+/// them (`hookd cache show --reset`).
+struct Stats {
+    hooks: [HookStats; Hook::COUNT],
+    since_ms: AtomicU64,
+}
+
+#[derive(Default)]
+struct HookStats {
+    hits: AtomicU64,
+    misses: AtomicU64,
+    inserts: AtomicU64,
+}
+
+/// One hook's cache counters, as read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HookCacheStats {
+    /// The hook.
+    pub hook: Hook,
+    /// Lookups answered from the cache.
+    pub hits: u64,
+    /// Lookups that were not.
+    pub misses: u64,
+    /// Verdicts stored.
+    pub inserts: u64,
 }
 
 type Key = (Arc<str>, u64);
@@ -63,19 +95,32 @@ impl VerdictCache {
         Self {
             entries,
             identities: foldhash::fast::RandomState::default(),
+            stats: Arc::new(Stats {
+                hooks: std::array::from_fn(|_| HookStats::default()),
+                since_ms: AtomicU64::new(crate::outbox::now_ms()),
+            }),
         }
-    }
-
-    /// About how many verdicts are cached now (expired ones may still be
-    /// counted until the cache's housekeeping removes them).
-    pub fn entries(&self) -> u64 {
-        self.entries.as_ref().map_or(0, Cache::entry_count)
     }
 
     /// The cached verdict of `endpoint` for `call`, marked as a hit with the
     /// time it has left.
     pub fn get(&self, endpoint: &Arc<str>, call: &HookCall) -> Option<Verdict> {
         let entries = self.entries.as_ref()?;
+        let verdict = self.lookup(entries, endpoint, call);
+        let stats = &self.stats.hooks[call.hook().index()];
+        match verdict {
+            Some(_) => stats.hits.fetch_add(1, Ordering::Relaxed),
+            None => stats.misses.fetch_add(1, Ordering::Relaxed),
+        };
+        verdict
+    }
+
+    fn lookup(
+        &self,
+        entries: &Cache<Key, Arc<Entry>, foldhash::fast::RandomState>,
+        endpoint: &Arc<str>,
+        call: &HookCall,
+    ) -> Option<Verdict> {
         let identity = call.cache_identity();
         let entry = entries.get(&(endpoint.clone(), self.identities.hash_one(identity)))?;
         if entry.call.cache_identity() != identity {
@@ -100,6 +145,59 @@ impl VerdictCache {
         });
         let key = (endpoint.clone(), self.identities.hash_one(call.cache_identity()));
         entries.insert(key, entry);
+        self.stats.hooks[call.hook().index()]
+            .inserts
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Verdicts held now (expired ones that are not yet evicted excluded).
+    pub fn entries(&self) -> u64 {
+        self.entries.as_ref().map_or(0, |entries| {
+            entries.run_pending_tasks();
+            entries.entry_count()
+        })
+    }
+
+    /// The counters of every hook looked up or stored since `since_ms`
+    /// (the second value), and when `reset`, zeroes them.
+    pub fn stats(&self, reset: bool) -> (Vec<HookCacheStats>, u64) {
+        let take = |counter: &AtomicU64| {
+            if reset {
+                counter.swap(0, Ordering::Relaxed)
+            } else {
+                counter.load(Ordering::Relaxed)
+            }
+        };
+        let since_ms = if reset {
+            self.stats
+                .since_ms
+                .swap(crate::outbox::now_ms(), Ordering::Relaxed)
+        } else {
+            self.stats.since_ms.load(Ordering::Relaxed)
+        };
+        let hooks = Hook::ALL
+            .iter()
+            .map(|&hook| {
+                let stats = &self.stats.hooks[hook.index()];
+                HookCacheStats {
+                    hook,
+                    hits: take(&stats.hits),
+                    misses: take(&stats.misses),
+                    inserts: take(&stats.inserts),
+                }
+            })
+            .filter(|s| s.hits + s.misses + s.inserts > 0)
+            .collect();
+        (hooks, since_ms)
+    }
+
+    /// Drops every cached verdict; returns how many there were.
+    pub fn clear(&self) -> u64 {
+        let Some(entries) = &self.entries else { return 0 };
+        let held = self.entries();
+        entries.invalidate_all();
+        entries.run_pending_tasks();
+        held
     }
 }
 

@@ -16,7 +16,7 @@
 //! cannot turn a deadline into "never".
 
 use std::{
-    collections::HashMap,
+    collections::{BTreeMap, HashMap},
     net::SocketAddr,
     path::{Path, PathBuf},
     time::Duration,
@@ -24,7 +24,7 @@ use std::{
 
 use serde::Deserialize;
 
-use hookd_proto::Hook;
+use hookd_proto::{Hook, HookStyle, Shape, events::Dialect, payload::Encoding, topic::TopicFilter};
 
 use crate::webhook::sign::Secrets;
 
@@ -215,10 +215,17 @@ pub struct OutboxConfig {
 pub struct AdminConfig {
     /// Serve `hookd.v1.Admin` (gRPC) at all. Default true.
     pub enabled: bool,
-    /// Where it is served: keep it on loopback (it can replay and drop
-    /// notifications). Default `127.0.0.1:50062`.
+    /// Where it is served: keep it on loopback (it can register webhooks,
+    /// replay and drop notifications). An address that is not loopback
+    /// needs `token_file`. Default `127.0.0.1:50062`.
     #[serde(deserialize_with = "listen_address")]
     pub listen: SocketAddr,
+    /// A file holding the admin token (one line, at least 16 characters,
+    /// e.g. `openssl rand -hex 32`): every admin call must then carry
+    /// `authorization: Bearer <token>` (the `hookd` commands read the same
+    /// file). Required when `listen` is not a loopback address. Read at
+    /// start; never logged. Default: none.
+    pub token_file: Option<PathBuf>,
     /// Hosts webhooks registered at run time may point at: host names, IP
     /// addresses or CIDR networks ([`crate::allowlist`]). Empty allows every
     /// host except link-local and cloud metadata addresses, which are refused
@@ -305,11 +312,39 @@ impl<'de> Deserialize<'de> for LogFormat {
 pub struct WebhookConfig {
     /// The hook, a name of the hook table, e.g. `auth_on_register`.
     pub hook: Hook,
-    /// The endpoint URL, `http://` or `https://`, called exactly as written.
+    /// The endpoint URL, `http://` or `https://`, called exactly as written;
+    /// or, for a notification hook, `file:///absolute/path`, a file that gets
+    /// one JSON body per line (RMQTT's file target).
     pub endpoint: String,
-    /// Send payloads base64-encoded and decode payload modifiers. Default true.
+    /// The JSON body the endpoint receives: `vernemq` (vmq_webhooks, every
+    /// hook), or `rmqtt` / `nanomq` (those systems' event bodies,
+    /// notification hooks only). Default `vernemq`.
+    #[serde(default)]
+    pub dialect: Dialect,
+    /// How payloads are written: `plain`, `base64` or `base62` (not with
+    /// `vernemq`). Default: `base64`, or `plain` when `base64_payload` is
+    /// false.
+    #[serde(default)]
+    pub payload_encoding: Option<Encoding>,
+    /// vmq_webhooks' name for `payload_encoding`: true is `base64`, false
+    /// `plain`. Default true.
     #[serde(default = "default_true")]
     pub base64_payload: bool,
+    /// Extra request headers, name → value (NanoMQ's `headers.*`). Default
+    /// none.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// MQTT topic filters (RMQTT's rule `topics`): a message or
+    /// subscription whose topic matches none of them is not sent to this
+    /// webhook (per topic when a call has several); a decision hook's
+    /// webhook is skipped as if it answered `next`. Default none: every
+    /// topic.
+    #[serde(default)]
+    pub topics: Vec<String>,
+    /// The body's `action` instead of the event name (RMQTT's rule
+    /// `action`); `rmqtt` dialect only. Default: the event name.
+    #[serde(default)]
+    pub action: Option<String>,
     /// Leave out the payload of `auth_on_publish*` calls. Default false.
     #[serde(default)]
     pub no_payload: bool,
@@ -435,6 +470,7 @@ impl Default for AdminConfig {
         Self {
             enabled: true,
             listen: SocketAddr::from(([127, 0, 0, 1], 50062)),
+            token_file: None,
             allowed_webhook_hosts: Vec::new(),
         }
     }
@@ -447,7 +483,12 @@ impl WebhookConfig {
         Self {
             hook,
             endpoint: endpoint.into(),
+            dialect: Dialect::Vernemq,
+            payload_encoding: None,
             base64_payload: true,
+            headers: BTreeMap::new(),
+            topics: Vec::new(),
+            action: None,
             no_payload: false,
             response_timeout: default_response_timeout(),
             retry_budget_ms: default_retry_budget(),
@@ -467,6 +508,174 @@ impl WebhookConfig {
     /// The per-request deadline as a [`Duration`].
     pub fn response_timeout(&self) -> Duration {
         Duration::from_millis(self.response_timeout)
+    }
+
+    /// The payload encoding in effect: `payload_encoding`, else
+    /// `base64_payload`'s.
+    pub fn encoding(&self) -> Encoding {
+        self.payload_encoding.unwrap_or(if self.base64_payload {
+            Encoding::Base64
+        } else {
+            Encoding::Plain
+        })
+    }
+
+    /// The `topics` rules, checked ([`WebhookConfig::check`] refuses a
+    /// webhook whose filters do not parse, so none is dropped here).
+    pub fn topic_filters(&self) -> Vec<TopicFilter> {
+        self.topics
+            .iter()
+            .filter_map(|t| TopicFilter::new(t).ok())
+            .collect()
+    }
+
+    /// The file a `file://` endpoint appends to; `None` for HTTP endpoints.
+    pub fn file_path(&self) -> Option<PathBuf> {
+        let url = url::Url::parse(&self.endpoint).ok()?;
+        (url.scheme() == "file")
+            .then(|| url.to_file_path().ok())
+            .flatten()
+    }
+
+    /// The rules of one webhook, `key` being its `webhooks[i]`.
+    fn check(&self, key: &str) -> Result<(), ConfigError> {
+        let invalid = |field: &str, message: String| ConfigError::Invalid {
+            key: format!("{key}.{field}"),
+            message,
+        };
+        let notification = self.hook.style() == HookStyle::Notify;
+        match url::Url::parse(&self.endpoint) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {}
+            Ok(url) if url.scheme() == "file" => {
+                // RMQTT drops a host silently (`file://target/x.log` writes
+                // `/x.log`); a path that is not what it says is refused.
+                if url.host().is_some() || !self.endpoint.starts_with("file:///") {
+                    return Err(invalid(
+                        "endpoint",
+                        format!(
+                            "`{}` names a host or a relative path; a file sink is file:///absolute/path",
+                            self.endpoint
+                        ),
+                    ));
+                }
+                if url.query().is_some() || url.fragment().is_some() || url.path().ends_with('/') {
+                    return Err(invalid(
+                        "endpoint",
+                        "a file sink is file:///absolute/path to a file, without a query or fragment".into(),
+                    ));
+                }
+                if !notification {
+                    return Err(invalid(
+                        "endpoint",
+                        format!(
+                            "a file:// sink only takes notification hooks; {} is a decision hook",
+                            self.hook
+                        ),
+                    ));
+                }
+            }
+            Ok(_) => {
+                return Err(invalid(
+                    "endpoint",
+                    "must be an http:// or https:// URL with a host, or file:///absolute/path".into(),
+                ));
+            }
+            Err(e) => return Err(invalid("endpoint", format!("not a URL: {e}"))),
+        }
+        let dialect = self.dialect.name();
+        if self.dialect != Dialect::Vernemq {
+            if !notification {
+                return Err(invalid(
+                    "dialect",
+                    format!(
+                        "`{dialect}` applies to notification hooks only; {} is a decision hook, which takes `vernemq`",
+                        self.hook
+                    ),
+                ));
+            }
+            if self.dialect.event(self.hook).is_none() {
+                let hooks: Vec<&str> = Hook::ALL
+                    .into_iter()
+                    .filter(|h| self.dialect.event(*h).is_some())
+                    .map(Hook::name)
+                    .collect();
+                return Err(invalid(
+                    "dialect",
+                    format!(
+                        "`{dialect}` has no event for {}; its hooks are: {}",
+                        self.hook,
+                        hooks.join(", ")
+                    ),
+                ));
+            }
+        }
+        if let Some(encoding) = self.payload_encoding {
+            if self.dialect == Dialect::Vernemq && encoding == Encoding::Base62 {
+                return Err(invalid(
+                    "payload_encoding",
+                    "`base62` is NanoMQ's: the vernemq dialect takes `plain` or `base64`".into(),
+                ));
+            }
+            if !self.base64_payload && encoding != Encoding::Plain {
+                return Err(invalid(
+                    "payload_encoding",
+                    format!(
+                        "`{}` contradicts `base64_payload = false` (its synonym for `plain`); set one of them",
+                        encoding.name()
+                    ),
+                ));
+            }
+        }
+        for (name, value) in &self.headers {
+            let key = format!("headers.{name}");
+            if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                return Err(invalid(&key, "is not a valid HTTP header name".into()));
+            }
+            if RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
+                return Err(invalid(
+                    &key,
+                    format!(
+                        "is set by hookd itself; the reserved headers are: {}",
+                        RESERVED_HEADERS.join(", ")
+                    ),
+                ));
+            }
+            if value.contains(['\r', '\n', '\0']) || http::HeaderValue::from_str(value).is_err() {
+                return Err(invalid(
+                    &key,
+                    "the value must not contain CR, LF, NUL or other control characters".into(),
+                ));
+            }
+        }
+        if !self.topics.is_empty()
+            && !matches!(
+                self.hook.shape(),
+                Shape::Publish | Shape::Delivery | Shape::Subscribe | Shape::Unsubscribe
+            )
+        {
+            return Err(invalid(
+                "topics",
+                format!(
+                    "{} is about no topic, so topic rules cannot apply to it",
+                    self.hook
+                ),
+            ));
+        }
+        for (i, topic) in self.topics.iter().enumerate() {
+            TopicFilter::new(topic).map_err(|e| invalid(&format!("topics[{i}]"), e.to_string()))?;
+        }
+        if let Some(action) = &self.action {
+            if self.dialect != Dialect::Rmqtt {
+                return Err(invalid(
+                    "action",
+                    format!("renames RMQTT's events: it needs `dialect = \"rmqtt\"`, not `{dialect}`"),
+                ));
+            }
+            if action.is_empty() {
+                return Err(invalid("action", "must not be empty".into()));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -625,25 +834,20 @@ impl Config {
             self.outbox.retry_initial_delay_ms,
         )?;
         check_duration("outbox.retry_max_delay_ms", self.outbox.retry_max_delay_ms)?;
+        if self.admin.enabled && !self.admin.listen.ip().is_loopback() && self.admin.token_file.is_none() {
+            return Err(invalid(
+                "admin.token_file".into(),
+                &format!(
+                    "must be set when admin.listen ({}) is not a loopback address: the admin service can register webhooks",
+                    self.admin.listen
+                ),
+            ));
+        }
         if let Err(message) = crate::allowlist::AllowedHosts::parse(&self.admin.allowed_webhook_hosts) {
             return Err(invalid("admin.allowed_webhook_hosts".into(), &message));
         }
         for (i, webhook) in self.webhooks.iter().enumerate() {
-            match url::Url::parse(&webhook.endpoint) {
-                Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {}
-                Ok(_) => {
-                    return Err(invalid(
-                        format!("webhooks[{i}].endpoint"),
-                        "must be an http:// or https:// URL with a host",
-                    ));
-                }
-                Err(e) => {
-                    return Err(invalid(
-                        format!("webhooks[{i}].endpoint"),
-                        &format!("not a URL: {e}"),
-                    ));
-                }
-            }
+            webhook.check(&format!("webhooks[{i}]"))?;
             check_duration(
                 &format!("webhooks[{i}].response_timeout"),
                 webhook.response_timeout,
@@ -701,6 +905,20 @@ impl ConfigError {
         }
     }
 }
+
+/// Headers hookd sets on every request (or the HTTP client does), which a
+/// webhook's `headers` cannot replace. `content-type` can be: NanoMQ
+/// configurations set it.
+const RESERVED_HEADERS: [&str; 8] = [
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "vernemq-hook",
+    "webhook-id",
+    "webhook-timestamp",
+    "webhook-signature",
+];
 
 /// Rejects a duration (in ms) of 0 or above [`MAX_DURATION_MS`], naming `key`
 /// and the range.
@@ -814,6 +1032,133 @@ mod tests {
         );
         assert!(!config.webhooks[1].base64_payload);
         assert_eq!(config.webhooks[1].response_timeout(), Duration::from_millis(250));
+    }
+
+    /// The error `webhook` (TOML lines of one `[[webhooks]]` table) loads to.
+    fn webhook_error(webhook: &str) -> String {
+        Config::from_toml(&format!("[[webhooks]]\n{webhook}\n"))
+            .expect_err("refused")
+            .to_string()
+    }
+
+    #[test]
+    fn dialects_encodings_headers_topics_and_action_load() {
+        let config = Config::from_toml(
+            r#"
+            [[webhooks]]
+            hook = "on_subscribe"
+            endpoint = "http://127.0.0.1:8080/r"
+            dialect = "rmqtt"
+            payload_encoding = "plain"
+            headers = { authorization = "Bearer t", content-type = "application/json" }
+            topics = ["a/+/c", "foo/#", "$SYS/#"]
+            action = "session_subscribed_2"
+            [[webhooks]]
+            hook = "on_publish"
+            endpoint = "file:///var/log/hookd/events.jsonl"
+            dialect = "nanomq"
+            payload_encoding = "base62"
+            "#,
+        )
+        .expect("loads");
+        let rmqtt = &config.webhooks[0];
+        assert_eq!(
+            (rmqtt.dialect, rmqtt.encoding()),
+            (Dialect::Rmqtt, Encoding::Plain)
+        );
+        assert_eq!(rmqtt.headers["authorization"], "Bearer t");
+        assert_eq!(rmqtt.topic_filters().len(), 3);
+        assert_eq!(rmqtt.action.as_deref(), Some("session_subscribed_2"));
+        let file = &config.webhooks[1];
+        assert_eq!(
+            file.file_path(),
+            Some(PathBuf::from("/var/log/hookd/events.jsonl"))
+        );
+        assert_eq!(file.encoding(), Encoding::Base62);
+        let vmq = WebhookConfig::new(Hook::OnPublish, "http://x/");
+        assert_eq!(
+            (vmq.dialect, vmq.encoding(), vmq.file_path()),
+            (Dialect::Vernemq, Encoding::Base64, None)
+        );
+        let raw = WebhookConfig {
+            base64_payload: false,
+            ..vmq
+        };
+        assert_eq!(raw.encoding(), Encoding::Plain, "base64_payload = false is plain");
+    }
+
+    #[test]
+    fn a_dialect_on_a_decision_hook_or_without_an_event_is_refused() {
+        let text = webhook_error("hook = \"auth_on_publish\"\nendpoint = \"http://x/\"\ndialect = \"rmqtt\"");
+        assert!(
+            text.contains("webhooks[0].dialect") && text.contains("decision hook"),
+            "{text}"
+        );
+        let text =
+            webhook_error("hook = \"on_client_wakeup\"\nendpoint = \"http://x/\"\ndialect = \"nanomq\"");
+        assert!(
+            text.contains("no event for on_client_wakeup") && text.contains("on_publish"),
+            "{text}"
+        );
+        let text = webhook_error("hook = \"on_publish\"\nendpoint = \"http://x/\"\ndialect = \"emqx\"");
+        assert!(
+            text.contains("vernemq") && text.contains("rmqtt") && text.contains("nanomq"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn bad_encodings_headers_topics_and_actions_are_refused_naming_the_key() {
+        let cases = [
+            ("payload_encoding = \"base32\"", "base62"),
+            ("payload_encoding = \"base62\"", "webhooks[0].payload_encoding"),
+            (
+                "payload_encoding = \"base64\"\nbase64_payload = false",
+                "contradicts",
+            ),
+            (
+                "headers = { x-a = \"one\\r\\nx-b: two\" }",
+                "webhooks[0].headers.x-a",
+            ),
+            ("headers = { x-a = \"nul\\u0000\" }", "webhooks[0].headers.x-a"),
+            (
+                "headers = { \"bad name\" = \"v\" }",
+                "webhooks[0].headers.bad name",
+            ),
+            ("headers = { webhook-id = \"v\" }", "set by hookd"),
+            ("topics = [\"a/#/b\"]", "webhooks[0].topics[0]"),
+            ("topics = [\"\"]", "webhooks[0].topics[0]"),
+            ("action = \"x\"", "needs `dialect = \"rmqtt\"`"),
+        ];
+        for (lines, expected) in cases {
+            let text = webhook_error(&format!(
+                "hook = \"on_publish\"\nendpoint = \"http://x/\"\n{lines}"
+            ));
+            assert!(text.contains(expected), "{lines}: {text}");
+        }
+        let text = webhook_error("hook = \"on_register\"\nendpoint = \"http://x/\"\ntopics = [\"a\"]");
+        assert!(
+            text.contains("webhooks[0].topics") && text.contains("no topic"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_file_sink_must_be_absolute_without_a_host_and_for_notifications() {
+        for endpoint in [
+            "file://target/x.log",
+            "file:x.log",
+            "file:///var/log/",
+            "file:///a?b",
+        ] {
+            let text = webhook_error(&format!("hook = \"on_publish\"\nendpoint = \"{endpoint}\""));
+            assert!(
+                text.contains("webhooks[0].endpoint") && text.contains("file:///"),
+                "{endpoint}: {text}"
+            );
+        }
+        let text = webhook_error("hook = \"auth_on_publish\"\nendpoint = \"file:///tmp/x\"");
+        assert!(text.contains("decision hook"), "{text}");
     }
 
     #[test]

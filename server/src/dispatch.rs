@@ -59,6 +59,7 @@ pub struct Dispatcher {
     cache: VerdictCache,
     outbox: Outbox,
     metrics: Arc<Metrics>,
+    brokers: crate::brokers::Brokers,
 }
 
 impl Dispatcher {
@@ -69,6 +70,7 @@ impl Dispatcher {
             cache,
             outbox,
             metrics,
+            brokers: crate::brokers::Brokers::default(),
         }
     }
 
@@ -85,6 +87,11 @@ impl Dispatcher {
     /// The verdict cache.
     pub fn cache(&self) -> &VerdictCache {
         &self.cache
+    }
+
+    /// The broker streams open now.
+    pub fn brokers(&self) -> &crate::brokers::Brokers {
+        &self.brokers
     }
 
     /// The metrics it counts into.
@@ -119,19 +126,18 @@ impl Dispatcher {
         let endpoints = self.registry.endpoints(hook);
         let verdict = match (hook.style(), endpoints.first()) {
             (HookStyle::Notify, None) => Verdict::Ack,
-            (HookStyle::Notify, Some(_)) => match self.outbox.append(call, &endpoints) {
-                Ok(durable) => {
-                    return Err(Pending {
-                        kind: PendingKind::Notification(durable),
-                        hook,
-                        started,
-                    });
+            (HookStyle::Notify, Some(_)) if !endpoints.iter().all(|e| e.wants(&call)) => {
+                // Some webhooks' `topics` rules turn this event away: it is
+                // stored for the others only, and acknowledged at once if
+                // none wants it.
+                let wanted: Endpoints = endpoints.iter().filter(|e| e.wants(&call)).cloned().collect();
+                if wanted.is_empty() {
+                    Verdict::Ack
+                } else {
+                    return self.append(call, &wanted, hook, started);
                 }
-                Err(refused) => {
-                    self.metrics.notifications_dropped.count(hook, refused.label());
-                    Verdict::error(refused.kind(), refused.to_string())
-                }
-            },
+            }
+            (HookStyle::Notify, Some(_)) => return self.append(call, &endpoints, hook, started),
             (HookStyle::Chain, None) => Verdict::Next,
             (HookStyle::Chain, Some(first)) => {
                 if hook.is_cacheable()
@@ -194,6 +200,31 @@ impl Dispatcher {
         verdict
     }
 
+    /// Appends a notification for `endpoints`: pending until it is durable,
+    /// or answered at once when the outbox refuses it.
+    #[allow(clippy::result_large_err)]
+    fn append(
+        &self,
+        call: HookCall,
+        endpoints: &Endpoints,
+        hook: Hook,
+        started: Instant,
+    ) -> Result<Verdict, Pending> {
+        match self.outbox.append(call, endpoints) {
+            Ok(durable) => Err(Pending {
+                kind: PendingKind::Notification(durable),
+                hook,
+                started,
+            }),
+            Err(refused) => {
+                self.metrics.notifications_dropped.count(hook, refused.label());
+                let verdict = Verdict::error(refused.kind(), refused.to_string());
+                self.finished(hook, &verdict, started);
+                Ok(verdict)
+            }
+        }
+    }
+
     /// The cached verdict of `endpoint` for `call`, counted as a hit or a miss.
     fn cached(&self, endpoint: &Endpoint, call: &HookCall) -> Option<Verdict> {
         let verdict = self.cache.get(endpoint.id(), call);
@@ -237,6 +268,10 @@ impl Dispatcher {
         lookup: bool,
     ) -> Verdict {
         let hook = call.hook();
+        if !endpoint.wants(call) {
+            // A topic-scoped webhook has no say on other topics: as `next`.
+            return Verdict::Next;
+        }
         let cacheable = hook.is_cacheable();
         if cacheable
             && lookup

@@ -24,6 +24,10 @@
 //! - [`outbox`]: the durable notification outbox: store, group commit,
 //!   delivery with retries, dead letters.
 //! - [`admin`]: the operators' `hookd.v1.Admin` service on `admin.listen`.
+//! - [`control`]: run-time webhook registrations (kept in the store) and
+//!   reloading the configuration (SIGHUP, `hookd reload`).
+//! - [`brokers`]: the broker streams open now, for `hookd brokers` and the
+//!   status page.
 //! - [`registry`]: endpoints per hook and the active-hook set.
 //! - [`redact`]: endpoint URLs as they may be shown (no credentials).
 //! - [`shard`]: the serving threads, one event loop each.
@@ -33,7 +37,6 @@
 //! - [`metrics`]: Prometheus counters and latency histograms.
 //! - [`metrics_server`]: hookd's HTTP side on `metrics.listen`: `/metrics`,
 //!   `/healthz`, `/readyz` and the [`status`] page.
-//! - [`sessions`]: the broker sessions open now.
 //! - [`tls`], [`auth`]: TLS (and mTLS) on the gRPC listener, and the
 //!   brokers' bearer tokens; both reload their files when they change.
 //! - [`allowlist`]: where webhooks registered at run time may point.
@@ -46,9 +49,11 @@ pub mod accept;
 pub mod admin;
 pub mod allowlist;
 pub mod auth;
+pub mod brokers;
 pub mod cache;
 pub mod chain;
 pub mod config;
+pub mod control;
 pub mod dispatch;
 pub mod grpc;
 pub mod liveness;
@@ -57,14 +62,13 @@ pub mod metrics_server;
 pub mod outbox;
 pub mod redact;
 pub mod registry;
-pub mod sessions;
 pub mod shard;
 pub mod shutdown;
 pub mod status;
 pub mod tls;
 pub mod webhook;
 
-use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use futures::FutureExt;
 use hookd_proto::server::hook_service_server::HookServiceServer;
@@ -129,6 +133,35 @@ pub enum RunError {
     /// The outbox store could not be opened (`outbox.path`).
     #[error("the outbox store (outbox.path)")]
     Outbox(#[from] outbox::StoreError),
+    /// `admin.token_file` could not be used.
+    #[error("admin token")]
+    AdminToken(#[from] admin::TokenError),
+}
+
+/// Checks `config` as hookd would start with it, without binding or opening
+/// anything (`hookd check`): the rules of [`Config::validate`], and that its
+/// webhooks can be built (URLs, secrets, TLS files), `[server.tls]`,
+/// `[server.auth]` and `admin.token_file` load.
+pub fn check(config: &Config) -> Result<(), RunError> {
+    let allowed = allowlist::AllowedHosts::parse(&config.admin.allowed_webhook_hosts)
+        .map_err(RunError::AllowedHosts)?;
+    registry::Registry::new(
+        config.http.clone(),
+        1,
+        &config.webhooks,
+        allowed,
+        Arc::new(metrics::Metrics::new()),
+    )?;
+    if let Some(tls) = &config.server.tls {
+        tls::ServerTls::load(tls)?;
+    }
+    if let Some(auth) = &config.server.auth {
+        auth::Tokens::load(&auth.tokens_file)?;
+    }
+    if let Some(path) = &config.admin.token_file {
+        admin::AdminToken::load(path)?;
+    }
+    Ok(())
 }
 
 /// A configured hookd, ready to serve: its registry can be changed while it runs.
@@ -140,18 +173,30 @@ pub struct Hookd {
     outbox: Outbox,
     /// Stops the outbox's delivery.
     delivery: tokio_util::sync::CancellationToken,
-    /// The brokers whose streams are open.
-    sessions: sessions::Sessions,
     /// Set once every listener is up (`/readyz`).
     listening: Arc<std::sync::atomic::AtomicBool>,
     /// When it was built (the status page's uptime).
     started: std::time::Instant,
+    /// Run-time registrations and reload.
+    control: Arc<control::Control>,
+    /// `admin.token_file`'s token, if set.
+    admin_token: Option<admin::AdminToken>,
+    /// Reload the configuration on SIGHUP.
+    reload_on_sighup: bool,
 }
 
 impl Hookd {
     /// Builds the registry, cache, outbox (opening its store) and dispatcher
-    /// from `config`.
+    /// from `config`, and registers the run-time registrations kept in the
+    /// store; a reload re-reads the environment only (see
+    /// [`Hookd::from_file`]).
     pub fn new(config: Config) -> Result<Self, RunError> {
+        Self::from_file(config, None)
+    }
+
+    /// Like [`Hookd::new`], for `config` loaded from the file at `path`,
+    /// which a reload reads again.
+    pub fn from_file(config: Config, path: Option<PathBuf>) -> Result<Self, RunError> {
         let metrics = Arc::new(Metrics::new());
         let shards = shard::count(config.server.worker_threads);
         let allowed = allowlist::AllowedHosts::parse(&config.admin.allowed_webhook_hosts)
@@ -164,27 +209,79 @@ impl Hookd {
             metrics.clone(),
         )?);
         let cache = VerdictCache::new(config.cache.max_entries);
-        let outbox = Outbox::open(&config.outbox, metrics.clone())?;
-        let dispatcher = Arc::new(Dispatcher::new(registry, cache, outbox.clone(), metrics));
+        // Opened here, not by `Outbox::open`, to read the run-time
+        // registrations before the store moves to the outbox's writer.
+        let mut store = outbox::SqliteStore::open(&config.outbox.path)?;
+        let stored = outbox::Store::registrations(&mut store)?;
+        let outbox = Outbox::with_store(Box::new(store), &config.outbox, metrics.clone())?;
+        let dispatcher = Arc::new(Dispatcher::new(registry.clone(), cache, outbox.clone(), metrics));
+        let admin_token = match &config.admin.token_file {
+            Some(path) => Some(admin::AdminToken::load(path)?),
+            None => None,
+        };
+        let control = Arc::new(control::Control::new(
+            registry,
+            outbox.clone(),
+            path,
+            config.clone(),
+        ));
+        control.restore(stored);
         Ok(Self {
             config,
             dispatcher,
             outbox,
             delivery: tokio_util::sync::CancellationToken::new(),
-            sessions: sessions::Sessions::default(),
             listening: Arc::default(),
             started: std::time::Instant::now(),
+            control,
+            admin_token,
+            reload_on_sighup: false,
         })
-    }
-
-    /// The brokers whose streams are open now.
-    pub fn sessions(&self) -> &sessions::Sessions {
-        &self.sessions
     }
 
     /// Says `/readyz` may answer ready: every listener is up.
     fn listening(&self) {
         self.listening.store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Reloads the configuration on SIGHUP ([`control`]), from the moment
+    /// hookd listens (the `hookd` binary's choice; an embedding process
+    /// keeps SIGHUP to itself).
+    pub fn reload_on_sighup(mut self) -> Self {
+        self.reload_on_sighup = true;
+        self
+    }
+
+    /// Run-time registrations and reload.
+    pub fn control(&self) -> &Arc<control::Control> {
+        &self.control
+    }
+
+    /// Listens for SIGHUP, if asked to, and reloads on each until
+    /// `shutdown` closes everything. Must run on a runtime; listens at once,
+    /// so a SIGHUP sent once this returns never kills hookd.
+    fn spawn_sighup(&self, shutdown: &Shutdown) -> Result<(), RunError> {
+        if !self.reload_on_sighup {
+            return Ok(());
+        }
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let mut hangups = signal(SignalKind::hangup())?;
+            let (control, shutdown) = (self.control.clone(), shutdown.clone());
+            tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        received = hangups.recv() => if received.is_none() { return },
+                        () = shutdown.closed() => return,
+                    }
+                    info!("SIGHUP: reloading the configuration");
+                    // Logged by the reload either way.
+                    let _ = control.reload().await;
+                }
+            });
+        }
+        Ok(())
     }
 
     /// The notification outbox.
@@ -207,11 +304,20 @@ impl Hookd {
                 addr,
                 source,
             })?;
-            info!(addr = %listener.local_addr()?, "admin listening");
-            let admin = admin::AdminService::new(self.outbox.clone());
+            info!(
+                addr = %listener.local_addr()?,
+                token = self.admin_token.is_some(),
+                "admin listening"
+            );
+            let admin = admin::AdminService::new(
+                self.dispatcher.clone(),
+                self.control.clone(),
+                self.config.cache.max_entries,
+            );
             let closed = shutdown.closed();
+            let token = self.admin_token.clone();
             tokio::spawn(async move {
-                if let Err(e) = admin.serve(listener, closed).await {
+                if let Err(e) = admin.serve(listener, token, closed).await {
                     warn!(error = %e, "admin server failed");
                 }
             });
@@ -247,6 +353,7 @@ impl Hookd {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), RunError> {
         let front = self.front_door().await?;
+        self.spawn_sighup(&front.shutdown)?;
         self.spawn_metrics(&front.shutdown).await?;
         self.spawn_outbox(&front.shutdown).await?;
         front.spawn_reload(Duration::from_millis(self.config.server.reload_interval_ms));
@@ -282,6 +389,10 @@ impl Hookd {
             .enable_all()
             .build()?;
         let front = main.block_on(self.front_door())?;
+        {
+            let _runtime = main.enter();
+            self.spawn_sighup(&front.shutdown)?;
+        }
         listener.set_nonblocking(true)?;
         info!(
             addr = %listener.local_addr()?,
@@ -431,7 +542,6 @@ impl Hookd {
             self.dispatcher.clone(),
             limits,
             shutdown.clone(),
-            self.sessions.clone(),
         ))
         .max_decoding_message_size(limits.max_frame_bytes());
         let (health, health_service) = tonic_health::server::health_reporter();
@@ -494,7 +604,6 @@ impl Hookd {
             info!(addr = %metrics_listener.local_addr()?, "metrics listening");
             let sources = metrics_server::Sources {
                 dispatcher: self.dispatcher.clone(),
-                sessions: self.sessions.clone(),
                 shutdown: shutdown.clone(),
                 listening: self.listening.clone(),
                 started: self.started,

@@ -1,7 +1,9 @@
 //! The `hookd` binary: parses the command line, loads the configuration,
 //! starts tracing, and serves hookd on its shards until Ctrl-C or SIGTERM
-//! (a second one exits at once); or, with `hookd outbox …`, runs one
-//! operator command against the outbox ([`outbox_cli`]).
+//! (a second one exits at once; SIGHUP reloads the configuration file); or
+//! runs one operator command: `hookd outbox …` ([`outbox_cli`]), `hookd
+//! webhooks …`, `cache …`, `brokers`, `reload` against a running hookd
+//! ([`admin_cli`]), or `hookd check` on a configuration file, offline.
 //!
 //! A failure to start is logged once, as one line with its causes
 //! (`invalid configuration: HOOKD_SERVER__LISTEN: invalid socket address …`),
@@ -12,9 +14,14 @@
 //! `HOOKD_LOG` is scoped to hookd's own crates ([`log_filter`]): `debug`
 //! shows a line per call and per webhook request, not h2's frame dumps.
 
+mod admin_cli;
 mod outbox_cli;
 
-use std::{io::IsTerminal, path::PathBuf, process::ExitCode};
+use std::{
+    io::IsTerminal,
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -53,6 +60,37 @@ struct Cli {
 enum Command {
     /// The notification outbox: dead letters, stopped webhooks, backlog.
     Outbox(outbox_cli::OutboxArgs),
+    /// Webhooks of a running hookd: register and deregister at run time
+    /// (kept across restarts), show them all.
+    Webhooks {
+        #[command(flatten)]
+        target: admin_cli::Target,
+        #[command(subcommand)]
+        command: admin_cli::WebhooksCommand,
+    },
+    /// The verdict cache of a running hookd.
+    Cache {
+        #[command(flatten)]
+        target: admin_cli::Target,
+        #[command(subcommand)]
+        command: admin_cli::CacheCommand,
+    },
+    /// The brokers connected to a running hookd: node id, kind, address,
+    /// since when, calls in flight.
+    Brokers {
+        #[command(flatten)]
+        target: admin_cli::Target,
+    },
+    /// Make a running hookd re-read its configuration file (as SIGHUP
+    /// does): webhook changes apply at once; an invalid file is refused
+    /// with its error and the running configuration stays.
+    Reload {
+        #[command(flatten)]
+        target: admin_cli::Target,
+    },
+    /// Check a configuration (`--config FILE` and the environment) offline,
+    /// as hookd would start with it: exits 0 if valid, else 1 with the error.
+    Check,
 }
 
 fn main() -> ExitCode {
@@ -74,9 +112,9 @@ fn main() -> ExitCode {
     // backtrace when RUST_BACKTRACE is set, and each cause on its own line.
     // One line, with every cause once, is what an operator needs.
     let result = match cli.command {
-        Some(Command::Outbox(args)) => {
+        Some(command) => {
             init_logging(filter, LogFormat::Text);
-            outbox_cli::run(cli.config.as_deref(), args)
+            operator_command(cli.config.as_deref(), command)
         }
         None => {
             // The configuration says how to log, so it is read first; if it
@@ -89,7 +127,9 @@ fn main() -> ExitCode {
                     .map_or(LogFormat::Text, |config| config.log.format),
             );
             warn_about_lookalike_variables();
-            config.context("invalid configuration").and_then(run)
+            config
+                .context("invalid configuration")
+                .and_then(|config| run(config, cli.config))
         }
     };
     match result {
@@ -98,6 +138,22 @@ fn main() -> ExitCode {
             error!("{e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Runs one operator command with the configuration file at `config`.
+fn operator_command(config: Option<&Path>, command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Outbox(args) => outbox_cli::run(config, args),
+        Command::Webhooks { target, command } => {
+            admin_cli::run(config, &target, admin_cli::Command::Webhooks(command))
+        }
+        Command::Cache { target, command } => {
+            admin_cli::run(config, &target, admin_cli::Command::Cache(command))
+        }
+        Command::Brokers { target } => admin_cli::run(config, &target, admin_cli::Command::Brokers),
+        Command::Reload { target } => admin_cli::run(config, &target, admin_cli::Command::Reload),
+        Command::Check => check(config),
     }
 }
 
@@ -160,16 +216,32 @@ fn init_logging(filter: EnvFilter, format: LogFormat) {
     }
 }
 
-/// Binds `server.listen` and serves until a signal.
-fn run(config: Config) -> anyhow::Result<()> {
+/// Binds `server.listen` and serves `config` (loaded from `path`, which
+/// SIGHUP and `hookd reload` re-read) until a signal.
+fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
     raise_open_files_limit();
     let listener = std::net::TcpListener::bind(config.server.listen)
         .with_context(|| format!("cannot bind server.listen {}", config.server.listen))?;
     let shards = hookd::shard::count(config.server.worker_threads);
-    hookd::Hookd::new(config)
+    hookd::Hookd::from_file(config, path)
         .context("configuring")?
+        .reload_on_sighup()
         .serve_sharded(listener, shards, shutdown_signal())
         .context("serving")
+}
+
+/// `hookd check`: loads and checks the configuration, printing what it has.
+fn check(path: Option<&Path>) -> anyhow::Result<()> {
+    let config = Config::load(path, None).context("invalid configuration")?;
+    hookd::check(&config).context("invalid configuration")?;
+    let shown = path.map_or_else(|| "the defaults".to_owned(), |p| p.display().to_string());
+    println!(
+        "{shown}: ok ({} webhooks; gRPC on {}, admin on {})",
+        config.webhooks.len(),
+        config.server.listen,
+        config.admin.listen
+    );
+    Ok(())
 }
 
 /// Raises the soft `RLIMIT_NOFILE` to the hard limit, logging both: every

@@ -40,7 +40,6 @@ use tracing::debug;
 use crate::{
     accept::Acceptor,
     dispatch::Dispatcher,
-    sessions::Sessions,
     shutdown::Shutdown,
     status::{self, Readiness, Window},
 };
@@ -49,10 +48,8 @@ use crate::{
 /// Cheap to clone.
 #[derive(Clone)]
 pub struct Sources {
-    /// The dispatcher: registry, cache, outbox and metrics.
+    /// The dispatcher: registry, cache, outbox, brokers and metrics.
     pub dispatcher: Arc<Dispatcher>,
-    /// The brokers connected.
-    pub sessions: Sessions,
     /// Whether hookd is stopping.
     pub shutdown: Shutdown,
     /// Set once every listener is up (gRPC, admin).
@@ -166,7 +163,6 @@ fn router(sources: Sources, window: Arc<Window>) -> axum::Router {
             axum::routing::get(move || {
                 let page = status::render(
                     &sources.dispatcher,
-                    &sources.sessions,
                     &window,
                     &sources.readiness(),
                     sources.started,

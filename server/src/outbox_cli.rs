@@ -11,12 +11,11 @@ use std::{net::SocketAddr, path::Path, path::PathBuf};
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use hookd::{
-    Config,
     admin::dead_letter_to_proto,
     outbox::{Selection, SqliteStore, Store},
     redact,
 };
-use hookd_proto::v1::{self as pb, admin_client::AdminClient};
+use hookd_proto::v1 as pb;
 
 /// `hookd outbox`.
 #[derive(Debug, Args)]
@@ -25,6 +24,10 @@ pub struct OutboxArgs {
     /// configuration (127.0.0.1:50062).
     #[arg(long, global = true, conflicts_with = "store")]
     admin: Option<SocketAddr>,
+    /// A file with the admin token; default `admin.token_file` of the
+    /// configuration.
+    #[arg(long, global = true, conflicts_with = "store")]
+    token_file: Option<PathBuf>,
     /// Work on this store file directly, while hookd is stopped.
     #[arg(long, global = true)]
     store: Option<PathBuf>,
@@ -105,24 +108,19 @@ pub fn run(config: Option<&Path>, args: OutboxArgs) -> anyhow::Result<()> {
     match &args.store {
         Some(path) => offline(path, &args.command),
         None => {
-            let addr = match args.admin {
-                Some(addr) => addr,
-                None => {
-                    Config::load(config, None)
-                        .context("invalid configuration")?
-                        .admin
-                        .listen
-                }
+            let target = crate::admin_cli::Target {
+                admin: args.admin,
+                token_file: args.token_file.clone(),
             };
-            runtime.block_on(online(addr, &args.command))
+            runtime.block_on(async {
+                let admin = crate::admin_cli::connect(config, &target).await?;
+                online(admin, &args.command).await
+            })
         }
     }
 }
 
-async fn online(addr: SocketAddr, command: &OutboxCommand) -> anyhow::Result<()> {
-    let mut admin = AdminClient::connect(format!("http://{addr}"))
-        .await
-        .with_context(|| format!("cannot reach hookd's admin service at {addr} (is hookd running? for a stopped one use --store)"))?;
+async fn online(mut admin: crate::admin_cli::Client, command: &OutboxCommand) -> anyhow::Result<()> {
     match command {
         OutboxCommand::Dead { command } => match command {
             DeadCommand::List { after, limit } => {

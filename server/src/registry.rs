@@ -4,6 +4,13 @@
 //! set of hooks that have at least one endpoint is published on a watch
 //! channel, so every broker stream can tell its broker which hooks it may
 //! answer locally. Registrations of the same URL share one HTTP pool.
+//!
+//! Each registration remembers where it came from ([`Source`]): the
+//! configuration file, or an operator at run time (`hookd webhooks
+//! register`, kept in the store by [`crate::control`]). A reload replaces the
+//! configured ones in one swap ([`Registry::replace_configured`]) and keeps
+//! the run-time ones after them; every chain is configured first, then run
+//! time, each in registration order.
 
 use std::{
     collections::HashMap,
@@ -37,8 +44,52 @@ pub struct Registry {
     metrics: Arc<Metrics>,
 }
 
+/// Where a registration came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// `[[webhooks]]` of the configuration file; changed by editing it and
+    /// reloading.
+    Config,
+    /// Registered at run time through the admin service; kept in the store.
+    Runtime,
+}
+
+impl Source {
+    /// `config` or `runtime`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Config => "config",
+            Self::Runtime => "runtime",
+        }
+    }
+}
+
+/// One registration as listed: its settings and where it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Registration {
+    /// The webhook's settings.
+    pub webhook: WebhookConfig,
+    /// Where it came from.
+    pub source: Source,
+}
+
+/// What [`Registry::replace_configured`] changed, as `(hook, endpoint)`
+/// pairs (endpoints as configured: redact before showing).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Changes {
+    /// Registrations added (or changed: removed and added again).
+    pub added: Vec<(Hook, String)>,
+    /// Registrations removed.
+    pub removed: Vec<(Hook, String)>,
+    /// Run-time registrations the configuration now has too: they count as
+    /// configured from now on.
+    pub now_configured: Vec<(Hook, String)>,
+}
+
 #[derive(Default)]
 struct State {
+    /// Every registration in registration order, with its endpoint.
+    registrations: Vec<(Registration, Arc<Endpoint>)>,
     // Looked up on every call: foldhash, not SipHash, for a one-byte key.
     by_hook: HashMap<Hook, Endpoints, foldhash::fast::RandomState>,
     // One keep-alive pool per URL (and shard), as vmq_webhooks keeps one
@@ -143,7 +194,7 @@ impl Registry {
             active: watch::Sender::new(Vec::new()),
         };
         for webhook in webhooks {
-            registry.insert(webhook)?;
+            registry.insert(webhook, Source::Config)?;
         }
         Ok(registry)
     }
@@ -171,15 +222,29 @@ impl Registry {
             source,
         })?;
         self.allowed.check(&url).map_err(not_allowed)?;
-        self.insert(webhook)
+        self.insert(webhook, Source::Runtime)
     }
 
     /// Appends `webhook` to its hook's chain, unchecked.
-    fn insert(&self, webhook: &WebhookConfig) -> Result<(), RegistryError> {
+    fn insert(&self, webhook: &WebhookConfig, source: Source) -> Result<(), RegistryError> {
         let mut state = self
             .state
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.insert_into(&mut state, None, webhook, source)?;
+        self.publish(&state);
+        Ok(())
+    }
+
+    /// Appends `webhook` to its hook's chain in `state`, reusing the pools
+    /// and (for unchanged settings) the endpoint of `old`, if given.
+    fn insert_into(
+        &self,
+        state: &mut State,
+        old: Option<&State>,
+        webhook: &WebhookConfig,
+        source: Source,
+    ) -> Result<(), RegistryError> {
         let current = state
             .by_hook
             .get(&webhook.hook)
@@ -197,14 +262,25 @@ impl Registry {
             client_key_file: webhook.client_key_file.clone(),
             verify_peer: webhook.verify_peer,
         };
-        let pools = match state.pools.get(&webhook.endpoint) {
-            Some((pools, used)) if *used == settings => pools.clone(),
-            Some(_) => {
+        let reused = old.and_then(|old| {
+            old.registrations
+                .iter()
+                .find(|(r, _)| r.webhook == *webhook)
+                .map(|(_, endpoint)| endpoint.clone())
+        });
+        let from_old = old
+            .and_then(|old| old.pools.get(&webhook.endpoint))
+            .filter(|(_, used)| *used == settings)
+            .map(|(pools, _)| pools.clone());
+        let pools = match (state.pools.get(&webhook.endpoint), from_old) {
+            (Some((pools, used)), _) if *used == settings => pools.clone(),
+            (Some(_), _) => {
                 return Err(RegistryError::TlsMismatch {
                     endpoint: webhook.endpoint.clone(),
                 });
             }
-            None => {
+            (None, Some(pools)) => pools,
+            (None, None) => {
                 let tls = webhook::tls::client_config(webhook).map_err(|source| RegistryError::Tls {
                     endpoint: webhook.endpoint.clone(),
                     source,
@@ -212,23 +288,105 @@ impl Registry {
                 webhook::pools(&self.http, self.shards, &tls)?
             }
         };
-        let signer = webhook.secret.signer().map_err(|source| RegistryError::Secret {
-            endpoint: webhook.endpoint.clone(),
-            source,
-        })?;
-        let endpoint = Endpoint::new(webhook, &self.http, pools.clone(), signer).map_err(|source| {
-            RegistryError::InvalidUrl {
-                endpoint: webhook.endpoint.clone(),
-                source,
+        let endpoint = match reused {
+            Some(endpoint) => endpoint,
+            None => {
+                let signer = webhook.secret.signer().map_err(|source| RegistryError::Secret {
+                    endpoint: webhook.endpoint.clone(),
+                    source,
+                })?;
+                let endpoint =
+                    Endpoint::new(webhook, &self.http, pools.clone(), signer).map_err(|source| {
+                        RegistryError::InvalidUrl {
+                            endpoint: webhook.endpoint.clone(),
+                            source,
+                        }
+                    })?;
+                let metrics = self.metrics.endpoint(webhook.hook, endpoint.name());
+                Arc::new(endpoint.with_metrics(metrics))
             }
-        })?;
-        let metrics = self.metrics.endpoint(webhook.hook, endpoint.name());
-        let endpoint = endpoint.with_metrics(metrics);
+        };
         state.pools.insert(webhook.endpoint.clone(), (pools, settings));
-        let chain: Endpoints = current.iter().cloned().chain([Arc::new(endpoint)]).collect();
+        let chain: Endpoints = current.iter().cloned().chain([endpoint.clone()]).collect();
         state.by_hook.insert(webhook.hook, chain);
-        self.publish(&state);
+        state.registrations.push((
+            Registration {
+                webhook: webhook.clone(),
+                source,
+            },
+            endpoint,
+        ));
         Ok(())
+    }
+
+    /// Every registration, in registration order.
+    pub fn registrations(&self) -> Vec<Registration> {
+        let state = self.state.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        state.registrations.iter().map(|(r, _)| r.clone()).collect()
+    }
+
+    /// The registration of `endpoint` (as registered, or as shown) for `hook`.
+    pub fn find(&self, hook: Hook, endpoint: &str) -> Option<Registration> {
+        let state = self.state.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        state
+            .registrations
+            .iter()
+            .find(|(r, e)| {
+                r.webhook.hook == hook && (r.webhook.endpoint == endpoint || **e.name() == *endpoint)
+            })
+            .map(|(r, _)| r.clone())
+    }
+
+    /// Replaces the configured registrations with `webhooks` (a reloaded
+    /// configuration's) in one swap, keeping the run-time ones after them:
+    /// all of it applies, or (on an error) none. Endpoints whose settings
+    /// did not change are kept as they are, with their connections.
+    pub fn replace_configured(&self, webhooks: &[WebhookConfig]) -> Result<Changes, RegistryError> {
+        let mut state = self
+            .state
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut next = State::default();
+        for webhook in webhooks {
+            self.insert_into(&mut next, Some(&state), webhook, Source::Config)?;
+        }
+        let mut changes = Changes::default();
+        for (registration, _) in &state.registrations {
+            let webhook = &registration.webhook;
+            let pair = (webhook.hook, webhook.endpoint.clone());
+            if registration.source == Source::Runtime {
+                if webhooks
+                    .iter()
+                    .any(|w| w.hook == webhook.hook && w.endpoint == webhook.endpoint)
+                {
+                    changes.now_configured.push(pair);
+                } else {
+                    self.insert_into(&mut next, Some(&state), webhook, Source::Runtime)?;
+                }
+            } else if !webhooks.contains(webhook) {
+                changes.removed.push(pair);
+            }
+        }
+        for webhook in webhooks {
+            let before = state.registrations.iter().any(|(r, _)| r.webhook == *webhook);
+            if !before {
+                changes.added.push((webhook.hook, webhook.endpoint.clone()));
+            }
+        }
+        // A changed registration (same pair, other settings) shows as both.
+        for (registration, endpoint) in &state.registrations {
+            let hook = registration.webhook.hook;
+            if !next
+                .registrations
+                .iter()
+                .any(|(r, e)| r.webhook.hook == hook && e.name() == endpoint.name())
+            {
+                self.metrics.forget_endpoint(hook, endpoint.name());
+            }
+        }
+        *state = next;
+        self.publish(&state);
+        Ok(changes)
     }
 
     /// Removes the registration of `endpoint` for `hook`.
@@ -260,6 +418,9 @@ impl Registry {
         } else {
             state.by_hook.insert(hook, chain);
         }
+        state
+            .registrations
+            .retain(|(r, _)| !(r.webhook.hook == hook && r.webhook.endpoint == endpoint));
         let still_used = state
             .by_hook
             .values()
@@ -333,6 +494,72 @@ mod tests {
             .deregister(Hook::OnPublish, "http://a/")
             .expect("deregister");
         assert_eq!(*active.borrow_and_update(), vec![Hook::AuthOnRegister]);
+    }
+
+    #[test]
+    fn a_reload_replaces_the_configured_registrations_and_keeps_the_run_time_ones_after_them() {
+        let metrics = Arc::new(Metrics::new());
+        let registry = Registry::new(
+            HttpConfig::default(),
+            1,
+            &[
+                webhook(Hook::OnPublish, "http://a/"),
+                webhook(Hook::OnPublish, "http://b/"),
+            ],
+            AllowedHosts::default(),
+            metrics.clone(),
+        )
+        .expect("registry");
+        registry
+            .register(&webhook(Hook::OnPublish, "http://c/"))
+            .expect("run time");
+        registry
+            .register(&webhook(Hook::OnRegister, "http://d/"))
+            .expect("run time");
+        let kept = registry.endpoints(Hook::OnPublish)[1].clone();
+        let changes = registry
+            .replace_configured(&[
+                webhook(Hook::OnPublish, "http://b/"),
+                webhook(Hook::OnPublish, "http://e/"),
+                webhook(Hook::OnRegister, "http://d/"),
+            ])
+            .expect("reload");
+        assert_eq!(changes.removed, [(Hook::OnPublish, "http://a/".to_owned())]);
+        // d/ served already (at run time): it is not new, only configured now.
+        assert_eq!(changes.added, [(Hook::OnPublish, "http://e/".to_owned())]);
+        assert_eq!(
+            changes.now_configured,
+            [(Hook::OnRegister, "http://d/".to_owned())]
+        );
+        let names: Vec<_> = registry
+            .endpoints(Hook::OnPublish)
+            .iter()
+            .map(|e| e.name().to_string())
+            .collect();
+        assert_eq!(
+            names,
+            ["http://b/", "http://e/", "http://c/"],
+            "configured first, then run time"
+        );
+        assert!(
+            Arc::ptr_eq(&kept, &registry.endpoints(Hook::OnPublish)[0]),
+            "an unchanged endpoint is kept as it is"
+        );
+        // The series follow the registrations: a/'s are gone, e/'s are there.
+        let series = metrics.encode();
+        assert!(!series.contains(r#"endpoint="http://a/""#), "{series}");
+        assert!(series.contains(r#"endpoint="http://e/""#), "{series}");
+        let sources: Vec<_> = registry.registrations().iter().map(|r| r.source).collect();
+        assert_eq!(
+            sources,
+            [Source::Config, Source::Config, Source::Config, Source::Runtime]
+        );
+
+        // One bad webhook refuses the whole reload.
+        let mut bad = webhook(Hook::OnPublish, "https://f/");
+        bad.ca_file = Some("/nonexistent/ca.pem".into());
+        assert!(registry.replace_configured(&[bad]).is_err());
+        assert_eq!(registry.endpoints(Hook::OnPublish).len(), 3, "nothing changed");
     }
 
     #[test]

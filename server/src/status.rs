@@ -13,7 +13,7 @@ use std::{
     collections::{HashMap, VecDeque},
     fmt::Write,
     sync::{Arc, Mutex, PoisonError},
-    time::{Duration, Instant, SystemTime},
+    time::{Duration, Instant},
 };
 
 use hookd_proto::Hook;
@@ -21,7 +21,6 @@ use hookd_proto::Hook;
 use crate::{
     dispatch::Dispatcher,
     metrics::{LatencySnapshot, Metrics},
-    sessions::Sessions,
 };
 
 /// How often the page reloads itself.
@@ -116,13 +115,7 @@ impl Sample {
 }
 
 /// The page, now.
-pub fn render(
-    dispatcher: &Dispatcher,
-    sessions: &Sessions,
-    window: &Window,
-    readiness: &Readiness,
-    started: Instant,
-) -> String {
+pub fn render(dispatcher: &Dispatcher, window: &Window, readiness: &Readiness, started: Instant) -> String {
     let then = window.oldest();
     let now = Sample::take(dispatcher);
     let span = now.at.duration_since(then.at).max(Duration::from_millis(1));
@@ -149,7 +142,7 @@ up {uptime} · rates over the last {window} · this page reloads every {REFRESH_
         uptime = human(started.elapsed()),
         window = human(span),
     );
-    brokers(&mut page, sessions);
+    brokers(&mut page, dispatcher);
     webhooks(&mut page, dispatcher, &then, &now, &rate);
     calls(&mut page, metrics, &then, &now, &rate);
     cache(&mut page, dispatcher);
@@ -158,8 +151,9 @@ up {uptime} · rates over the last {window} · this page reloads every {REFRESH_
     page
 }
 
-fn brokers(page: &mut String, sessions: &Sessions) {
-    let brokers = sessions.list();
+fn brokers(page: &mut String, dispatcher: &Dispatcher) {
+    let brokers = dispatcher.brokers().list();
+    let now_ms = crate::outbox::now_ms();
     let _ = write!(
         page,
         r#"<section id="brokers"><h2>Brokers connected: {}</h2>"#,
@@ -174,7 +168,7 @@ fn brokers(page: &mut String, sessions: &Sessions) {
          <th>Connected for</th><th class=n>Calls waiting</th></tr>",
     );
     for broker in brokers {
-        let since = SystemTime::now().duration_since(broker.since).unwrap_or_default();
+        let since = Duration::from_millis(now_ms.saturating_sub(broker.since_ms));
         let _ = write!(
             page,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=n>{}</td></tr>",
@@ -182,10 +176,10 @@ fn brokers(page: &mut String, sessions: &Sessions) {
             escape(&broker.kind),
             escape(&broker.version),
             broker
-                .peer
-                .map_or_else(|| "unknown".to_owned(), |peer| peer.to_string()),
+                .address
+                .map_or_else(|| "unknown".to_owned(), |address| address.to_string()),
             human(since),
-            broker.in_flight(),
+            broker.calls_in_flight(),
         );
     }
     page.push_str("</table></section>\n");

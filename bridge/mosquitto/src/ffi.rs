@@ -81,6 +81,7 @@ header_constants! {
     MOSQ_ACL_READ = 0x01;
     MOSQ_ACL_WRITE = 0x02;
     MOSQ_ACL_SUBSCRIBE = 0x04;
+    MOSQ_ACL_UNSUBSCRIBE = 0x08;
 
     // Log levels (mosquitto.h).
     MOSQ_LOG_ERR = 1 << 3;
@@ -230,6 +231,7 @@ unsafe extern "C" {
     fn mosquitto_client_username(client: *const Opaque) -> *const c_char;
     fn mosquitto_client_protocol_version(client: *const Opaque) -> c_int;
     fn mosquitto_client_clean_session(client: *const Opaque) -> bool;
+    fn mosquitto_client_keepalive(client: *const Opaque) -> c_int;
     fn mosquitto_strdup(s: *const c_char) -> *mut c_char;
     fn mosquitto_malloc(size: usize) -> *mut c_void;
     fn mosquitto_log_printf(level: c_int, fmt: *const c_char, ...);
@@ -430,6 +432,7 @@ unsafe extern "C" fn on_acl_check(_event: c_int, data: *mut c_void, userdata: *m
             MOSQ_ACL_READ => Access::Read,
             MOSQ_ACL_WRITE => Access::Write,
             MOSQ_ACL_SUBSCRIBE => Access::Subscribe,
+            MOSQ_ACL_UNSUBSCRIBE => Access::Unsubscribe,
             _ => Access::Other,
         };
         // SAFETY: client, topic and payload are valid for this event.
@@ -549,6 +552,8 @@ unsafe fn client_info<'a>(client: *mut Opaque) -> ClientInfo<'a> {
             username: borrowed_text(mosquitto_client_username(client)),
             protocol_version: mosquitto_client_protocol_version(client),
             clean_session: mosquitto_client_clean_session(client),
+            // 0..=65535 by the protocol; anything else reads as "none".
+            keepalive: u16::try_from(mosquitto_client_keepalive(client)).unwrap_or(0),
         }
     }
 }
@@ -685,6 +690,11 @@ mod fake_broker {
 
     /// Panics with [`NO_CLIENTS`].
     pub unsafe fn mosquitto_client_clean_session(_client: *const Opaque) -> bool {
+        panic!("{NO_CLIENTS}")
+    }
+
+    /// Panics with [`NO_CLIENTS`].
+    pub unsafe fn mosquitto_client_keepalive(_client: *const Opaque) -> c_int {
         panic!("{NO_CLIENTS}")
     }
 

@@ -1,7 +1,7 @@
 //! `hookd-mosquitto`: a Mosquitto 2.0 plugin (plugin interface v5) that
 //! makes Mosquitto a hookd broker: its connects, publishes, subscriptions and
-//! deliveries are decided by hookd's webhooks, and its messages and
-//! disconnects are reported to them.
+//! deliveries are decided by hookd's webhooks, and its CONNECTs and CONNACKs,
+//! (un)subscribe requests, messages and disconnects are reported to them.
 //!
 //! Build it with `cargo build --release -p hookd-mosquitto` and load
 //! `target/release/libhookd_mosquitto.so` from `mosquitto.conf`:

@@ -3,9 +3,10 @@
 //!
 //! | Mosquitto 2.0 event | hookd hook (`_m5` for MQTT 5 clients) | decision |
 //! |---|---|---|
-//! | `BASIC_AUTH` | `auth_on_register` | `ok` → allow; `next` or error → refuse |
+//! | `BASIC_AUTH` | `on_client_connect` first; `auth_on_register`; then `on_client_connack` with the result, and `on_register` once allowed | `ok` → allow; `next` or error → refuse |
 //! | `ACL_CHECK` write | `auth_on_publish` | `ok` → allow; error → deny; `next` → defer |
-//! | `ACL_CHECK` subscribe | `auth_on_subscribe` | same |
+//! | `ACL_CHECK` subscribe | `on_client_subscribe` first; `auth_on_subscribe` | same |
+//! | `ACL_CHECK` unsubscribe | `on_client_unsubscribe` | allow |
 //! | `ACL_CHECK` read | `on_deliver` | error → deny; otherwise allow |
 //! | `MESSAGE` | applies the `auth_on_publish` topic/payload/retain modifiers; sends `on_publish` | — |
 //! | `DISCONNECT` | `on_client_offline` (notification) | — |
@@ -23,6 +24,20 @@ use hookd_bridge::{
     pb::{self, hook_call::Hook as Args, ok::Modifiers},
 };
 use tracing::warn;
+
+/// The notifications this plugin sends: never waited for, so their failure
+/// policy is to let the client through.
+const NOTIFICATIONS: [Hook; 9] = [
+    Hook::OnRegister,
+    Hook::OnRegisterM5,
+    Hook::OnPublish,
+    Hook::OnPublishM5,
+    Hook::OnClientOffline,
+    Hook::OnClientConnect,
+    Hook::OnClientConnack,
+    Hook::OnClientSubscribe,
+    Hook::OnClientUnsubscribe,
+];
 
 /// What Mosquitto should do with an auth or ACL check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,7 +59,9 @@ pub enum Access {
     Write,
     /// The client subscribes.
     Subscribe,
-    /// Anything else (e.g. unsubscribe), always allowed.
+    /// The client unsubscribes: told, always allowed.
+    Unsubscribe,
+    /// Anything else, always allowed.
     Other,
 }
 
@@ -62,6 +79,8 @@ pub struct ClientInfo<'a> {
     pub protocol_version: i32,
     /// Its clean-session / clean-start flag.
     pub clean_session: bool,
+    /// The keep-alive its CONNECT asked for, in seconds.
+    pub keepalive: u16,
 }
 
 impl ClientInfo<'_> {
@@ -73,6 +92,16 @@ impl ClientInfo<'_> {
     /// Its username, copied for a hook call.
     fn owned_username(&self) -> Option<String> {
         self.username.as_deref().map(str::to_owned)
+    }
+
+    /// What its CONNECT asked for; a protocol version Mosquitto reports out
+    /// of range (never, in practice) is sent as is, for hookd to refuse.
+    fn connection(&self) -> pb::Connection {
+        pb::Connection {
+            proto_ver: u32::try_from(self.protocol_version).unwrap_or(0),
+            keepalive: u32::from(self.keepalive),
+            clean: self.clean_session,
+        }
     }
 }
 
@@ -257,7 +286,7 @@ impl Plugin {
             broker_version: "2.0".to_owned(),
         };
         let mut options = Options::new(settings.addresses.clone(), identity).policy_for_all(settings.policy);
-        for notification in [Hook::OnPublish, Hook::OnPublishM5, Hook::OnClientOffline] {
+        for notification in NOTIFICATIONS {
             options = options.policy(notification, FailurePolicy::Allow);
         }
         options.default_timeout = settings.timeout;
@@ -285,6 +314,19 @@ impl Plugin {
             port: 0,
         });
         let (username, password) = (username.map(str::to_owned), password.map(<[u8]>::to_vec));
+        self.tell(Hook::OnClientConnect, &client.id, || {
+            Args::OnClientConnect(pb::OnClientConnect {
+                peer: peer.clone(),
+                mountpoint: String::new(),
+                client_id: client.owned_id(),
+                username: username.clone(),
+                connection: Some(client.connection()),
+            })
+        });
+        // Mosquitto 2.0 has no "connected" event: an allowed CONNECT is
+        // this plugin's last word on it, so `on_register` is sent then.
+        let registered = (peer.clone(), username.clone());
+        let connack = (peer.clone(), username.clone());
         let args = if client.protocol_version == 5 {
             Args::AuthOnRegisterM5(pb::AuthOnRegisterM5 {
                 peer,
@@ -306,12 +348,74 @@ impl Plugin {
             })
         };
         let verdict = self.ask(args);
-        match verdict.outcome {
-            Outcome::Ok(_) => Decision::Allow,
-            _ => {
-                log_refusal("connect", &client.id, &verdict);
-                Decision::Deny
-            }
+        let allowed = matches!(verdict.outcome, Outcome::Ok(_));
+        // Password files run before plugins and every other plugin after
+        // this one is skipped once it answers, so this answer is the
+        // CONNACK: accepted, or "not authorized" (MQTT 3: 5, MQTT 5: 0x87).
+        let reason_code = match (allowed, client.protocol_version) {
+            (true, _) => 0,
+            (false, 5) => 0x87,
+            (false, _) => 5,
+        };
+        self.tell(Hook::OnClientConnack, &client.id, || {
+            Args::OnClientConnack(pb::OnClientConnack {
+                peer: connack.0,
+                mountpoint: String::new(),
+                client_id: client.owned_id(),
+                username: connack.1,
+                connection: Some(client.connection()),
+                reason_code,
+                // Mosquitto 2.0 does not tell plugins whether a session was present.
+                session_present: None,
+            })
+        });
+        if allowed {
+            self.registered(client, registered);
+            Decision::Allow
+        } else {
+            log_refusal("connect", &client.id, &verdict);
+            Decision::Deny
+        }
+    }
+
+    /// Sends the notification `args()` builds for `hook`, unless no webhook
+    /// is registered for it (then nothing is copied). Never waits.
+    fn tell(&self, hook: Hook, client_id: &str, args: impl FnOnce() -> Args) {
+        if self.client.client().has_no_endpoints(hook) {
+            return;
+        }
+        if !self.client.notify(args()) {
+            warn!(client_id, %hook, "notification dropped: too many notifications in flight");
+        }
+    }
+
+    /// `on_register(_m5)` for a client `basic_auth` allowed, unless no
+    /// webhook is registered for it.
+    fn registered(&self, client: &ClientInfo<'_>, (peer, username): (Option<pb::Peer>, Option<String>)) {
+        let m5 = client.protocol_version == 5;
+        let hook = if m5 { Hook::OnRegisterM5 } else { Hook::OnRegister };
+        if self.client.client().has_no_endpoints(hook) {
+            return;
+        }
+        let (mountpoint, client_id) = (String::new(), client.owned_id());
+        let args = if m5 {
+            Args::OnRegisterM5(pb::OnRegisterM5 {
+                peer,
+                mountpoint,
+                client_id,
+                username,
+                properties: Some(pb::Properties::default()),
+            })
+        } else {
+            Args::OnRegister(pb::OnRegister {
+                peer,
+                mountpoint,
+                client_id,
+                username,
+            })
+        };
+        if !self.client.notify(args) {
+            warn!(client_id = %client.id, "on_register dropped: too many notifications in flight");
         }
     }
 
@@ -320,6 +424,18 @@ impl Plugin {
         let m5 = client.protocol_version == 5;
         let args = match access {
             Access::Other => return Decision::Allow,
+            Access::Unsubscribe => {
+                self.tell(Hook::OnClientUnsubscribe, &client.id, || {
+                    Args::OnClientUnsubscribe(pb::OnClientUnsubscribe {
+                        username: client.owned_username(),
+                        mountpoint: String::new(),
+                        client_id: client.owned_id(),
+                        topics: vec![message.topic.to_owned()],
+                        properties: m5.then(pb::Properties::default),
+                    })
+                });
+                return Decision::Allow;
+            }
             Access::Write => message_args!(m5, AuthOnPublish, AuthOnPublishM5, client, message),
             Access::Read => message_args!(m5, OnDeliver, OnDeliverM5, client, message),
             Access::Subscribe => {
@@ -329,6 +445,17 @@ impl Plugin {
                     qos: u32::from(message.qos),
                     ..Default::default()
                 }];
+                // Mosquitto 2.0 checks each filter of a SUBSCRIBE before
+                // granting it: the request, one filter at a time.
+                self.tell(Hook::OnClientSubscribe, &client.id, || {
+                    Args::OnClientSubscribe(pb::OnClientSubscribe {
+                        username: username.clone(),
+                        mountpoint: String::new(),
+                        client_id: client_id.clone(),
+                        topics: topics.clone(),
+                        properties: m5.then(pb::Properties::default),
+                    })
+                });
                 if m5 {
                     Args::AuthOnSubscribeM5(pb::AuthOnSubscribeM5 {
                         username,

@@ -28,8 +28,9 @@ use tracing::debug;
 use super::{PayloadEncoding, RequestError};
 use crate::{
     call::{
-        Auth, HookArgs, HookCall, Listener, PayloadFormat, Peer, Properties, Publish, Register, Registered,
-        RetainHandling, Subscribe, SubscriberId, Subscription, Unsubscribe, UserProperty,
+        Auth, Connack, Connect, Connection, Delivery, HookArgs, HookCall, Listener, MessageClient,
+        PayloadFormat, Peer, Properties, Publish, Register, Registered, RetainHandling, Subscribe,
+        SubscriberId, Subscription, Unsubscribe, UserProperty,
     },
     hook::{Hook, Shape},
 };
@@ -45,6 +46,8 @@ pub fn encode_request(call: &HookCall, encoding: PayloadEncoding) -> Vec<u8> {
         HookArgs::Unsubscribe(u) => serde_json::to_vec(&UnsubscribeBody::new(u)),
         HookArgs::Auth(a) => serde_json::to_vec(&AuthBody::new(a)),
         HookArgs::Session(s) => serde_json::to_vec(&SessionBody::new(s)),
+        HookArgs::Connect(c) => serde_json::to_vec(&ConnectBody::new(c)),
+        HookArgs::Delivery(d) => serde_json::to_vec(&DeliveryBody::new(d, encoding)),
     };
     // Serialising these plain structs cannot fail: every map key is a
     // string and every value a primitive or a sequence of them.
@@ -226,7 +229,7 @@ struct TopicBody<'a> {
 
 impl<'a> SubscribeBody<'a> {
     fn new(hook: Hook, s: &'a Subscribe) -> Self {
-        let m5 = hook.is_m5();
+        let m5 = !vmq_v3(hook);
         let topics = s
             .topics
             .iter()
@@ -300,6 +303,114 @@ impl<'a> SessionBody<'a> {
         Self {
             mountpoint: &s.mountpoint,
             client_id: &s.client_id,
+        }
+    }
+}
+
+/// Whether `hook`'s body is written as vmq_webhooks writes its MQTT 3.1.1
+/// hooks: subscription options left out, and `{}` read back as no
+/// properties. hookd's own hooks serve every MQTT version, so what their
+/// calls carry is written and read as it is.
+fn vmq_v3(hook: Hook) -> bool {
+    !hook.is_m5() && !matches!(hook, Hook::OnClientSubscribe | Hook::OnClientUnsubscribe)
+}
+
+/// `on_client_connect` and `on_client_connack` (hookd's own hooks), in the
+/// style of vmq's `auth_on_register` without credentials: `proto_ver`,
+/// `keepalive`, `clean_session` (or `clean_start` for MQTT 5) and, for a
+/// CONNACK, `reason_code` and `session_present`.
+#[derive(Serialize)]
+struct ConnectBody<'a> {
+    peer_addr: &'a str,
+    peer_port: u16,
+    mountpoint: &'a str,
+    client_id: &'a str,
+    username: Option<&'a str>,
+    proto_ver: u8,
+    keepalive: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    clean_session: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    clean_start: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason_code: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    session_present: Option<Option<bool>>,
+}
+
+impl<'a> ConnectBody<'a> {
+    fn new(c: &'a Connect) -> Self {
+        let m5 = c.connection.proto_ver == 5;
+        Self {
+            peer_addr: &c.peer.addr,
+            peer_port: c.peer.port,
+            mountpoint: &c.subscriber.mountpoint,
+            client_id: &c.subscriber.client_id,
+            username: c.username.as_deref(),
+            proto_ver: c.connection.proto_ver,
+            keepalive: c.connection.keepalive,
+            clean_session: (!m5).then_some(c.connection.clean),
+            clean_start: m5.then_some(c.connection.clean),
+            reason_code: c.connack.map(|a| a.reason_code),
+            session_present: c.connack.map(|a| a.session_present),
+        }
+    }
+}
+
+/// `on_message_acked` and `on_message_dropped` (hookd's own hooks), in the
+/// style of vmq's `on_deliver`: the receiver flat (`null`s when a dropped
+/// message had none), the publisher in `from_*` members, and `dup`,
+/// `packet_id`, `published_at_ms` (`null` when unknown) and, for a drop,
+/// `reason`.
+#[derive(Serialize)]
+struct DeliveryBody<'a> {
+    peer_addr: Option<&'a str>,
+    peer_port: Option<u16>,
+    mountpoint: Option<&'a str>,
+    client_id: Option<&'a str>,
+    username: Option<&'a str>,
+    from_peer_addr: Option<&'a str>,
+    from_peer_port: Option<u16>,
+    from_mountpoint: &'a str,
+    from_client_id: &'a str,
+    from_username: Option<&'a str>,
+    qos: u8,
+    topic: &'a str,
+    payload: Payload<'a>,
+    retain: bool,
+    dup: bool,
+    packet_id: Option<u16>,
+    published_at_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
+}
+
+impl<'a> DeliveryBody<'a> {
+    fn new(d: &'a Delivery, encoding: PayloadEncoding) -> Self {
+        let receiver = d.receiver.as_ref();
+        let receiver_peer = receiver.and_then(|r| r.peer.as_ref());
+        Self {
+            peer_addr: receiver_peer.map(|p| p.addr.as_str()),
+            peer_port: receiver_peer.map(|p| p.port),
+            mountpoint: receiver.map(|r| r.subscriber.mountpoint.as_str()),
+            client_id: receiver.map(|r| r.subscriber.client_id.as_str()),
+            username: receiver.and_then(|r| r.username.as_deref()),
+            from_peer_addr: d.publisher.peer.as_ref().map(|p| p.addr.as_str()),
+            from_peer_port: d.publisher.peer.as_ref().map(|p| p.port),
+            from_mountpoint: &d.publisher.subscriber.mountpoint,
+            from_client_id: &d.publisher.subscriber.client_id,
+            from_username: d.publisher.username.as_deref(),
+            qos: d.qos,
+            topic: &d.topic,
+            payload: Payload {
+                bytes: &d.payload,
+                base64: encoding.base64,
+            },
+            retain: d.retain,
+            dup: d.dup,
+            packet_id: d.packet_id,
+            published_at_ms: d.published_at_ms,
+            reason: d.reason.as_deref(),
         }
     }
 }
@@ -397,7 +508,7 @@ pub fn decode_request(hook: Hook, body: &[u8], encoding: PayloadEncoding) -> Res
     let r = Reader {
         base64_payload: encoding.base64,
     };
-    let m5 = hook.is_m5();
+    let m5 = !vmq_v3(hook);
     let args = match hook.shape() {
         Shape::Register => HookArgs::Register(Register {
             peer: r.peer(&mut o)?,
@@ -444,6 +555,76 @@ pub fn decode_request(hook: Hook, body: &[u8], encoding: PayloadEncoding) -> Res
             properties: r.properties(&mut o, true)?.unwrap_or_default(),
         }),
         Shape::Session => HookArgs::Session(subscriber(&mut o)?),
+        Shape::Connect => {
+            let peer = r.peer(&mut o)?;
+            let subscriber = subscriber(&mut o)?;
+            let username = o.nullable_string("username")?;
+            let proto_ver = o.uint("proto_ver", 5u8)?;
+            let keepalive = o.uint("keepalive", u16::MAX)?;
+            let clean = o.boolean(if proto_ver == 5 {
+                "clean_start"
+            } else {
+                "clean_session"
+            })?;
+            let connack = if hook == Hook::OnClientConnack {
+                Some(Connack {
+                    reason_code: o.uint("reason_code", u8::MAX)?,
+                    session_present: o.optional_bool("session_present")?,
+                })
+            } else {
+                None
+            };
+            HookArgs::Connect(Connect {
+                peer,
+                subscriber,
+                username,
+                connection: Connection {
+                    proto_ver,
+                    keepalive,
+                    clean,
+                },
+                connack,
+            })
+        }
+        Shape::Delivery => HookArgs::Delivery(Delivery {
+            receiver: match o.nullable_string("client_id")? {
+                None => None,
+                Some(client_id) => Some(MessageClient {
+                    peer: r.optional_peer(&mut o, "")?,
+                    subscriber: SubscriberId {
+                        mountpoint: o.nullable_string("mountpoint")?.unwrap_or_default(),
+                        client_id,
+                    },
+                    username: o.nullable_string("username")?,
+                }),
+            },
+            publisher: MessageClient {
+                peer: r.optional_peer(&mut o, "from_")?,
+                subscriber: SubscriberId {
+                    mountpoint: o.string("from_mountpoint")?,
+                    client_id: o.string("from_client_id")?,
+                },
+                username: o.nullable_string("from_username")?,
+            },
+            qos: o.qos("qos")?,
+            topic: o.string("topic")?,
+            payload: r.payload(&mut o, false)?,
+            retain: o.boolean("retain")?,
+            dup: o.boolean("dup")?,
+            packet_id: match o.take("packet_id") {
+                None | Some(Value::Null) => None,
+                Some(value) => Some(o.uint_value("packet_id", &value, u16::MAX)?),
+            },
+            published_at_ms: match o.take("published_at_ms") {
+                None | Some(Value::Null) => None,
+                Some(value) => Some(o.uint_value("published_at_ms", &value, u64::MAX)?),
+            },
+            reason: if hook == Hook::OnMessageDropped {
+                Some(o.string("reason")?)
+            } else {
+                None
+            },
+        }),
     };
     o.finish();
     Ok(args)
@@ -473,6 +654,18 @@ impl Reader {
             value => o.uint_value("peer_port", &value, u16::MAX)?,
         };
         Ok(Peer { addr, port })
+    }
+
+    /// `{prefix}peer_addr` + `{prefix}peer_port` of a message event's
+    /// client, `None` when both are `null` or absent.
+    fn optional_peer(&self, o: &mut Object, prefix: &str) -> Result<Option<Peer>, RequestError> {
+        let (addr_key, port_key) = (format!("{prefix}peer_addr"), format!("{prefix}peer_port"));
+        let Some(addr) = o.nullable_string(&addr_key)? else {
+            o.take(&port_key);
+            return Ok(None);
+        };
+        let port = o.uint(&port_key, u16::MAX)?;
+        Ok(Some(Peer { addr, port }))
     }
 
     /// The listener metadata of `auth_on_register*`, when vmq sent any.
@@ -969,6 +1162,94 @@ mod tests {
 
     // Decoding.
 
+    /// hookd's own hooks in the vernemq dialect: vmq-style flat bodies
+    /// (README, "hookd's own hooks").
+    #[test]
+    fn hookd_own_hooks_have_vmq_style_bodies() {
+        let connack = HookCall::new(
+            Hook::OnClientConnack,
+            HookArgs::Connect(Connect {
+                peer: Peer {
+                    addr: "10.0.0.7".into(),
+                    port: 51234,
+                },
+                subscriber: sub("c1"),
+                username: None,
+                connection: Connection {
+                    proto_ver: 5,
+                    keepalive: 30,
+                    clean: false,
+                },
+                connack: Some(Connack {
+                    reason_code: 0x87,
+                    session_present: None,
+                }),
+            }),
+        )
+        .expect("valid");
+        assert_eq!(
+            json_of(&connack, B64),
+            json!({
+                "peer_addr": "10.0.0.7", "peer_port": 51234, "mountpoint": "", "client_id": "c1",
+                "username": null, "proto_ver": 5, "keepalive": 30, "clean_start": false,
+                "reason_code": 135, "session_present": null
+            })
+        );
+        let dropped = HookCall::new(
+            Hook::OnMessageDropped,
+            HookArgs::Delivery(Delivery {
+                receiver: None,
+                publisher: MessageClient {
+                    peer: None,
+                    subscriber: sub("pub-1"),
+                    username: Some("alice".into()),
+                },
+                qos: 0,
+                topic: "a/b".into(),
+                payload: Bytes::from_static(b"hi"),
+                retain: false,
+                dup: false,
+                packet_id: None,
+                published_at_ms: Some(1_706_703_724_960),
+                reason: Some("no_subscribers".into()),
+            }),
+        )
+        .expect("valid");
+        assert_eq!(
+            json_of(&dropped, B64),
+            json!({
+                "peer_addr": null, "peer_port": null, "mountpoint": null, "client_id": null,
+                "username": null, "from_peer_addr": null, "from_peer_port": null,
+                "from_mountpoint": "", "from_client_id": "pub-1", "from_username": "alice",
+                "qos": 0, "topic": "a/b", "payload": "aGk=", "retain": false, "dup": false,
+                "packet_id": null, "published_at_ms": 1_706_703_724_960_u64,
+                "reason": "no_subscribers"
+            })
+        );
+        let subscribe = HookCall::new(
+            Hook::OnClientSubscribe,
+            HookArgs::Subscribe(Subscribe {
+                subscriber: sub("c1"),
+                username: None,
+                topics: vec![Subscription {
+                    topic: "a/+".into(),
+                    qos: 1,
+                    no_local: Some(true),
+                    ..Default::default()
+                }],
+                properties: None,
+            }),
+        )
+        .expect("valid");
+        assert_eq!(
+            json_of(&subscribe, B64),
+            json!({
+                "username": null, "mountpoint": "", "client_id": "c1",
+                "topics": [{"topic": "a/+", "qos": 1, "no_local": true}]
+            })
+        );
+    }
+
     #[test]
     fn register_with_null_credentials_and_listener_metadata() {
         let body = json!({"peer_addr":"127.0.0.1","peer_port":5000,"mountpoint":"","client_id":"c",
@@ -1247,7 +1528,7 @@ mod tests {
     /// The optional properties of a hook: none for v3, any (or none, which
     /// `HookCall::new` makes empty) for `_m5`.
     fn properties(hook: Hook) -> BoxedStrategy<Option<Properties>> {
-        if hook.is_m5() {
+        if !vmq_v3(hook) {
             option::of(all_properties()).boxed()
         } else {
             Just(None).boxed()
@@ -1261,7 +1542,7 @@ mod tests {
         } else {
             (0..=2u8).boxed()
         };
-        let options = if hook.is_m5() {
+        let options = if !vmq_v3(hook) {
             (
                 option::of(any::<bool>()),
                 option::of(any::<bool>()),
@@ -1388,6 +1669,97 @@ mod tests {
                 })
                 .boxed(),
             Shape::Session => subscriber().prop_map(HookArgs::Session).boxed(),
+            Shape::Connect => {
+                let connack = if hook == Hook::OnClientConnack {
+                    (any::<u8>(), option::of(any::<bool>()))
+                        .prop_map(|(reason_code, session_present)| {
+                            Some(Connack {
+                                reason_code,
+                                session_present,
+                            })
+                        })
+                        .boxed()
+                } else {
+                    Just(None).boxed()
+                };
+                (
+                    peer(),
+                    subscriber(),
+                    username(),
+                    (3..=5u8, any::<u16>(), any::<bool>()),
+                    connack,
+                )
+                    .prop_map(
+                        |(peer, subscriber, username, (proto_ver, keepalive, clean), connack)| {
+                            HookArgs::Connect(Connect {
+                                peer,
+                                subscriber,
+                                username,
+                                connection: Connection {
+                                    proto_ver,
+                                    keepalive,
+                                    clean,
+                                },
+                                connack,
+                            })
+                        },
+                    )
+                    .boxed()
+            }
+            Shape::Delivery => {
+                let dropped = hook == Hook::OnMessageDropped;
+                let client = || {
+                    (option::of(peer()), subscriber(), username()).prop_map(|(peer, subscriber, username)| {
+                        MessageClient {
+                            peer,
+                            subscriber,
+                            username,
+                        }
+                    })
+                };
+                let receiver = if dropped {
+                    option::of(client()).boxed()
+                } else {
+                    client().prop_map(Some).boxed()
+                };
+                let reason = if dropped {
+                    non_empty_text(8).prop_map(Some).boxed()
+                } else {
+                    Just(None).boxed()
+                };
+                (
+                    (receiver, client()),
+                    (
+                        0..=2u8,
+                        non_empty_text(8),
+                        payload(base64),
+                        any::<bool>(),
+                        any::<bool>(),
+                    ),
+                    (option::of(1..=u16::MAX), option::of(any::<u64>()), reason),
+                )
+                    .prop_map(
+                        |(
+                            (receiver, publisher),
+                            (qos, topic, payload, retain, dup),
+                            (packet_id, published_at_ms, reason),
+                        )| {
+                            HookArgs::Delivery(Delivery {
+                                receiver,
+                                publisher,
+                                qos,
+                                topic,
+                                payload,
+                                retain,
+                                dup,
+                                packet_id,
+                                published_at_ms,
+                                reason,
+                            })
+                        },
+                    )
+                    .boxed()
+            }
         }
     }
 

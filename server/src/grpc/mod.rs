@@ -20,7 +20,7 @@ use tokio::sync::Semaphore;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::warn;
 
-use crate::{dispatch::Dispatcher, liveness::ConnInfo, sessions::Sessions, shutdown::Shutdown};
+use crate::{dispatch::Dispatcher, liveness::ConnInfo, shutdown::Shutdown};
 use session::Limits;
 
 /// The `HookService` implementation.
@@ -30,21 +30,17 @@ pub struct HookService {
     shutdown: Shutdown,
     /// One permit per broker stream, shared by every shard (`server.max_streams`).
     streams: Arc<Semaphore>,
-    /// The brokers whose streams are open.
-    sessions: Sessions,
 }
 
 impl HookService {
     /// A service answering through `dispatcher`; streams and calls drain and
-    /// end as `shutdown` says ([`crate::shutdown`]); open streams are listed
-    /// in `sessions`.
-    pub fn new(dispatcher: Arc<Dispatcher>, limits: Limits, shutdown: Shutdown, sessions: Sessions) -> Self {
+    /// end as `shutdown` says ([`crate::shutdown`]).
+    pub fn new(dispatcher: Arc<Dispatcher>, limits: Limits, shutdown: Shutdown) -> Self {
         Self {
             streams: Arc::new(Semaphore::new(limits.max_streams)),
             dispatcher,
             limits,
             shutdown,
-            sessions,
         }
     }
 
@@ -87,11 +83,10 @@ impl hook_service_server::HookService for HookService {
             .or_else(|| request.remote_addr());
         let frames = session::serve(
             request.into_inner(),
+            peer,
             self.dispatcher.clone(),
             self.limits,
             self.shutdown.clone(),
-            self.sessions.clone(),
-            peer,
         );
         // The permit lives as long as the stream.
         let frames = frames.map(move |frame| {

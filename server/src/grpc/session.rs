@@ -23,7 +23,6 @@
 use std::{
     collections::HashSet,
     future::{Future, poll_fn},
-    net::SocketAddr,
     sync::Arc,
     task::{Context, Poll},
     time::Duration,
@@ -41,7 +40,6 @@ use tracing::{debug, info, warn};
 use crate::{
     dispatch::{Dispatcher, Pending},
     metrics::Metrics,
-    sessions::{Session, Sessions},
     shutdown::Shutdown,
 };
 
@@ -92,19 +90,24 @@ struct OpenStream {
     ids: HashSet<u64, foldhash::fast::RandomState>,
     node_id: String,
     metrics: Arc<Metrics>,
-    /// Its place among the open sessions (the status page's brokers).
-    session: Session,
+    /// Its entry in `hookd brokers`, left as the stream is dropped.
+    broker: crate::brokers::Entered,
 }
 
 impl OpenStream {
-    fn new(node_id: String, metrics: Arc<Metrics>, session: Session) -> Self {
+    fn new(node_id: String, metrics: Arc<Metrics>, broker: crate::brokers::Entered) -> Self {
         metrics.streams.inc();
         Self {
             ids: HashSet::with_hasher(foldhash::fast::RandomState::default()),
             node_id,
             metrics,
-            session,
+            broker,
         }
+    }
+
+    /// Tells `hookd brokers` how many calls are in flight.
+    fn counted(&self) {
+        self.broker.session().set_in_flight(self.ids.len());
     }
 }
 
@@ -125,14 +128,13 @@ impl Drop for OpenStream {
 /// Serves one broker stream from `peer`: the frames to send it, until the
 /// broker closes its side and every call is answered, a protocol error, or
 /// `shutdown` (see the module docs). From its Hello on it is listed among
-/// `sessions`.
+/// the dispatcher's brokers ([`crate::brokers`]).
 pub fn serve(
     mut inbound: Streaming<RawBrokerFrame>,
+    peer: Option<std::net::SocketAddr>,
     dispatcher: Arc<Dispatcher>,
     limits: Limits,
     shutdown: Shutdown,
-    sessions: Sessions,
-    peer: Option<SocketAddr>,
 ) -> impl Stream<Item = Result<pb::ServerFrame, Status>> + Send + 'static {
     // Counted from now until the stream is dropped: shutdown waits for it.
     let active = shutdown.enter();
@@ -160,8 +162,8 @@ pub fn serve(
         info!(node_id = %hello.node_id, broker = %hello.broker_kind, version = %hello.broker_version, "broker connected");
         // Only the node id is logged again; the rest of Hello is not kept
         // for the stream's life (an idle stream's memory is a target).
-        let session = sessions.open(&hello.node_id, &hello.broker_kind, &hello.broker_version, peer);
-        let mut calls = OpenStream::new(hello.node_id, dispatcher.metrics().clone(), session);
+        let broker = dispatcher.brokers().enter(&hello.node_id, &hello.broker_kind, &hello.broker_version, peer);
+        let mut calls = OpenStream::new(hello.node_id, dispatcher.metrics().clone(), broker);
         let mut active = dispatcher.registry().active_hooks();
         let welcome = pb::Welcome {
             active_hooks: convert::hooks_to_proto(&active.borrow_and_update()),
@@ -246,7 +248,7 @@ pub fn serve(
                 }
                 Event::Answered(id, verdict) => {
                     calls.ids.remove(&id);
-                    calls.session.set_in_flight(calls.ids.len());
+                    calls.counted();
                     if draining {
                         shutdown.call_finished();
                     }
@@ -273,7 +275,7 @@ pub fn serve(
                         }
                         Admitted::Run { id, pending, deadline } => {
                             calls.ids.insert(id);
-                            calls.session.set_in_flight(calls.ids.len());
+                            calls.counted();
                             in_flight.push(async move { (id, dispatcher.finish(pending, deadline).await) });
                             continue;
                         }

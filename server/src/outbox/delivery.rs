@@ -4,10 +4,13 @@
 //! An endpoint's task reads its rows from the store in pages of [`PAGE`]
 //! after a cursor (its last row read), so the backlog stays on disk: memory
 //! holds at most `outbox.window` deliveries in flight, one page read ahead,
-//! and [`HELD`] rows waiting behind a client's earlier one. A client with a delivery in flight
-//! (or backing off) gets its next row only once that one is done, so one
-//! client's events arrive in order; other clients' rows go out beside it, up
-//! to the window.
+//! and [`HELD`] rows waiting behind a client's earlier one. A client with a
+//! delivery in flight (or backing off) gets its next row only once that one
+//! is done, so one client's events arrive in order; other clients' rows go
+//! out beside it, up to the window. A client with [`CLIENT_HELD`] rows held
+//! has its further rows passed over while reading and read again (by client)
+//! once those are sent: a backlog of up to [`PASSED`] behind one retried
+//! notification holds up only its own client.
 //!
 //! Each delivery retries by outcome ([`classify`]): connection errors,
 //! timeouts, 408, 429 and 5xx are retried with exponential backoff and jitter
@@ -40,10 +43,8 @@ use crate::{
 pub const PAGE: usize = 256;
 
 /// Rows held in memory behind an earlier row of their client, at most, per
-/// endpoint; past it the task reads no further until some are sent (so a
-/// client whose notification is retried for a long time can, once it has
-/// this many more queued, hold up the endpoint's other clients too, until
-/// that notification is delivered or dead-lettered).
+/// endpoint; past it the task reads no further until some are sent. (Past
+/// [`CLIENT_HELD`] for one client, its rows are passed over instead.)
 pub const HELD: usize = 1024;
 
 /// What one attempt's outcome means for its row.
@@ -77,6 +78,7 @@ enum Done {
 pub fn classify(result: Result<DeliveryAnswer, WebhookError>, now_ms: u64) -> Attempt {
     let answer = match result {
         Ok(answer) => answer,
+        Err(e @ WebhookError::Unencodable(_)) => return Attempt::Final(e.to_string()),
         Err(e) => {
             return Attempt::Retry {
                 why: e.to_string(),
@@ -138,47 +140,32 @@ async fn deliver_endpoint(
     stop: CancellationToken,
 ) {
     let window = outbox.config().window;
-    let mut cursor = 0;
-    let mut caught_up = false;
+    let mut queue = Queue::default();
     let mut in_flight = FuturesUnordered::new();
-    // Rows read (the cursor is past them) but not yet looked at: at most a
-    // page, so a full window costs no store read per delivery.
-    let mut ready: VecDeque<Delivery> = VecDeque::new();
-    // Clients with a delivery in flight, and their rows waiting behind it.
-    let mut busy: HashMap<String, VecDeque<Delivery>> = HashMap::new();
-    let mut held = 0;
     loop {
         if state.is_stopped() {
             // Everything in memory is dropped: the rows are in the store,
             // and are read again from the start once enabled.
             in_flight.clear();
-            ready.clear();
-            busy.clear();
-            (cursor, held, caught_up) = (0, 0, false);
+            queue = Queue::default();
             tokio::select! {
                 () = stop.cancelled() => return,
                 () = state.wake.notified() => continue,
             }
         }
-        while in_flight.len() < window && held < HELD {
-            let Some(row) = ready.pop_front() else {
-                if caught_up {
+        while in_flight.len() < window && queue.held < HELD && queue.passed_rows < PASSED {
+            let Some(row) = queue.ready.pop_front() else {
+                if queue.caught_up {
                     break;
                 }
                 let page = outbox
                     .read_store({
-                        let id = state.id.clone();
+                        let (id, cursor) = (state.id.clone(), queue.cursor);
                         move |store| store.pending(&id, cursor, PAGE)
                     })
                     .await;
                 match page {
-                    Ok(page) => {
-                        caught_up = page.len() < PAGE;
-                        if let Some(last) = page.last() {
-                            cursor = last.seq;
-                        }
-                        ready.extend(page);
-                    }
+                    Ok(page) => queue.read(page),
                     Err(e) => {
                         error!(endpoint = %state.name, error = %e, "cannot read pending notifications");
                         break;
@@ -186,18 +173,14 @@ async fn deliver_endpoint(
                 }
                 continue;
             };
-            if let Some(waiting) = busy.get_mut(&row.client_id) {
-                waiting.push_back(row);
-                held += 1;
-            } else {
-                busy.insert(row.client_id.clone(), VecDeque::new());
+            if let Some(row) = queue.place(row) {
                 in_flight.push(deliver_row(&outbox, &registry, &state, row));
             }
         }
         let done = tokio::select! {
             () = stop.cancelled() => return,
             () = state.wake.notified() => {
-                caught_up = false;
+                queue.caught_up = false;
                 continue;
             }
             Some(done) = in_flight.next(), if !in_flight.is_empty() => done,
@@ -224,15 +207,149 @@ async fn deliver_endpoint(
                 continue;
             }
         }
-        match busy.get_mut(&row.client_id).and_then(VecDeque::pop_front) {
-            Some(next) => {
-                held -= 1;
-                in_flight.push(deliver_row(&outbox, &registry, &state, next));
-            }
-            None => {
-                busy.remove(&row.client_id);
-            }
+        if let Some(next) = queue.next_of(&row.client_id) {
+            in_flight.push(deliver_row(&outbox, &registry, &state, next));
+            continue;
         }
+        // The client's rows in memory are done; those passed over are
+        // read again, in order, from where it left off.
+        let Some((after, through)) = queue.passed_over(&row.client_id) else {
+            continue;
+        };
+        let limit = CLIENT_HELD.min(HELD.saturating_sub(queue.held)).max(1);
+        let rows = loop {
+            let rows = outbox
+                .read_store({
+                    let (id, client) = (state.id.clone(), row.client_id.clone());
+                    move |store| store.pending_of_client(&id, &client, after, through, limit)
+                })
+                .await;
+            match rows {
+                Ok(rows) => break rows,
+                // Nothing else would ever read this client's rows again:
+                // retried until the store answers or hookd stops.
+                Err(e) => {
+                    error!(endpoint = %state.name, error = %e, "cannot read pending notifications");
+                    tokio::select! {
+                        () = stop.cancelled() => return,
+                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                }
+            }
+        };
+        if let Some(next) = queue.refill(&row.client_id, rows, limit) {
+            in_flight.push(deliver_row(&outbox, &registry, &state, next));
+        }
+    }
+}
+
+/// Rows held in memory for one client at most: past it, the client's
+/// further rows are passed over while reading (and read again once those
+/// held are sent), so one client with a long backlog behind a retried
+/// notification neither fills memory nor holds up the endpoint's others.
+pub const CLIENT_HELD: usize = 256;
+
+/// Rows passed over (and not yet read again) at most, per endpoint; past
+/// it the task reads no further until some are. It bounds the reading
+/// wasted on rows passed over, and is how far a stuck client's backlog
+/// reaches before it holds up the endpoint's other clients too.
+pub const PASSED: usize = 65_536;
+
+/// An endpoint's rows between the store and its deliveries: read ahead in
+/// pages after a cursor, held behind their client's row in flight, or
+/// passed over (for a client with enough held) and read again later.
+#[derive(Default)]
+struct Queue {
+    /// The last row read by page.
+    cursor: u64,
+    /// The last page read came back short: nothing more until woken.
+    caught_up: bool,
+    /// Rows read but not yet placed (at most a page).
+    ready: VecDeque<Delivery>,
+    /// Clients with a delivery in flight, and their rows waiting behind it.
+    busy: HashMap<String, VecDeque<Delivery>>,
+    /// Rows in `busy`'s queues.
+    held: usize,
+    /// Clients some of whose rows were passed over, with their last row
+    /// in memory: their rows are dropped as pages bring them, and read
+    /// again (after it) once those in memory are done.
+    passed: HashMap<String, u64>,
+    /// Rows passed over and not yet read again.
+    passed_rows: usize,
+}
+
+impl Queue {
+    /// Takes a page read after the cursor.
+    fn read(&mut self, page: Vec<Delivery>) {
+        self.caught_up = page.len() < PAGE;
+        if let Some(last) = page.last() {
+            self.cursor = last.seq;
+        }
+        self.ready.extend(page);
+    }
+
+    /// Places a row read by page: returns it if it may go now (its client
+    /// has nothing in flight); otherwise holds it behind its client's, or
+    /// passes it over.
+    fn place(&mut self, row: Delivery) -> Option<Delivery> {
+        if self.passed.contains_key(&row.client_id) {
+            self.passed_rows += 1;
+            return None;
+        }
+        let Some(waiting) = self.busy.get_mut(&row.client_id) else {
+            self.busy.insert(row.client_id.clone(), VecDeque::new());
+            return Some(row);
+        };
+        if waiting.len() >= CLIENT_HELD {
+            let last = waiting.back().map_or(row.seq.saturating_sub(1), |r| r.seq);
+            self.passed.insert(row.client_id, last);
+            self.passed_rows += 1;
+            return None;
+        }
+        waiting.push_back(row);
+        self.held += 1;
+        None
+    }
+
+    /// The client's next held row, now that its row in flight is done.
+    fn next_of(&mut self, client: &str) -> Option<Delivery> {
+        let next = self.busy.get_mut(client).and_then(VecDeque::pop_front)?;
+        self.held -= 1;
+        Some(next)
+    }
+
+    /// A client whose rows in memory are all done: if rows of it were
+    /// passed over, the range to read them from (after its last row in
+    /// memory, through the rows read by page so far, not those still in
+    /// `ready`); otherwise it is idle.
+    fn passed_over(&mut self, client: &str) -> Option<(u64, u64)> {
+        let Some(&after) = self.passed.get(client) else {
+            self.busy.remove(client);
+            return None;
+        };
+        let through = self.ready.front().map_or(self.cursor, |r| r.seq - 1);
+        Some((after, through))
+    }
+
+    /// Takes the rows read again for a passed-over client (asked for
+    /// `limit`): the first goes now, the rest are held. Fewer than asked
+    /// means every row of it read by page is in memory again, and its next
+    /// ones come by page.
+    fn refill(&mut self, client: &str, rows: Vec<Delivery>, limit: usize) -> Option<Delivery> {
+        if rows.len() < limit {
+            self.passed.remove(client);
+        } else if let Some(last) = rows.last() {
+            self.passed.insert(client.to_owned(), last.seq);
+        }
+        self.passed_rows = self.passed_rows.saturating_sub(rows.len());
+        let mut rows = VecDeque::from(rows);
+        let Some(first) = rows.pop_front() else {
+            self.busy.remove(client);
+            return None;
+        };
+        self.held += rows.len();
+        self.busy.insert(client.to_owned(), rows);
+        Some(first)
     }
 }
 
@@ -266,7 +383,7 @@ fn deliver_row(
         });
         loop {
             let started = std::time::Instant::now();
-            let result = endpoint.deliver(&call, &webhook_id).await;
+            let result = endpoint.deliver(&call, &webhook_id, row.created_ms).await;
             // Counted as chain requests are: a 2xx is `ok`, any other
             // status an invalid response, a failure by its kind.
             let outcome = match &result {
@@ -297,7 +414,13 @@ fn deliver_row(
                 return (row, Done::Dead(format!("retry budget exhausted; last: {why}")));
             }
             outbox.metrics().outbox_retried(&state.name).inc();
-            tokio::time::sleep(delay).await;
+            // A window full of retries waiting out long delays would leave
+            // a recovered endpoint idle: the first of them to get through
+            // wakes the rest.
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = state.recovered.notified() => {}
+            }
         }
     }
 }
@@ -316,6 +439,7 @@ impl EndpointState {
     fn answered(&self) {
         if self.down.swap(false, std::sync::atomic::Ordering::AcqRel) {
             info!(endpoint = %self.name, "webhook recovered: delivering again");
+            self.recovered.notify_waiters();
         }
     }
 }
@@ -372,6 +496,8 @@ mod tests {
         assert!(matches!(classify(refused, 0), Attempt::Retry { .. }));
         let timeout = Err(WebhookError::Timeout(Duration::from_secs(5)));
         assert!(matches!(classify(timeout, 0), Attempt::Retry { .. }));
+        let binary = Err(WebhookError::Unencodable("not UTF-8".into()));
+        assert!(matches!(classify(binary, 0), Attempt::Final(_)));
     }
 
     #[test]

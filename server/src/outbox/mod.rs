@@ -52,7 +52,9 @@ use tokio::sync::{Notify, oneshot};
 use tracing::{error, info, warn};
 
 use crate::{config::OutboxConfig, metrics::Metrics, redact, registry::Endpoints};
-pub use store::{Batch, DeadLetter, Delivery, NewEvent, Selection, SqliteStore, Store, StoreError};
+pub use store::{
+    Batch, DeadLetter, Delivery, NewEvent, Selection, SqliteStore, Store, StoreError, StoredRegistration,
+};
 
 /// Why a notification was not accepted into the outbox; the broker gets the
 /// error verdict of [`AppendError::kind`].
@@ -143,6 +145,9 @@ pub struct EndpointState {
     /// Its last attempt failed and is being retried (for logging the
     /// change once).
     down: AtomicBool,
+    /// It answered again after being down: deliveries waiting out a retry
+    /// delay go at once rather than when their backoff ends.
+    recovered: Notify,
 }
 
 impl EndpointState {
@@ -155,6 +160,7 @@ impl EndpointState {
             bytes: AtomicU64::new(0),
             stopped: AtomicBool::new(false),
             down: AtomicBool::new(false),
+            recovered: Notify::new(),
         }
     }
 

@@ -7,7 +7,9 @@
 //! `dead_letters` when it is past its retry budget or was refused for good;
 //! a replayed dead letter comes back with a new `seq` and its old
 //! `event_id`. Endpoints that answered 410 Gone are kept in
-//! `stopped_endpoints` until an operator enables them again.
+//! `stopped_endpoints` until an operator enables them again. Webhooks
+//! registered at run time are kept in `registrations` ([`StoredRegistration`],
+//! a block of its own at the end of the trait and the file).
 //!
 //! The schema is plain SQL (integers, text, blobs; no SQLite-only types), so
 //! a shared backend (PostgreSQL, with `BIGINT`/`BYTEA`) carries it over as
@@ -154,6 +156,17 @@ pub trait Store: Send {
     fn commit(&mut self, batch: &Batch) -> Result<(), StoreError>;
     /// Up to `limit` pending rows of `endpoint` with `seq > after`, in order.
     fn pending(&mut self, endpoint: &str, after: u64, limit: usize) -> Result<Vec<Delivery>, StoreError>;
+    /// Up to `limit` pending rows of `endpoint` for `client_id` with
+    /// `after < seq <= through`, in order (a client's rows the endpoint's
+    /// task passed over while it had enough of that client's in memory).
+    fn pending_of_client(
+        &mut self,
+        endpoint: &str,
+        client_id: &str,
+        after: u64,
+        through: u64,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError>;
     /// The pending rows per endpoint.
     fn backlog(&mut self) -> Result<HashMap<String, Backlog>, StoreError>;
     /// When the oldest pending event was accepted (ms since the epoch).
@@ -174,6 +187,17 @@ pub trait Store: Send {
     /// A number identifying this store, part of every `webhook-id`, so ids
     /// from two stores never collide.
     fn store_id(&self) -> u32;
+
+    // Webhooks registered at run time (`hookd webhooks register`), kept here
+    // so they survive a restart; see [`StoredRegistration`].
+
+    /// Every stored registration, in the order they were registered.
+    fn registrations(&mut self) -> Result<Vec<StoredRegistration>, StoreError>;
+    /// Stores `registration`: a new one last, one of the same hook and
+    /// endpoint updated in place.
+    fn save_registration(&mut self, registration: &StoredRegistration) -> Result<(), StoreError>;
+    /// Deletes the registration of `endpoint` for `hook`; whether there was one.
+    fn delete_registration(&mut self, hook: &str, endpoint: &str) -> Result<bool, StoreError>;
 }
 
 /// The embedded store: one SQLite file in WAL mode with `synchronous=FULL`,
@@ -279,6 +303,12 @@ const PENDING: &str = concat!(
     columns!(),
     " FROM deliveries WHERE endpoint = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"
 );
+// A range of the primary key, so no index beyond it is written on append.
+const PENDING_OF_CLIENT: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM deliveries WHERE endpoint = ?1 AND seq > ?2 AND seq <= ?3 AND client_id = ?4 ORDER BY seq LIMIT ?5"
+);
 
 /// What a row costs against `outbox.max_bytes` beyond its variable parts:
 /// the integers, the index entry and SQLite's page overhead, roughly.
@@ -312,6 +342,7 @@ impl SqliteStore {
         conn.pragma_update(None, "journal_size_limit", MAX_LOG_FRAMES * 4096)
             .map_err(opened)?;
         conn.execute_batch(SCHEMA).map_err(opened)?;
+        conn.execute_batch(registrations::SCHEMA).map_err(opened)?;
         let meta = |conn: &Connection, key: &str| -> Result<Option<i64>, rusqlite::Error> {
             conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
                 .optional()
@@ -444,6 +475,28 @@ impl Store for SqliteStore {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    fn pending_of_client(
+        &mut self,
+        endpoint: &str,
+        client_id: &str,
+        after: u64,
+        through: u64,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let mut statement = self.conn.prepare_cached(PENDING_OF_CLIENT)?;
+        let rows = statement.query_map(
+            params![
+                endpoint,
+                to_i64(after)?,
+                to_i64(through)?,
+                client_id,
+                i64::try_from(limit).unwrap_or(i64::MAX)
+            ],
+            delivery,
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     fn backlog(&mut self) -> Result<HashMap<String, Backlog>, StoreError> {
         let mut statement = self.conn.prepare(
             "SELECT endpoint, count(*), coalesce(sum(bytes), 0) FROM deliveries GROUP BY endpoint",
@@ -562,6 +615,18 @@ impl Store for SqliteStore {
 
     fn store_id(&self) -> u32 {
         self.store_id
+    }
+
+    fn registrations(&mut self) -> Result<Vec<StoredRegistration>, StoreError> {
+        registrations::list(&self.conn)
+    }
+
+    fn save_registration(&mut self, registration: &StoredRegistration) -> Result<(), StoreError> {
+        registrations::save(&self.conn, registration)
+    }
+
+    fn delete_registration(&mut self, hook: &str, endpoint: &str) -> Result<bool, StoreError> {
+        registrations::delete(&self.conn, hook, endpoint)
     }
 }
 
@@ -700,6 +765,97 @@ fn new_store_id() -> u32 {
     (folded >> 32) as u32
 }
 
+/// A webhook registered at run time, as stored: the keys `hookd webhooks
+/// register` sets (the others keep their defaults).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRegistration {
+    /// The hook's name.
+    pub hook: String,
+    /// The endpoint URL as given.
+    pub endpoint: String,
+    /// `base64_payload`.
+    pub base64_payload: bool,
+    /// `no_payload`.
+    pub no_payload: bool,
+    /// `response_timeout`, in ms.
+    pub response_timeout_ms: u64,
+}
+
+/// The `registrations` table: run-time webhook registrations, in `position`
+/// order. Separate from the outbox's tables; the writer thread runs these
+/// like any other store access, off the append path.
+mod registrations {
+    use rusqlite::{Connection, params};
+
+    use super::{StoreError, StoredRegistration, to_i64, to_u64};
+
+    pub const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS registrations (
+    hook TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    base64_payload INTEGER NOT NULL,
+    no_payload INTEGER NOT NULL,
+    response_timeout_ms INTEGER NOT NULL,
+    PRIMARY KEY (hook, endpoint)
+);
+";
+
+    pub fn list(conn: &Connection) -> Result<Vec<StoredRegistration>, StoreError> {
+        let mut statement = conn.prepare(
+            "SELECT hook, endpoint, base64_payload, no_payload, response_timeout_ms
+             FROM registrations ORDER BY position",
+        )?;
+        let rows = statement.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, i64>(4)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (hook, endpoint, base64_payload, no_payload, timeout) = row?;
+            Ok(StoredRegistration {
+                hook,
+                endpoint,
+                base64_payload: base64_payload != 0,
+                no_payload: no_payload != 0,
+                response_timeout_ms: to_u64(timeout)?,
+            })
+        })
+        .collect()
+    }
+
+    pub fn save(conn: &Connection, registration: &StoredRegistration) -> Result<(), StoreError> {
+        conn.execute(
+            "INSERT INTO registrations (hook, endpoint, position, base64_payload, no_payload, response_timeout_ms)
+             VALUES (?1, ?2, (SELECT coalesce(max(position), 0) + 1 FROM registrations), ?3, ?4, ?5)
+             ON CONFLICT (hook, endpoint) DO UPDATE SET
+                 base64_payload = excluded.base64_payload,
+                 no_payload = excluded.no_payload,
+                 response_timeout_ms = excluded.response_timeout_ms",
+            params![
+                registration.hook,
+                registration.endpoint,
+                i64::from(registration.base64_payload),
+                i64::from(registration.no_payload),
+                to_i64(registration.response_timeout_ms)?,
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn delete(conn: &Connection, hook: &str, endpoint: &str) -> Result<bool, StoreError> {
+        let n = conn.execute(
+            "DELETE FROM registrations WHERE hook = ?1 AND endpoint = ?2",
+            [hook, endpoint],
+        )?;
+        Ok(n > 0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::{sync::Arc, time::Instant};
@@ -804,6 +960,44 @@ mod tests {
         assert!(matches!(err, StoreError::InUse(_)), "{err}");
         drop(store);
         SqliteStore::open(&path).expect("free again once closed");
+    }
+
+    #[test]
+    fn registrations_are_kept_in_order_across_a_reopen_until_deleted() {
+        let (mut store, path) = temp_store("registrations");
+        let registration = |hook: &str, endpoint: &str| StoredRegistration {
+            hook: hook.into(),
+            endpoint: endpoint.into(),
+            base64_payload: true,
+            no_payload: false,
+            response_timeout_ms: 5000,
+        };
+        store
+            .save_registration(&registration("on_publish", "http://b/"))
+            .expect("save");
+        store
+            .save_registration(&registration("on_publish", "http://a/"))
+            .expect("save");
+        let mut changed = registration("on_publish", "http://b/");
+        changed.no_payload = true;
+        store.save_registration(&changed).expect("update");
+        drop(store);
+        let mut store = SqliteStore::open(&path).expect("reopen");
+        assert_eq!(
+            store.registrations().expect("list"),
+            [changed.clone(), registration("on_publish", "http://a/")]
+        );
+        assert!(
+            store
+                .delete_registration("on_publish", "http://b/")
+                .expect("delete")
+        );
+        assert!(
+            !store
+                .delete_registration("on_publish", "http://b/")
+                .expect("gone")
+        );
+        assert_eq!(store.registrations().expect("list").len(), 1);
     }
 
     #[test]

@@ -1,7 +1,10 @@
-//! The vmq_webhooks back door: calls one HTTP endpoint for one hook call.
+//! The webhook back door: calls one HTTP endpoint for one hook call, or
+//! appends a notification to a `file://` sink.
 //!
-//! An [`Endpoint`] POSTs the JSON body (encoded by [`vmq::encode_request`])
-//! with `content-type: application/json` and `vernemq-hook: <hook>`, over a
+//! An [`Endpoint`] POSTs the JSON body in its dialect (vmq_webhooks' by
+//! [`vmq::encode_request`]; RMQTT's and NanoMQ's by [`hookd_proto::events`],
+//! notifications only) with `content-type: application/json`,
+//! `vernemq-hook: <hook>` and the webhook's own `headers`, over a
 //! keep-alive pool shared by every registration of the same URL (as vmq shares
 //! one hackney pool per URL), with TCP_NODELAY and a deadline that covers the
 //! whole response body. The answer is read up to a size cap and decoded into a
@@ -16,6 +19,7 @@ pub mod sign;
 pub mod tls;
 
 use std::{
+    path::PathBuf,
     sync::{
         Arc,
         atomic::{AtomicU64, Ordering},
@@ -25,11 +29,13 @@ use std::{
 
 use tokio::{sync::Semaphore, time::Instant};
 
-use http::{HeaderValue, header};
+use http::{HeaderMap, HeaderName, HeaderValue, header};
 use reqwest::{Client, StatusCode, Url};
 
 use hookd_proto::{
     ErrorKind, Hook, HookCall, Verdict,
+    events::{self, Dialect, EventOptions, Moment},
+    payload::Encoding,
     vmq::{self, AnswerError, PayloadEncoding},
 };
 
@@ -43,6 +49,14 @@ use crate::{
 #[derive(Debug)]
 pub struct Endpoint {
     url: Url,
+    /// The file a `file://` endpoint appends to, behind a lock so that
+    /// concurrent deliveries write whole lines; `None` for HTTP.
+    file: Option<(PathBuf, tokio::sync::Mutex<()>)>,
+    dialect: Dialect,
+    /// Encoding, `action` and `topics` rules, for every dialect.
+    events: EventOptions,
+    /// The webhook's `headers`.
+    headers: HeaderMap,
     /// The URL exactly as configured: the endpoint's identity (registry,
     /// cache keys). Never shown: it may carry credentials.
     id: Arc<str>,
@@ -149,9 +163,14 @@ pub enum WebhookError {
     /// The hook call's own deadline passed before the answer was complete.
     #[error("no verdict within the call deadline {0:?}")]
     CallDeadline(Duration),
-    /// The endpoint could not be reached or the connection failed.
+    /// The endpoint could not be reached or the connection failed (or a
+    /// file sink could not be written).
     #[error("endpoint unavailable: {0}")]
     Unavailable(String),
+    /// The call cannot be written in the endpoint's dialect and encoding
+    /// (a payload that is not UTF-8 for `plain`): never worth a retry.
+    #[error("cannot encode the notification: {0}")]
+    Unencodable(String),
     /// Every connection to the endpoint is busy and none finished a request
     /// for longer than `http.stall_timeout_ms`: failed at once.
     #[error("endpoint stalled: all its connections busy, none answered for {0:?} (http.stall_timeout_ms)")]
@@ -177,6 +196,7 @@ impl WebhookError {
             | WebhookError::TooLarge(_) => ErrorKind::InvalidResponse,
             WebhookError::Timeout(_) | WebhookError::CallDeadline(_) => ErrorKind::Timeout,
             WebhookError::Unavailable(_) => ErrorKind::Unavailable,
+            WebhookError::Unencodable(_) => ErrorKind::InvalidCall,
             WebhookError::Stalled(_) => ErrorKind::Overloaded,
         }
     }
@@ -223,12 +243,33 @@ impl Endpoint {
         pools: Pools,
         signer: Option<sign::Signer>,
     ) -> Result<Self, url::ParseError> {
+        // Checked at load (`WebhookConfig::check`), so none is dropped.
+        let headers = webhook
+            .headers
+            .iter()
+            .filter_map(|(name, value)| {
+                Some((
+                    HeaderName::from_bytes(name.as_bytes()).ok()?,
+                    HeaderValue::from_str(value).ok()?,
+                ))
+            })
+            .collect();
         Ok(Self {
             url: Url::parse(&webhook.endpoint)?,
+            file: webhook
+                .file_path()
+                .map(|path| (path, tokio::sync::Mutex::new(()))),
+            dialect: webhook.dialect,
+            events: EventOptions {
+                encoding: webhook.encoding(),
+                action: webhook.action.clone(),
+                topics: webhook.topic_filters(),
+            },
+            headers,
             id: Arc::from(webhook.endpoint.as_str()),
             name: Arc::from(redact::shown(&webhook.endpoint)),
             encoding: PayloadEncoding {
-                base64: webhook.base64_payload,
+                base64: webhook.encoding() == Encoding::Base64,
                 omit_for_auth_on_publish: webhook.no_payload,
             },
             timeout: webhook.response_timeout(),
@@ -261,6 +302,53 @@ impl Endpoint {
     /// The endpoint URL as it may be shown: credentials and query redacted.
     pub fn name(&self) -> &Arc<str> {
         &self.name
+    }
+
+    /// Whether `call` passes this webhook's `topics` rules: true without
+    /// rules and for hooks about no topic, else when one of its topics
+    /// matches a filter.
+    pub fn wants(&self, call: &HookCall) -> bool {
+        let filters = &self.events.topics;
+        filters.is_empty()
+            || call
+                .topics()
+                .is_none_or(|topics| topics.iter().any(|t| filters.iter().any(|f| f.matches(t))))
+    }
+
+    /// The bodies of one notification in this webhook's dialect: one, or
+    /// one per topic (RMQTT's subscriptions), each topic passing the
+    /// `topics` rules; none if no topic passes.
+    fn bodies(&self, call: &HookCall, accepted_ms: u64) -> Result<Vec<Vec<u8>>, WebhookError> {
+        let at = Moment {
+            accepted_ms,
+            now_ms: now_ms(),
+        };
+        let encoded = match self.dialect {
+            Dialect::Vernemq => {
+                let filters = &self.events.topics;
+                let narrowed = if filters.is_empty() {
+                    Some(call.clone())
+                } else {
+                    call.with_topics(|t| filters.iter().any(|f| f.matches(t)))
+                };
+                let Some(call) = narrowed else {
+                    return Ok(Vec::new());
+                };
+                if self.events.encoding == Encoding::Plain
+                    && let hookd_proto::HookArgs::Publish(p) = call.args()
+                {
+                    // vmq's raw payloads are JSON text too: refused rather
+                    // than mangled when they are not UTF-8.
+                    Encoding::Plain
+                        .encode(&p.payload)
+                        .map_err(|e| WebhookError::Unencodable(e.to_string()))?;
+                }
+                return Ok(vec![vmq::encode_request(&call, self.encoding)]);
+            }
+            Dialect::Rmqtt => events::rmqtt::encode(call, &self.events, at),
+            Dialect::Nanomq => events::nanomq::encode(call, &self.events, at),
+        };
+        encoded.map_err(|e| WebhookError::Unencodable(e.to_string()))
     }
 
     /// The calling shard's pool.
@@ -329,7 +417,8 @@ impl Endpoint {
         let mut request = client
             .post(self.url.clone())
             .header(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))
-            .header("vernemq-hook", HeaderValue::from_static(hook.name()));
+            .header("vernemq-hook", HeaderValue::from_static(hook.name()))
+            .headers(self.headers.clone());
         // A decision call is never retried: a signed one gets an id of its
         // own, so a receiver that de-duplicates by it sees each call once.
         if let Some(signer) = &self.signer {
@@ -387,8 +476,47 @@ impl Endpoint {
     /// wait); the response timeout counts from when the request is sent, so
     /// time spent queueing for a connection never turns into a timeout the
     /// endpoint did not cause. The answer's body is read (so the connection
-    /// can be reused) and ignored, as vmq_webhooks ignores it.
-    pub async fn deliver(&self, call: &HookCall, webhook_id: &str) -> Result<DeliveryAnswer, WebhookError> {
+    /// can be reused) and ignored, as vmq_webhooks ignores it. A `file://`
+    /// endpoint appends the bodies as lines instead. `accepted_ms` is when
+    /// hookd accepted the notification: the event's time in the RMQTT and
+    /// NanoMQ bodies.
+    pub async fn deliver(
+        &self,
+        call: &HookCall,
+        webhook_id: &str,
+        accepted_ms: u64,
+    ) -> Result<DeliveryAnswer, WebhookError> {
+        let bodies = self.bodies(call, accepted_ms)?;
+        if let Some((path, lock)) = &self.file {
+            let _writing = lock.lock().await;
+            return append_lines(path, &bodies).await.map(|()| DeliveryAnswer {
+                status: 200,
+                retry_after: None,
+            });
+        }
+        // Several bodies (one per topic) go one after another; the first
+        // that is not taken decides, and a retry sends them all again, as
+        // each is an event of its own to the receiver (at least once).
+        let mut answer = DeliveryAnswer {
+            status: 200,
+            retry_after: None,
+        };
+        for body in bodies {
+            answer = self.post(call.hook(), webhook_id, body).await?;
+            if !(200..300).contains(&answer.status) {
+                break;
+            }
+        }
+        Ok(answer)
+    }
+
+    /// POSTs one delivery body.
+    async fn post(
+        &self,
+        hook: Hook,
+        webhook_id: &str,
+        body: Vec<u8>,
+    ) -> Result<DeliveryAnswer, WebhookError> {
         let pool = self.delivery_pool();
         let _slot = pool
             .slots
@@ -396,12 +524,11 @@ impl Endpoint {
             .await
             .map_err(|_| WebhookError::Unavailable("the connection pool is closed".into()))?;
         let _finished = Finished(pool);
-        let body = vmq::encode_request(call, self.encoding);
         let mut request = pool
             .client
             .post(self.url.clone())
             .header(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))
-            .header("vernemq-hook", HeaderValue::from_static(call.hook().name()));
+            .header("vernemq-hook", HeaderValue::from_static(hook.name()));
         let timestamp = unix_seconds();
         match &self.signer {
             Some(signer) => {
@@ -416,7 +543,12 @@ impl Endpoint {
             }
         }
         let exchange = async {
-            let mut response = request.body(body).send().await.map_err(transport)?;
+            let mut response = request
+                .headers(self.headers.clone())
+                .body(body)
+                .send()
+                .await
+                .map_err(transport)?;
             let status = response.status().as_u16();
             let retry_after = response
                 .headers()
@@ -438,6 +570,50 @@ impl Endpoint {
             Err(_) => Err(WebhookError::Timeout(self.timeout)),
         }
     }
+}
+
+/// Appends `bodies` to the file at `path`, one per line, creating it and
+/// its parent directories; flushed to disk before it returns, since the
+/// outbox forgets a notification once it is delivered. On the blocking
+/// pool: file writes and `fsync` block.
+async fn append_lines(path: &std::path::Path, bodies: &[Vec<u8>]) -> Result<(), WebhookError> {
+    use std::io::Write;
+    if bodies.is_empty() {
+        return Ok(());
+    }
+    let mut lines = Vec::with_capacity(bodies.iter().map(|b| b.len() + 1).sum());
+    for body in bodies {
+        lines.extend_from_slice(body);
+        lines.push(b'\n');
+    }
+    let owned = path.to_owned();
+    let write = tokio::task::spawn_blocking(move || {
+        if let Some(parent) = owned.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&owned)?;
+        file.write_all(&lines)?;
+        file.sync_data()
+    });
+    match write.await {
+        Ok(result) => {
+            result.map_err(|e| WebhookError::Unavailable(format!("file sink {}: {e}", path.display())))
+        }
+        Err(e) => Err(WebhookError::Unavailable(format!(
+            "file sink {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
+/// Now, in ms since the Unix epoch.
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// The Standard Webhooks headers of one delivery attempt: `webhook-id`, the

@@ -123,6 +123,43 @@ pub fn fixture(hook: super::Hook, client_id: &str) -> Hook {
             },
         }),
         Shape::Session => HookArgs::Session(subscriber),
+        Shape::Connect => HookArgs::Connect(domain::Connect {
+            peer,
+            subscriber,
+            username,
+            connection: domain::Connection {
+                proto_ver: 4,
+                keepalive: 60,
+                clean: true,
+            },
+            connack: (hook == super::Hook::OnClientConnack).then_some(domain::Connack {
+                reason_code: 0,
+                session_present: Some(false),
+            }),
+        }),
+        Shape::Delivery => HookArgs::Delivery(domain::Delivery {
+            receiver: Some(domain::MessageClient {
+                peer: Some(peer),
+                subscriber,
+                username,
+            }),
+            publisher: domain::MessageClient {
+                peer: None,
+                subscriber: SubscriberId {
+                    mountpoint: "tenant-a".into(),
+                    client_id: "publisher-1".into(),
+                },
+                username: Some("bob".into()),
+            },
+            qos: 1,
+            topic: "sensors/17/temp".into(),
+            payload: Bytes::from_static(PAYLOAD),
+            retain: false,
+            dup: false,
+            packet_id: Some(7),
+            published_at_ms: Some(1_706_703_724_960),
+            reason: (hook == super::Hook::OnMessageDropped).then(|| "queue_full".to_owned()),
+        }),
     };
     let call = DomainCall::new(hook, args).unwrap_or_else(|e| panic!("the fixture of {hook} is valid: {e}"));
     call_to_proto(call)
@@ -555,6 +592,122 @@ pub fn on_session_expired(client_id: &str) -> OnSessionExpired {
     OnSessionExpired {
         mountpoint: "tenant-a".into(),
         client_id: client_id.into(),
+    }
+}
+
+/// What an MQTT 3.1.1 CONNECT with keepalive 60 and a clean session asked for.
+pub fn connection() -> Option<pb::Connection> {
+    Some(pb::Connection {
+        proto_ver: 4,
+        keepalive: 60,
+        clean: true,
+    })
+}
+
+/// `on_client_connect`: alice's CONNECT from 10.0.0.7:51234 ([`connection`]).
+pub fn on_client_connect(client_id: &str) -> pb::OnClientConnect {
+    pb::OnClientConnect {
+        peer: peer(),
+        mountpoint: String::new(),
+        client_id: client_id.into(),
+        username: Some(USERNAME.into()),
+        connection: connection(),
+    }
+}
+
+/// `on_client_connack`: [`on_client_connect`] answered with `reason_code`.
+pub fn on_client_connack(client_id: &str, reason_code: u32) -> pb::OnClientConnack {
+    pb::OnClientConnack {
+        peer: peer(),
+        mountpoint: String::new(),
+        client_id: client_id.into(),
+        username: Some(USERNAME.into()),
+        connection: connection(),
+        reason_code,
+        session_present: Some(false),
+    }
+}
+
+/// `on_session_created` for alice's `client_id` from 10.0.0.7:51234.
+pub fn on_session_created(client_id: &str) -> pb::OnSessionCreated {
+    pb::OnSessionCreated {
+        peer: peer(),
+        mountpoint: String::new(),
+        client_id: client_id.into(),
+        username: Some(USERNAME.into()),
+    }
+}
+
+/// The publisher of the message events: `pub-1` (user bob) from 10.0.0.8:40000.
+pub fn publisher() -> Option<pb::MessageClient> {
+    Some(pb::MessageClient {
+        peer: Some(Peer {
+            addr: "10.0.0.8".into(),
+            port: 40000,
+        }),
+        mountpoint: String::new(),
+        client_id: "pub-1".into(),
+        username: Some("bob".into()),
+    })
+}
+
+/// `on_message_acked`: alice (`client_id`) acked packet 7, [`PAYLOAD`] on
+/// `a/b` at QoS 1 from [`publisher`], published at 1706703724000 ms.
+pub fn on_message_acked(client_id: &str) -> pb::OnMessageAcked {
+    pb::OnMessageAcked {
+        receiver: Some(pb::MessageClient {
+            peer: peer(),
+            mountpoint: String::new(),
+            client_id: client_id.into(),
+            username: Some(USERNAME.into()),
+        }),
+        publisher: publisher(),
+        qos: 1,
+        topic: "a/b".into(),
+        payload: PAYLOAD.to_vec(),
+        retain: false,
+        dup: false,
+        packet_id: Some(7),
+        published_at_ms: Some(1_706_703_724_000),
+    }
+}
+
+/// `on_message_dropped`: [`publisher`]'s QoS 0 [`PAYLOAD`] on `a/b` had no
+/// subscriber.
+pub fn on_message_dropped() -> pb::OnMessageDropped {
+    pb::OnMessageDropped {
+        receiver: None,
+        publisher: publisher(),
+        qos: 0,
+        topic: "a/b".into(),
+        payload: PAYLOAD.to_vec(),
+        retain: false,
+        dup: false,
+        packet_id: None,
+        published_at_ms: Some(1_706_703_724_000),
+        reason: "no_subscribers".into(),
+    }
+}
+
+/// `on_client_subscribe`: alice asks for `a/b` (QoS 1) and `c/#` (QoS 0), MQTT 3.
+pub fn on_client_subscribe(client_id: &str) -> pb::OnClientSubscribe {
+    pb::OnClientSubscribe {
+        username: Some(USERNAME.into()),
+        mountpoint: String::new(),
+        client_id: client_id.into(),
+        topics: vec![subscription("a/b", 1), subscription("c/#", 0)],
+        properties: None,
+    }
+}
+
+/// `on_client_unsubscribe`: alice unsubscribes from `a/b`, MQTT 3.
+pub fn on_client_unsubscribe(client_id: &str) -> pb::OnClientUnsubscribe {
+    pb::OnClientUnsubscribe {
+        username: Some(USERNAME.into()),
+        mountpoint: String::new(),
+        client_id: client_id.into(),
+        topics: vec!["a/b".into()],
+        properties: None,
     }
 }
 

@@ -55,6 +55,7 @@ pub struct Launch {
     /// The default outbox store's directory, handed to the process.
     scratch: Option<Arc<Scratch>>,
     config: Option<String>,
+    config_file: Option<PathBuf>,
     open_files: Option<(u64, u64)>,
 }
 
@@ -98,6 +99,13 @@ impl Launch {
         self
     }
 
+    /// Passes this existing configuration file (`--config`), which the test
+    /// may rewrite while hookd runs (a reload reads it again).
+    pub fn config_file(mut self, path: &std::path::Path) -> Self {
+        self.config_file = Some(path.to_owned());
+        self
+    }
+
     /// Runs hookd with `RLIMIT_NOFILE` lowered to these soft and hard limits.
     pub fn open_files_limit(mut self, soft: u64, hard: u64) -> Self {
         self.open_files = Some((soft, hard));
@@ -122,6 +130,9 @@ impl Launch {
                 INSTANCE.fetch_add(1, Ordering::Relaxed)
             ));
             std::fs::write(&path, toml).expect("write the configuration file");
+            command.arg("--config").arg(path);
+        }
+        if let Some(path) = &self.config_file {
             command.arg("--config").arg(path);
         }
         command.env_clear();
@@ -182,6 +193,7 @@ impl HookdProcess {
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
             config: None,
+            config_file: None,
             open_files: None,
         }
     }
@@ -336,6 +348,20 @@ impl HookdProcess {
         }
         (status, self.log())
     }
+}
+
+/// Runs the `hookd` binary with `args` (an operator command) in a clean
+/// environment (but for `PATH`); returns its output.
+pub async fn command(args: &[&str]) -> std::process::Output {
+    let binary = binary().await;
+    let mut command = Command::new(binary);
+    command.args(args).env_clear();
+    if let Some(path) = std::env::var_os("PATH") {
+        command.env("PATH", path);
+    }
+    within(&format!("hookd {args:?}"), command.output())
+        .await
+        .expect("the hookd binary runs")
 }
 
 impl Drop for HookdProcess {

@@ -1,11 +1,13 @@
 //! The end-to-end tests, one module per part of hookd's contract.
 
+mod admin;
 mod bridge;
 mod bridge_failover;
 mod broker_tls;
 mod cache;
 mod chain;
 mod concurrency;
+mod dialects;
 mod discovery;
 mod failures;
 mod faults;
@@ -18,6 +20,7 @@ mod outbox;
 mod publish;
 mod redaction;
 mod register;
+mod reload;
 mod session;
 mod shards;
 mod sidecar;

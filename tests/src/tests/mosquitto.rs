@@ -270,3 +270,79 @@ async fn an_address_with_a_trailing_comment_stops_mosquitto_saying_why() {
         "{mosquitto}"
     );
 }
+
+#[tokio::test]
+async fn an_rmqtt_receiver_gets_connect_connack_connected_publish_and_disconnected_for_a_mosquitto_pub_session()
+ {
+    let authoriser = Webhook::builder().respond_with(decide).start().await;
+    let receiver = Webhook::start(Reply::raw("")).await;
+    let rmqtt = |hook| WebhookConfig {
+        dialect: hookd_proto::events::Dialect::Rmqtt,
+        ..WebhookConfig::new(hook, receiver.url())
+    };
+    let hookd = HookdAt::start(config([
+        WebhookConfig::new(Hook::AuthOnRegister, authoriser.url()),
+        WebhookConfig::new(Hook::AuthOnPublish, authoriser.url()),
+        rmqtt(Hook::OnClientConnect),
+        rmqtt(Hook::OnClientConnack),
+        rmqtt(Hook::OnRegister),
+        rmqtt(Hook::OnPublish),
+        rmqtt(Hook::OnClientOffline),
+    ]))
+    .await;
+    let mosquitto = Mosquitto::start(hookd.addr(), &[("timeout_ms", "1000")]).await;
+    let published = mosquitto
+        .publish("rmqtt-dev", "joe", "secret", "news/today", "sunny")
+        .await;
+    assert!(published.success, "{published:?}");
+    // One client: the outbox delivers its events in order.
+    receiver.wait_for_hits(5).await;
+    let mut bodies: Vec<serde_json::Value> = receiver.requests().iter().map(|r| r.body.clone()).collect();
+    let actions: Vec<&str> = bodies
+        .iter()
+        .map(|b| b["action"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "client_connect",
+            "client_connack",
+            "client_connected",
+            "message_publish",
+            "client_disconnected"
+        ]
+    );
+    // What the CONNECT asked for (mosquitto_pub: MQTT 3.1.1, keepalive 60,
+    // clean session), and its CONNACK; Mosquitto 2.0 tells no client port.
+    for body in &mut bodies[..2] {
+        if let Some(body) = body.as_object_mut() {
+            body.remove("time");
+        }
+    }
+    let connect = serde_json::json!({
+        "action": "client_connect", "node": 1, "ipaddress": "127.0.0.1:0", "clientid": "rmqtt-dev",
+        "username": "joe", "keepalive": 60, "proto_ver": 4, "clean_session": true
+    });
+    assert_eq!(bodies[0], connect);
+    let mut connack = connect;
+    connack["action"] = "client_connack".into();
+    connack["conn_ack"] = "Connection Accepted".into();
+    assert_eq!(bodies[1], connack);
+    let bodies = bodies.split_off(2);
+    assert_eq!(bodies[0]["clientid"], "rmqtt-dev");
+    assert_eq!(bodies[0]["username"], "joe");
+    assert_eq!(bodies[0]["proto_ver"], 4);
+    assert!(
+        bodies[0]["ipaddress"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("127.0.0.1:")),
+        "{}",
+        bodies[0]
+    );
+    assert_eq!(bodies[1]["from_clientid"], "rmqtt-dev");
+    assert_eq!(bodies[1]["from_username"], "joe");
+    assert_eq!(bodies[1]["topic"], "news/today");
+    assert_eq!(bodies[1]["qos"], 1);
+    assert_eq!(bodies[1]["payload"], b64("sunny"));
+    assert_eq!(bodies[2]["clientid"], "rmqtt-dev");
+}

@@ -35,6 +35,8 @@ use crate::harness::{
 struct Receiver {
     webhook: Webhook,
     status: Arc<AtomicU16>,
+    /// A client whose notifications get 503 whatever `status` says.
+    refused_client: Arc<Mutex<Option<String>>>,
     taken: Arc<Mutex<Vec<Taken>>>,
 }
 
@@ -55,10 +57,14 @@ impl Receiver {
     async fn start_with(status: u16, headers: Vec<(&'static str, &'static str)>) -> Self {
         let answer = Arc::new(AtomicU16::new(status));
         let taken = Arc::new(Mutex::new(Vec::new()));
-        let (now, log) = (answer.clone(), taken.clone());
+        let refused_client = Arc::new(Mutex::new(None::<String>));
+        let (now, log, refused) = (answer.clone(), taken.clone(), refused_client.clone());
         let webhook = Webhook::builder()
             .respond_with(move |request| {
-                let status = now.load(Ordering::SeqCst);
+                let client = request.body["client_id"].as_str().unwrap_or_default();
+                let refused =
+                    refused.lock().unwrap_or_else(PoisonError::into_inner).as_deref() == Some(client);
+                let status = if refused { 503 } else { now.load(Ordering::SeqCst) };
                 if status != 200 {
                     return headers
                         .iter()
@@ -78,12 +84,18 @@ impl Receiver {
         Self {
             webhook,
             status: answer,
+            refused_client,
             taken,
         }
     }
 
     fn answer(&self, status: u16) {
         self.status.store(status, Ordering::SeqCst);
+    }
+
+    /// Refuses `client`'s notifications (503), or nobody's.
+    fn refuse_client(&self, client: Option<&str>) {
+        *self.refused_client.lock().unwrap_or_else(PoisonError::into_inner) = client.map(str::to_owned);
     }
 
     fn taken(&self) -> Vec<Taken> {
@@ -223,6 +235,46 @@ async fn an_endpoint_down_for_a_while_gets_every_notification_once_back_in_order
     receiver.answer(200);
     receiver.wait_for_distinct(400, WAIT).await;
     assert_eq!(receiver.taken().len(), 400, "each delivered exactly once");
+    receiver.assert_in_order_per_client();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notification_waiting_out_a_long_retry_delay_goes_as_soon_as_its_endpoint_answers_again() {
+    let receiver = Receiver::start(503).await;
+    let mut config = service::config([WebhookConfig::new(Hook::OnPublish, receiver.webhook.url())]);
+    // A minute between attempts: far longer than this test waits.
+    config.outbox.retry_initial_delay_ms = 60_000;
+    config.outbox.retry_max_delay_ms = 60_000;
+    let hookd = Hookd::start(config).await;
+    let broker = hookd.broker().await;
+    send_acked(&broker, 1, 1).await;
+    receiver.webhook.wait_for_hits(1).await;
+    receiver.answer(200);
+    // Another client's notification is the first to find the endpoint back.
+    assert_ack(&broker.call(numbered("other", 1)).await);
+    receiver.wait_for_distinct(2, WAIT).await;
+    assert!(receiver.taken().iter().any(|t| t.client_id == "client-0"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_stuck_behind_a_retried_notification_holds_up_only_itself() {
+    let receiver = Receiver::start(200).await;
+    receiver.refuse_client(Some("client-0"));
+    let mut config = service::config([WebhookConfig::new(Hook::OnPublish, receiver.webhook.url())]);
+    fast_retries(&mut config);
+    let hookd = Hookd::start(config).await;
+    let broker = hookd.broker().await;
+    // More of the stuck client's than the endpoint holds in memory, then
+    // another client's.
+    send_acked(&broker, 1, 1_500).await;
+    for n in 0..50 {
+        assert_ack(&broker.call(numbered("other", 1_500 + n)).await);
+    }
+    receiver.wait_for_distinct(50, WAIT).await;
+    assert!(receiver.taken().iter().all(|t| t.client_id == "other"));
+    receiver.refuse_client(None);
+    receiver.wait_for_distinct(1_550, WAIT).await;
+    assert_eq!(receiver.taken().len(), 1_550, "each delivered exactly once");
     receiver.assert_in_order_per_client();
 }
 
