@@ -347,11 +347,33 @@ impl Registry {
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut next = State::default();
+        let changes = match self.configure(&mut next, &state, webhooks) {
+            Ok(changes) => changes,
+            Err(e) => {
+                // The series of endpoints built for `next` go with it.
+                self.forget_series(&next, &state);
+                return Err(e);
+            }
+        };
+        self.forget_series(&state, &next);
+        *state = next;
+        self.publish(&state);
+        Ok(changes)
+    }
+
+    /// Fills `next` with `webhooks` as configured and then the run-time
+    /// registrations of `old` that are not among them; says what changed.
+    fn configure(
+        &self,
+        next: &mut State,
+        old: &State,
+        webhooks: &[WebhookConfig],
+    ) -> Result<Changes, RegistryError> {
         for webhook in webhooks {
-            self.insert_into(&mut next, Some(&state), webhook, Source::Config)?;
+            self.insert_into(next, Some(old), webhook, Source::Config)?;
         }
         let mut changes = Changes::default();
-        for (registration, _) in &state.registrations {
+        for (registration, _) in &old.registrations {
             let webhook = &registration.webhook;
             let pair = (webhook.hook, webhook.endpoint.clone());
             if registration.source == Source::Runtime {
@@ -361,22 +383,28 @@ impl Registry {
                 {
                     changes.now_configured.push(pair);
                 } else {
-                    self.insert_into(&mut next, Some(&state), webhook, Source::Runtime)?;
+                    self.insert_into(next, Some(old), webhook, Source::Runtime)?;
                 }
             } else if !webhooks.contains(webhook) {
                 changes.removed.push(pair);
             }
         }
+        // A changed registration (same pair, other settings) shows as both.
         for webhook in webhooks {
-            let before = state.registrations.iter().any(|(r, _)| r.webhook == *webhook);
+            let before = old.registrations.iter().any(|(r, _)| r.webhook == *webhook);
             if !before {
                 changes.added.push((webhook.hook, webhook.endpoint.clone()));
             }
         }
-        // A changed registration (same pair, other settings) shows as both.
-        for (registration, endpoint) in &state.registrations {
+        Ok(changes)
+    }
+
+    /// Removes the series of every registration in `gone` that `kept` has
+    /// no registration of (the same hook and endpoint as shown) for.
+    fn forget_series(&self, gone: &State, kept: &State) {
+        for (registration, endpoint) in &gone.registrations {
             let hook = registration.webhook.hook;
-            if !next
+            if !kept
                 .registrations
                 .iter()
                 .any(|(r, e)| r.webhook.hook == hook && e.name() == endpoint.name())
@@ -384,9 +412,6 @@ impl Registry {
                 self.metrics.forget_endpoint(hook, endpoint.name());
             }
         }
-        *state = next;
-        self.publish(&state);
-        Ok(changes)
     }
 
     /// Removes the registration of `endpoint` for `hook`.
@@ -555,11 +580,19 @@ mod tests {
             [Source::Config, Source::Config, Source::Config, Source::Runtime]
         );
 
-        // One bad webhook refuses the whole reload.
+        // One bad webhook refuses the whole reload, and the good one before
+        // it leaves no series behind.
         let mut bad = webhook(Hook::OnPublish, "https://f/");
         bad.ca_file = Some("/nonexistent/ca.pem".into());
-        assert!(registry.replace_configured(&[bad]).is_err());
+        assert!(
+            registry
+                .replace_configured(&[webhook(Hook::OnPublish, "http://g/"), bad])
+                .is_err()
+        );
         assert_eq!(registry.endpoints(Hook::OnPublish).len(), 3, "nothing changed");
+        let series = metrics.encode();
+        assert!(!series.contains(r#"endpoint="http://g/""#), "{series}");
+        assert!(series.contains(r#"endpoint="http://e/""#), "{series}");
     }
 
     #[test]
