@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Make one hook call to hookd from a shell, with Google's grpcio.
 
-    pip install grpcio grpcio-tools
+    pip install grpcio grpcio-tools grpcio-health-checking grpcio-reflection
     python3 examples/call.py auth_on_register \
         '{"peer": {"addr": "127.0.0.1", "port": 50000}, "client_id": "c1",
           "username": "joe", "password": "c2VjcmV0"}'
@@ -46,7 +46,13 @@ def main():
     args = parser.parse_args()
 
     pb, rpc = load_stubs()
-    call = json_format.Parse(f'{{"{args.hook}": {args.arguments}}}', pb.HookCall())
+    hooks = [field.name for field in pb.HookCall.DESCRIPTOR.oneofs_by_name["hook"].fields]
+    if args.hook not in hooks:
+        sys.exit(f"`{args.hook}` is not a hook; the hooks are: {', '.join(hooks)}")
+    try:
+        call = json_format.Parse(f'{{"{args.hook}": {args.arguments}}}', pb.HookCall())
+    except json_format.ParseError as e:
+        sys.exit(f"invalid arguments for {args.hook} (protobuf JSON of its message in hookd.proto): {e}")
     with grpc.insecure_channel(args.addr) as channel:
         try:
             verdict = rpc.HookServiceStub(channel).Call(call, timeout=args.timeout)

@@ -31,6 +31,11 @@ def decide(hook, body):
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as hookd pools connections
+    # Buffered, so headers and body leave in one write (flushed after each
+    # request): written apart, the body waits for the ACK of the headers
+    # (Nagle's algorithm vs the client's delayed ACK), ~40 ms per request
+    # on a reused connection.
+    wbufsize = 64 * 1024
 
     def do_POST(self):
         length = int(self.headers.get("content-length", 0))

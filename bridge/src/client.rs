@@ -83,6 +83,7 @@ pub fn connect(options: Options) -> Result<Client, BridgeError> {
     let shared = Arc::new(Shared {
         active: watch::Sender::new(None),
         changed: watch::Sender::new(0),
+        last_failure: std::sync::Mutex::new(None),
     });
     let (stop, stop_rx) = watch::channel(false);
     let connections = options
@@ -292,7 +293,13 @@ impl Client {
     }
 
     fn by_policy(&self, hook: Hook, kind: ErrorKind) -> Verdict {
-        self.by_policy_because(hook, kind, format!("hookd could not answer: {kind:?}"))
+        let reason = match self.inner.shared.last_failure() {
+            Some(failure) if kind == ErrorKind::Unavailable => {
+                format!("hookd could not answer: {kind:?}: cannot connect to {failure}")
+            }
+            _ => format!("hookd could not answer: {kind:?}"),
+        };
+        self.by_policy_because(hook, kind, reason)
     }
 
     /// The failure policy's verdict for `hook`, saying `reason` when it denies.

@@ -164,6 +164,37 @@ pub struct Shared {
     pub active: watch::Sender<Option<Vec<Hook>>>,
     /// Bumped on every link state change of any connection.
     pub changed: watch::Sender<u64>,
+    /// Why the last attempt to reach hookd failed (`address: error`), until
+    /// a connection succeeds: what a verdict by failure policy says, so an
+    /// operator sees which address and why rather than only "unavailable".
+    pub last_failure: std::sync::Mutex<Option<String>>,
+}
+
+impl Shared {
+    /// Records why `address` could not be reached; logs it (at warn) when it
+    /// differs from the failure before, so a hookd that stays away is said
+    /// once, not at every retry.
+    fn failed(&self, address: &str, error: &str) {
+        let failure = format!("{address}: {error}");
+        let mut last = self
+            .last_failure
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if last.as_deref() == Some(failure.as_str()) {
+            debug!(%address, %error, "could not connect to hookd");
+        } else {
+            warn!(%address, %error, "could not connect to hookd; retrying");
+            *last = Some(failure);
+        }
+    }
+
+    /// Why the last attempt to reach hookd failed, if it did.
+    pub fn last_failure(&self) -> Option<String> {
+        self.last_failure
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
 }
 
 /// Starts the task that keeps a stream open to `address`. It publishes its
@@ -206,6 +237,10 @@ async fn drive(
         match opened {
             Ok(Ok((link, mut inbound, hooks))) => {
                 info!(%address, "connected to hookd");
+                *shared
+                    .last_failure
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
                 delays = backoff.build();
                 shared.active.send_replace(Some(hooks));
                 set_state(LinkState::Up(link.clone()));
@@ -219,8 +254,14 @@ async fn drive(
                     Some(reason) => warn!(%address, %reason, "stream to hookd ended"),
                 }
             }
-            Ok(Err(e)) => debug!(%address, error = %e, "could not connect to hookd"),
-            Err(_) => debug!(%address, "connecting to hookd timed out"),
+            Ok(Err(e)) => shared.failed(&address, &e.to_string()),
+            Err(_) => shared.failed(
+                &address,
+                &format!(
+                    "no connection within {:?} (connect timeout)",
+                    options.connect_timeout
+                ),
+            ),
         }
         set_state(LinkState::Down);
         let delay = delays.next().unwrap_or(options.max_backoff);

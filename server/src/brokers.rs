@@ -1,6 +1,7 @@
-//! The broker streams open now, for `hookd brokers`: who each broker said it
-//! is in its Hello, where its connection comes from, since when, and how
-//! many of its calls wait for a verdict.
+//! The broker streams open now, for `hookd brokers` and the status page:
+//! who each broker said it is in its Hello, where its connection comes from,
+//! since when, and how many of its calls wait for a verdict. An operator
+//! asking "is node 2 connected?" should not have to read logs.
 //!
 //! A session enters itself once its Hello is read and leaves when its stream
 //! is dropped (however it ends); the map's lock is taken only then and when

@@ -31,7 +31,7 @@ use crate::webhook::sign::Secrets;
 /// The sections of [`Config`] that environment variables can set, in
 /// `HOOKD_<SECTION>__<KEY>` (upper case). `webhooks` is a list and is set in
 /// the file only.
-pub const ENV_SECTIONS: [&str; 6] = ["server", "http", "cache", "outbox", "admin", "metrics"];
+pub const ENV_SECTIONS: [&str; 7] = ["server", "http", "cache", "outbox", "admin", "metrics", "log"];
 
 /// The longest duration any configuration key accepts, in ms: one day. A
 /// deadline longer than that is a mistake (an endpoint that hangs would
@@ -54,6 +54,8 @@ pub struct Config {
     pub admin: AdminConfig,
     /// The Prometheus metrics endpoint.
     pub metrics: MetricsConfig,
+    /// How hookd writes its log (what it logs is `HOOKD_LOG`'s).
+    pub log: LogConfig,
     /// The registered webhooks, in registration (= chain) order.
     pub webhooks: Vec<WebhookConfig>,
 }
@@ -62,7 +64,9 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerConfig {
-    /// The address the gRPC server binds. Default `127.0.0.1:50051`.
+    /// The address the gRPC server binds: an IP address and port (not a
+    /// host name). Default `127.0.0.1:50051`.
+    #[serde(deserialize_with = "listen_address")]
     pub listen: SocketAddr,
     /// How many calls one broker stream may have in flight; hookd stops
     /// reading that stream's frames until one finishes. Default 4096.
@@ -214,6 +218,7 @@ pub struct AdminConfig {
     /// Where it is served: keep it on loopback (it can register webhooks,
     /// replay and drop notifications). An address that is not loopback
     /// needs `token_file`. Default `127.0.0.1:50062`.
+    #[serde(deserialize_with = "listen_address")]
     pub listen: SocketAddr,
     /// A file holding the admin token (one line, at least 16 characters,
     /// e.g. `openssl rand -hex 32`): every admin call must then carry
@@ -232,9 +237,73 @@ pub struct AdminConfig {
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct MetricsConfig {
-    /// Where `GET /metrics` is served (Prometheus text format); not served
-    /// when absent. Default: absent.
+    /// Where hookd's HTTP side is served ([`crate::metrics_server`]:
+    /// `/metrics`, `/healthz`, `/readyz`, the status page at `/`); not
+    /// served when absent. Default: absent.
+    #[serde(deserialize_with = "optional_listen_address")]
     pub listen: Option<SocketAddr>,
+}
+
+/// A listener's address, with an error that says what a valid one is: serde's
+/// own is only "invalid socket address syntax", and `localhost:50051` is the
+/// first thing people write.
+fn listen_address<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<SocketAddr, D::Error> {
+    let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+    text.trim().parse().map_err(|_| {
+        let port = text.rsplit_once(':').map_or("50051", |(_, port)| port);
+        let port = if port.parse::<u16>().is_ok() {
+            port
+        } else {
+            "50051"
+        };
+        serde::de::Error::custom(format!(
+            "`{text}` is not an IP address and port (invalid socket address): hookd binds an address, \
+             not a host name; e.g. `127.0.0.1:{port}` (this host only), `0.0.0.0:{port}` (every IPv4 \
+             interface) or `[::]:{port}` (every interface)"
+        ))
+    })
+}
+
+/// [`listen_address`], for a listener that may be absent.
+fn optional_listen_address<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<SocketAddr>, D::Error> {
+    listen_address(deserializer).map(Some)
+}
+
+/// How hookd writes its log lines to stderr.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `text` (for people) or `json` (one object per line, for log
+    /// shippers). Default `text`.
+    pub format: LogFormat,
+}
+
+/// The shape of a log line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines, coloured only on a terminal.
+    #[default]
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, `target`, the
+    /// event's fields (`message` among them) and its span.
+    Json,
+}
+
+// By hand: the `config` crate's own enum errors name the Rust type
+// ("enum LogFormat does not have variant constructor xml").
+impl<'de> Deserialize<'de> for LogFormat {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        match &*name {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(serde::de::Error::custom(format!(
+                "`{other}` is not a log format; the formats are: text, json"
+            ))),
+        }
+    }
 }
 
 /// One registered webhook: a hook and the endpoint that answers it.
@@ -1157,6 +1226,42 @@ mod tests {
     }
 
     #[test]
+    fn the_example_file_registers_each_hook_beside_its_mqtt5_twin() {
+        let example =
+            Config::from_toml(include_str!("../../examples/hookd.toml")).expect("the example loads");
+        let hooks: Vec<Hook> = example.webhooks.iter().map(|w| w.hook).collect();
+        for hook in &hooks {
+            let twin = if hook.is_m5() {
+                hook.name().trim_end_matches("_m5").to_owned()
+            } else {
+                format!("{}_m5", hook.name())
+            };
+            if let Ok(twin) = Hook::from_name(&twin) {
+                assert!(hooks.contains(&twin), "{hook} is registered without {twin}");
+            }
+        }
+        assert!(
+            hooks.contains(&Hook::AuthOnRegisterM5),
+            "MQTT 5 clients may connect"
+        );
+    }
+
+    #[test]
+    fn the_log_format_is_text_json_or_refused_naming_both() {
+        assert_eq!(Config::default().log.format, LogFormat::Text);
+        let json = Config::from_toml("[log]\nformat = \"json\"\n").expect("json");
+        assert_eq!(json.log.format, LogFormat::Json);
+        let env = load_env(&[("HOOKD_LOG__FORMAT", "json")]).expect("from the environment");
+        assert_eq!(env.log.format, LogFormat::Json);
+        let err = Config::from_toml("[log]\nformat = \"xml\"\n").expect_err("xml");
+        let message = err.to_string();
+        assert!(
+            message.contains("log.format") && message.contains("text") && message.contains("json"),
+            "{message}"
+        );
+    }
+
+    #[test]
     fn the_binarys_own_variables_are_not_configuration() {
         let config = load_env(&[
             ("HOOKD_LOG", "debug"),
@@ -1234,6 +1339,31 @@ mod tests {
                 "{name}"
             );
         }
+    }
+
+    #[test]
+    fn a_host_name_as_listen_address_says_what_is_wrong_and_what_is_valid() {
+        for (toml, key) in [
+            ("[server]\nlisten = \"localhost:50061\"\n", "server.listen"),
+            ("[admin]\nlisten = \"localhost:50061\"\n", "admin.listen"),
+            ("[metrics]\nlisten = \"localhost:50061\"\n", "metrics.listen"),
+        ] {
+            let text = Config::from_toml(toml).expect_err("a host name").to_string();
+            for says in [
+                key,
+                "`localhost:50061`",
+                "not a host name",
+                "`127.0.0.1:50061`",
+                "`0.0.0.0:50061`",
+            ] {
+                assert!(text.contains(says), "{says} in: {text}");
+            }
+        }
+        let metrics = Config::from_toml("[metrics]\nlisten = \"127.0.0.1:9191\"\n").expect("an address");
+        assert_eq!(
+            metrics.metrics.listen,
+            Some("127.0.0.1:9191".parse().expect("addr"))
+        );
     }
 
     #[test]

@@ -268,6 +268,7 @@ pub fn restart_needed(running: &Config, new: &Config) -> Vec<&'static str> {
         ("outbox", running.outbox != new.outbox),
         ("admin", running.admin != new.admin),
         ("metrics", running.metrics != new.metrics),
+        ("log", running.log != new.log),
     ] {
         if differs {
             changed.push(section);
@@ -317,7 +318,8 @@ mod tests {
         assert!(restart_needed(&running, &new).is_empty());
         new.server.call_timeout = 1;
         new.cache.max_entries = 1;
-        assert_eq!(restart_needed(&running, &new), ["server", "cache"]);
+        new.log.format = crate::config::LogFormat::Json;
+        assert_eq!(restart_needed(&running, &new), ["server", "cache", "log"]);
     }
 
     #[test]

@@ -15,7 +15,7 @@ use std::{
 use tracing::{Instrument, debug, debug_span, warn};
 
 use hookd_proto::{
-    Hook, HookCall, HookStyle,
+    ErrorKind, Hook, HookCall, HookStyle,
     verdict::{Allow, CacheInfo, Verdict},
 };
 
@@ -233,15 +233,29 @@ impl Dispatcher {
         verdict
     }
 
-    /// Logs and counts a call's verdict.
+    /// Logs and counts a call's verdict, and its latency.
     fn finished(&self, hook: Hook, verdict: &Verdict, started: Instant) {
+        let latency = started.elapsed();
         debug!(
             %hook,
             outcome = verdict.label(),
-            latency_us = started.elapsed().as_micros() as u64,
+            latency_us = latency.as_micros() as u64,
             "call answered"
         );
-        self.metrics.calls.count(hook, verdict.label());
+        self.metrics.calls.count_verdict(hook, verdict);
+        self.metrics.call_duration(hook).observe(latency);
+    }
+
+    /// Counts a call refused before it could be dispatched: its arguments
+    /// do not convert (answered `invalid_call`, or INVALID_ARGUMENT on the
+    /// unary call). Without a hook it is only a bad call.
+    pub fn invalid(&self, hook: Option<Hook>) {
+        match hook {
+            Some(hook) => self.metrics.calls.count(hook, ErrorKind::InvalidCall.label()),
+            None => {
+                self.metrics.bad_calls.inc();
+            }
+        }
     }
 
     /// One endpoint's verdict: from the cache (when `lookup`; the first
@@ -269,7 +283,8 @@ impl Dispatcher {
         // The request's own future is boxed inside: a call waiting for a
         // connection stays small.
         let result = endpoint.call(call, Some(deadline)).await;
-        let latency_us = started.elapsed().as_micros() as u64;
+        let latency = started.elapsed();
+        let latency_us = latency.as_micros() as u64;
         let verdict = match result {
             Ok(Answer {
                 verdict: Verdict::Ok(allow),
@@ -289,12 +304,11 @@ impl Dispatcher {
             }
         };
         debug!(%hook, endpoint = %endpoint.name(), outcome = verdict.label(), latency_us, "webhook answered");
-        let outcome = if matches!(verdict, Verdict::Error(_)) {
-            verdict.label()
-        } else {
-            "ok"
+        let result = match &verdict {
+            Verdict::Error(e) => Err(e.kind),
+            _ => Ok(()),
         };
-        self.metrics.webhook_requests.count(hook, outcome);
+        endpoint.metrics().request(result, latency);
         verdict
     }
 }

@@ -26,14 +26,17 @@
 //! - [`admin`]: the operators' `hookd.v1.Admin` service on `admin.listen`.
 //! - [`control`]: run-time webhook registrations (kept in the store) and
 //!   reloading the configuration (SIGHUP, `hookd reload`).
-//! - [`brokers`]: the broker streams open now, for `hookd brokers`.
+//! - [`brokers`]: the broker streams open now, for `hookd brokers` and the
+//!   status page.
 //! - [`registry`]: endpoints per hook and the active-hook set.
 //! - [`redact`]: endpoint URLs as they may be shown (no credentials).
 //! - [`shard`]: the serving threads, one event loop each.
 //! - [`liveness`]: keepalive, handshake and idle bounds on every connection.
 //! - [`shutdown`]: the bounded graceful shutdown, phase by phase.
 //! - [`webhook`]: the vmq_webhooks HTTP back door.
-//! - [`metrics`]: Prometheus counters, served on `metrics.listen`.
+//! - [`metrics`]: Prometheus counters and latency histograms.
+//! - [`metrics_server`]: hookd's HTTP side on `metrics.listen`: `/metrics`,
+//!   `/healthz`, `/readyz` and the [`status`] page.
 //! - [`tls`], [`auth`]: TLS (and mTLS) on the gRPC listener, and the
 //!   brokers' bearer tokens; both reload their files when they change.
 //! - [`allowlist`]: where webhooks registered at run time may point.
@@ -61,6 +64,7 @@ pub mod redact;
 pub mod registry;
 pub mod shard;
 pub mod shutdown;
+pub mod status;
 pub mod tls;
 pub mod webhook;
 
@@ -141,7 +145,13 @@ pub enum RunError {
 pub fn check(config: &Config) -> Result<(), RunError> {
     let allowed = allowlist::AllowedHosts::parse(&config.admin.allowed_webhook_hosts)
         .map_err(RunError::AllowedHosts)?;
-    registry::Registry::new(config.http.clone(), 1, &config.webhooks, allowed)?;
+    registry::Registry::new(
+        config.http.clone(),
+        1,
+        &config.webhooks,
+        allowed,
+        Arc::new(metrics::Metrics::new()),
+    )?;
     if let Some(tls) = &config.server.tls {
         // A check serves nothing: its handshake counter is never read.
         tls::ServerTls::load(tls, prometheus_client::metrics::counter::Counter::default())?;
@@ -164,6 +174,10 @@ pub struct Hookd {
     outbox: Outbox,
     /// Stops the outbox's delivery.
     delivery: tokio_util::sync::CancellationToken,
+    /// Set once every listener is up (`/readyz`).
+    listening: Arc<std::sync::atomic::AtomicBool>,
+    /// When it was built (the status page's uptime).
+    started: std::time::Instant,
     /// Run-time registrations and reload.
     control: Arc<control::Control>,
     /// `admin.token_file`'s token, if set.
@@ -193,6 +207,7 @@ impl Hookd {
             shards,
             &config.webhooks,
             allowed,
+            metrics.clone(),
         )?);
         let cache = VerdictCache::new(config.cache.max_entries);
         // Opened here, not by `Outbox::open`, to read the run-time
@@ -217,10 +232,17 @@ impl Hookd {
             dispatcher,
             outbox,
             delivery: tokio_util::sync::CancellationToken::new(),
+            listening: Arc::default(),
+            started: std::time::Instant::now(),
             control,
             admin_token,
             reload_on_sighup: false,
         })
+    }
+
+    /// Says `/readyz` may answer ready: every listener is up.
+    fn listening(&self) {
+        self.listening.store(true, std::sync::atomic::Ordering::Release);
     }
 
     /// Reloads the configuration on SIGHUP ([`control`]), from the moment
@@ -337,6 +359,7 @@ impl Hookd {
         self.spawn_outbox(&front.shutdown).await?;
         front.spawn_reload(Duration::from_millis(self.config.server.reload_interval_ms));
         info!(addr = %listener.local_addr()?, webhooks = self.config.webhooks.len(), "hookd listening");
+        self.listening();
         let server = front.clone().serve(listener);
         tokio::pin!(server);
         tokio::select! {
@@ -433,6 +456,7 @@ impl Hookd {
             // never take a shard's time from a broker's calls.
             self.spawn_outbox(&front.shutdown).await?;
             front.spawn_reload(Duration::from_millis(self.config.server.reload_interval_ms));
+            self.listening();
             let mut serving = threads.len();
             tokio::select! {
                 () = shutdown => {}
@@ -572,8 +596,8 @@ impl Hookd {
         })
     }
 
-    /// Serves `GET /metrics` on `metrics.listen`, if set, until `shutdown`
-    /// has closed everything.
+    /// Serves the HTTP side ([`metrics_server`]) on `metrics.listen`, if
+    /// set, until `shutdown` has closed everything.
     async fn spawn_metrics(&self, shutdown: &Shutdown) -> Result<(), RunError> {
         if let Some(addr) = self.config.metrics.listen {
             let metrics_listener = TcpListener::bind(addr).await.map_err(|source| RunError::Bind {
@@ -582,9 +606,15 @@ impl Hookd {
                 source,
             })?;
             info!(addr = %metrics_listener.local_addr()?, "metrics listening");
+            let sources = metrics_server::Sources {
+                dispatcher: self.dispatcher.clone(),
+                shutdown: shutdown.clone(),
+                listening: self.listening.clone(),
+                started: self.started,
+            };
             tokio::spawn(metrics_server::serve(
                 metrics_listener,
-                self.dispatcher.metrics().clone(),
+                sources,
                 Duration::from_millis(self.config.server.handshake_timeout_ms),
                 shutdown.closed(),
             ));

@@ -7,18 +7,27 @@
 //!
 //! A failure to start is logged once, as one line with its causes
 //! (`invalid configuration: HOOKD_SERVER__LISTEN: invalid socket address …`),
-//! and hookd exits with status 1.
+//! and hookd exits with status 1; so does an invalid `HOOKD_LOG`, before
+//! anything else, since a filter that cannot be used would silently hide
+//! every line after it.
+//!
+//! `HOOKD_LOG` is scoped to hookd's own crates ([`log_filter`]): `debug`
+//! shows a line per call and per webhook request, not h2's frame dumps.
 
 mod admin_cli;
 mod outbox_cli;
 
-use std::{io::IsTerminal, path::PathBuf, process::ExitCode};
+use std::{
+    io::IsTerminal,
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use hookd::Config;
+use hookd::{Config, config::LogFormat};
 use tracing::{error, info, warn};
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::{EnvFilter, filter::LevelFilter};
 
 /// The allocator. glibc's malloc keeps what a burst of broker streams used:
 /// 10,000 streams opened and closed three times left hookd at 254 MB
@@ -86,28 +95,42 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // Logs go to stderr, coloured only on a terminal (not in `docker logs`).
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_env("HOOKD_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    let filter = match std::env::var("HOOKD_LOG") {
+        Ok(spec) => log_filter(&spec),
+        Err(std::env::VarError::NotPresent) => log_filter(""),
+        Err(std::env::VarError::NotUnicode(_)) => Err("HOOKD_LOG is not valid UTF-8".to_owned()),
+    };
+    let filter = match filter {
+        Ok(filter) => filter,
+        Err(e) => {
+            // No log yet to say it in.
+            eprintln!("hookd: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     // Returning the error from `main` would print it as `Debug`: with a
     // backtrace when RUST_BACKTRACE is set, and each cause on its own line.
     // One line, with every cause once, is what an operator needs.
-    let config = cli.config.as_deref();
     let result = match cli.command {
-        Some(Command::Outbox(args)) => outbox_cli::run(config, args),
-        Some(Command::Webhooks { target, command }) => {
-            admin_cli::run(config, &target, admin_cli::Command::Webhooks(command))
+        Some(command) => {
+            init_logging(filter, LogFormat::Text);
+            operator_command(cli.config.as_deref(), command)
         }
-        Some(Command::Cache { target, command }) => {
-            admin_cli::run(config, &target, admin_cli::Command::Cache(command))
+        None => {
+            // The configuration says how to log, so it is read first; if it
+            // cannot be, that is said in plain text.
+            let config = Config::load(cli.config.as_deref(), None);
+            init_logging(
+                filter,
+                config
+                    .as_ref()
+                    .map_or(LogFormat::Text, |config| config.log.format),
+            );
+            warn_about_lookalike_variables();
+            config
+                .context("invalid configuration")
+                .and_then(|config| run(config, cli.config))
         }
-        Some(Command::Brokers { target }) => admin_cli::run(config, &target, admin_cli::Command::Brokers),
-        Some(Command::Reload { target }) => admin_cli::run(config, &target, admin_cli::Command::Reload),
-        Some(Command::Check) => check(config),
-        None => run(cli.config),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -118,11 +141,85 @@ fn main() -> ExitCode {
     }
 }
 
-/// Loads the configuration, binds `server.listen` and serves until a signal.
-fn run(path: Option<PathBuf>) -> anyhow::Result<()> {
+/// Runs one operator command with the configuration file at `config`.
+fn operator_command(config: Option<&Path>, command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Outbox(args) => outbox_cli::run(config, args),
+        Command::Webhooks { target, command } => {
+            admin_cli::run(config, &target, admin_cli::Command::Webhooks(command))
+        }
+        Command::Cache { target, command } => {
+            admin_cli::run(config, &target, admin_cli::Command::Cache(command))
+        }
+        Command::Brokers { target } => admin_cli::run(config, &target, admin_cli::Command::Brokers),
+        Command::Reload { target } => admin_cli::run(config, &target, admin_cli::Command::Reload),
+        Command::Check => check(config),
+    }
+}
+
+/// hookd's own crates: a plain level in `HOOKD_LOG` is theirs.
+const OWN_CRATES: [&str; 3] = ["hookd", "hookd_proto", "hookd_bridge"];
+
+/// The log levels, for the error message.
+const LEVELS: &str = "off, error, warn, info, debug, trace";
+
+/// The filter `HOOKD_LOG` asks for. Empty is `info`. A plain level applies
+/// to hookd's own crates, every other crate (h2, hyper, tonic) staying at
+/// `warn`, so `debug` is a line per call, not h2's frames; anything else is
+/// taken as tracing directives (`info,h2=debug`), where each directive
+/// without `=` must be a level (a bare word would be read as a target name
+/// and quietly hide hookd's logs). Whatever does not parse is refused.
+fn log_filter(spec: &str) -> Result<EnvFilter, String> {
+    let spec = spec.trim();
+    let directives = match spec.parse::<LevelFilter>() {
+        _ if spec.is_empty() => scoped("info"),
+        Ok(_) => scoped(spec),
+        Err(_) => {
+            if let Some(word) = spec
+                .split(',')
+                .map(str::trim)
+                .find(|d| !d.is_empty() && !d.contains('=') && d.parse::<LevelFilter>().is_err())
+            {
+                return Err(format!(
+                    "HOOKD_LOG={spec:?}: `{word}` is not a level; use a level ({LEVELS}) for hookd's own logs, \
+                     or directives such as `info,h2=debug`"
+                ));
+            }
+            spec.to_owned()
+        }
+    };
+    EnvFilter::builder().parse(&directives).map_err(|e| {
+        format!(
+            "HOOKD_LOG={spec:?} is not a log filter ({e}); use a level ({LEVELS}) for hookd's own logs, \
+             or directives such as `info,h2=debug`"
+        )
+    })
+}
+
+/// `level` for hookd's own crates, `warn` for the rest.
+fn scoped(level: &str) -> String {
+    std::iter::once("warn".to_owned())
+        .chain(OWN_CRATES.iter().map(|krate| format!("{krate}={level}")))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Logs to stderr with `filter`: as text, coloured only on a terminal (not
+/// in `docker logs` or a file), or as one JSON object per line.
+fn init_logging(filter: EnvFilter, format: LogFormat) {
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+/// Binds `server.listen` and serves `config` (loaded from `path`, which
+/// SIGHUP and `hookd reload` re-read) until a signal.
+fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
     raise_open_files_limit();
-    warn_about_lookalike_variables();
-    let config = Config::load(path.as_deref(), None).context("invalid configuration")?;
     let listener = std::net::TcpListener::bind(config.server.listen)
         .with_context(|| format!("cannot bind server.listen {}", config.server.listen))?;
     let shards = hookd::shard::count(config.server.worker_threads);
@@ -134,7 +231,7 @@ fn run(path: Option<PathBuf>) -> anyhow::Result<()> {
 }
 
 /// `hookd check`: loads and checks the configuration, printing what it has.
-fn check(path: Option<&std::path::Path>) -> anyhow::Result<()> {
+fn check(path: Option<&Path>) -> anyhow::Result<()> {
     let config = Config::load(path, None).context("invalid configuration")?;
     hookd::check(&config).context("invalid configuration")?;
     let shown = path.map_or_else(|| "the defaults".to_owned(), |p| p.display().to_string());
@@ -248,5 +345,41 @@ impl Signals {
             std::future::pending::<()>().await;
         }
         INTERRUPT
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plain_level_is_scoped_to_hookds_own_crates() {
+        assert_eq!(
+            scoped("debug"),
+            "warn,hookd=debug,hookd_proto=debug,hookd_bridge=debug"
+        );
+        assert_eq!(
+            log_filter("debug").expect("a level").to_string(),
+            log_filter(" debug ").expect("trimmed").to_string()
+        );
+        let default = log_filter("").expect("the default").to_string();
+        assert!(
+            default.contains("hookd=info") && default.contains("warn"),
+            "{default}"
+        );
+    }
+
+    #[test]
+    fn directives_are_taken_as_written() {
+        let filter = log_filter("info,h2=debug").expect("directives").to_string();
+        assert!(filter.contains("h2=debug"), "{filter}");
+    }
+
+    #[test]
+    fn an_invalid_filter_is_refused_saying_what_is_valid() {
+        for spec in ["verbose", "hookd=loud", "info,noisy", "[{"] {
+            let e = log_filter(spec).expect_err(spec);
+            assert!(e.contains("HOOKD_LOG") && e.contains("debug"), "{spec}: {e}");
+        }
     }
 }

@@ -22,6 +22,7 @@ use tokio::sync::watch;
 use crate::{
     allowlist::{AllowedHosts, Refused},
     config::{HttpConfig, WebhookConfig},
+    metrics::Metrics,
     redact::Redacted,
     webhook::{self, Endpoint, Pools, sign::SecretError, tls::TlsError},
 };
@@ -38,6 +39,9 @@ pub struct Registry {
     allowed: AllowedHosts,
     state: RwLock<State>,
     active: watch::Sender<Vec<Hook>>,
+    /// Where each registration's series live, from its registration to
+    /// its deregistration.
+    metrics: Arc<Metrics>,
 }
 
 /// Where a registration came from.
@@ -172,17 +176,20 @@ pub enum RegistryError {
 impl Registry {
     /// A registry with `webhooks` (the configuration's, trusted) registered
     /// in order, whose endpoints keep a connection pool for each of `shards`
-    /// shards; later registrations must point where `allowed` says.
+    /// shards and count into `metrics`; later registrations must point where
+    /// `allowed` says.
     pub fn new(
         http: HttpConfig,
         shards: usize,
         webhooks: &[WebhookConfig],
         allowed: AllowedHosts,
+        metrics: Arc<Metrics>,
     ) -> Result<Self, RegistryError> {
         let registry = Self {
             http,
             shards,
             allowed,
+            metrics,
             state: RwLock::new(State::default()),
             active: watch::Sender::new(Vec::new()),
         };
@@ -288,14 +295,15 @@ impl Registry {
                     endpoint: webhook.endpoint.clone(),
                     source,
                 })?;
-                Arc::new(
+                let endpoint =
                     Endpoint::new(webhook, &self.http, pools.clone(), signer).map_err(|source| {
                         RegistryError::InvalidUrl {
                             endpoint: webhook.endpoint.clone(),
                             source,
                         }
-                    })?,
-                )
+                    })?;
+                let metrics = self.metrics.endpoint(webhook.hook, endpoint.name());
+                Arc::new(endpoint.with_metrics(metrics))
             }
         };
         state.pools.insert(webhook.endpoint.clone(), (pools, settings));
@@ -339,11 +347,33 @@ impl Registry {
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut next = State::default();
+        let changes = match self.configure(&mut next, &state, webhooks) {
+            Ok(changes) => changes,
+            Err(e) => {
+                // The series of endpoints built for `next` go with it.
+                self.forget_series(&next, &state);
+                return Err(e);
+            }
+        };
+        self.forget_series(&state, &next);
+        *state = next;
+        self.publish(&state);
+        Ok(changes)
+    }
+
+    /// Fills `next` with `webhooks` as configured and then the run-time
+    /// registrations of `old` that are not among them; says what changed.
+    fn configure(
+        &self,
+        next: &mut State,
+        old: &State,
+        webhooks: &[WebhookConfig],
+    ) -> Result<Changes, RegistryError> {
         for webhook in webhooks {
-            self.insert_into(&mut next, Some(&state), webhook, Source::Config)?;
+            self.insert_into(next, Some(old), webhook, Source::Config)?;
         }
         let mut changes = Changes::default();
-        for (registration, _) in &state.registrations {
+        for (registration, _) in &old.registrations {
             let webhook = &registration.webhook;
             let pair = (webhook.hook, webhook.endpoint.clone());
             if registration.source == Source::Runtime {
@@ -353,22 +383,35 @@ impl Registry {
                 {
                     changes.now_configured.push(pair);
                 } else {
-                    self.insert_into(&mut next, Some(&state), webhook, Source::Runtime)?;
+                    self.insert_into(next, Some(old), webhook, Source::Runtime)?;
                 }
             } else if !webhooks.contains(webhook) {
                 changes.removed.push(pair);
             }
         }
+        // A changed registration (same pair, other settings) shows as both.
         for webhook in webhooks {
-            let before = state.registrations.iter().any(|(r, _)| r.webhook == *webhook);
+            let before = old.registrations.iter().any(|(r, _)| r.webhook == *webhook);
             if !before {
                 changes.added.push((webhook.hook, webhook.endpoint.clone()));
             }
         }
-        // A changed registration (same pair, other settings) shows as both.
-        *state = next;
-        self.publish(&state);
         Ok(changes)
+    }
+
+    /// Removes the series of every registration in `gone` that `kept` has
+    /// no registration of (the same hook and endpoint as shown) for.
+    fn forget_series(&self, gone: &State, kept: &State) {
+        for (registration, endpoint) in &gone.registrations {
+            let hook = registration.webhook.hook;
+            if !kept
+                .registrations
+                .iter()
+                .any(|(r, e)| r.webhook.hook == hook && e.name() == endpoint.name())
+            {
+                self.metrics.forget_endpoint(hook, endpoint.name());
+            }
+        }
     }
 
     /// Removes the registration of `endpoint` for `hook`.
@@ -389,6 +432,12 @@ impl Registry {
             .filter(|e| &**e.id() != endpoint)
             .cloned()
             .collect();
+        // Two URLs may be shown alike (they differ only in what is
+        // redacted) and then share their series: those stay while one is left.
+        let name = crate::redact::shown(endpoint);
+        if !chain.iter().any(|e| **e.name() == *name) {
+            self.metrics.forget_endpoint(hook, &name);
+        }
         if chain.is_empty() {
             state.by_hook.remove(&hook);
         } else {
@@ -438,6 +487,7 @@ mod tests {
                 webhook(Hook::OnPublish, "http://a/"),
             ],
             AllowedHosts::default(),
+            Arc::new(Metrics::new()),
         )
         .expect("registry");
         let names: Vec<_> = registry
@@ -473,6 +523,7 @@ mod tests {
 
     #[test]
     fn a_reload_replaces_the_configured_registrations_and_keeps_the_run_time_ones_after_them() {
+        let metrics = Arc::new(Metrics::new());
         let registry = Registry::new(
             HttpConfig::default(),
             1,
@@ -481,6 +532,7 @@ mod tests {
                 webhook(Hook::OnPublish, "http://b/"),
             ],
             AllowedHosts::default(),
+            metrics.clone(),
         )
         .expect("registry");
         registry
@@ -518,17 +570,29 @@ mod tests {
             Arc::ptr_eq(&kept, &registry.endpoints(Hook::OnPublish)[0]),
             "an unchanged endpoint is kept as it is"
         );
+        // The series follow the registrations: a/'s are gone, e/'s are there.
+        let series = metrics.encode();
+        assert!(!series.contains(r#"endpoint="http://a/""#), "{series}");
+        assert!(series.contains(r#"endpoint="http://e/""#), "{series}");
         let sources: Vec<_> = registry.registrations().iter().map(|r| r.source).collect();
         assert_eq!(
             sources,
             [Source::Config, Source::Config, Source::Config, Source::Runtime]
         );
 
-        // One bad webhook refuses the whole reload.
+        // One bad webhook refuses the whole reload, and the good one before
+        // it leaves no series behind.
         let mut bad = webhook(Hook::OnPublish, "https://f/");
         bad.ca_file = Some("/nonexistent/ca.pem".into());
-        assert!(registry.replace_configured(&[bad]).is_err());
+        assert!(
+            registry
+                .replace_configured(&[webhook(Hook::OnPublish, "http://g/"), bad])
+                .is_err()
+        );
         assert_eq!(registry.endpoints(Hook::OnPublish).len(), 3, "nothing changed");
+        let series = metrics.encode();
+        assert!(!series.contains(r#"endpoint="http://g/""#), "{series}");
+        assert!(series.contains(r#"endpoint="http://e/""#), "{series}");
     }
 
     #[test]
@@ -538,6 +602,7 @@ mod tests {
             1,
             &[webhook(Hook::OnPublish, "http://a/")],
             AllowedHosts::default(),
+            Arc::new(Metrics::new()),
         )
         .expect("registry");
         assert!(matches!(

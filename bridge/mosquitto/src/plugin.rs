@@ -218,6 +218,9 @@ impl Settings {
                     if settings.addresses.is_empty() {
                         return Err(format!("plugin_opt_{key}: no address given"));
                     }
+                    for address in &settings.addresses {
+                        check_address(key, value, address)?;
+                    }
                 }
                 "node_id" => settings.node_id = value.to_owned(),
                 "timeout_ms" => {
@@ -295,6 +298,30 @@ fn path(key: &str, value: &str) -> Result<PathBuf, String> {
         return Err(format!("plugin_opt_{key}: no path given"));
     }
     Ok(PathBuf::from(value))
+}
+
+/// Refuses an address of `plugin_opt_{key}` that is not `host:port`. Mosquitto
+/// hands a plugin the whole rest of the line, so a trailing `# comment`
+/// arrives as part of the value: said plainly, since it is the usual cause.
+fn check_address(key: &str, value: &str, address: &str) -> Result<(), String> {
+    let valid = address.rsplit_once(':').is_some_and(|(host, port)| {
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        !host.is_empty()
+            && !host.contains(char::is_whitespace)
+            && !host.contains('#')
+            && port.parse::<u16>().is_ok_and(|port| port > 0)
+    });
+    if valid {
+        return Ok(());
+    }
+    let hint = if value.contains('#') {
+        " (Mosquitto passes the rest of the line, a `# comment` too, as the value: put comments on lines of their own)"
+    } else {
+        ""
+    };
+    Err(format!(
+        "plugin_opt_{key}: `{address}` is not host:port, e.g. 127.0.0.1:50051; separate addresses with commas{hint}"
+    ))
 }
 
 /// The arguments of a message hook (`auth_on_publish`, `on_publish`,
@@ -626,6 +653,15 @@ impl Plugin {
 
 fn log_refusal(what: &str, client_id: &str, verdict: &Verdict) {
     match (&verdict.outcome, verdict.source) {
+        (Outcome::Error { reason, .. }, Source::Policy(kind)) => {
+            warn!(
+                what,
+                client_id,
+                ?kind,
+                reason,
+                "hookd could not answer; policy applied"
+            )
+        }
         (_, Source::Policy(kind)) => warn!(what, client_id, ?kind, "hookd could not answer; policy applied"),
         (Outcome::Error { kind, reason }, _) => tracing::info!(what, client_id, ?kind, reason, "refused"),
         _ => tracing::info!(what, client_id, "no endpoint allowed it"),
@@ -662,6 +698,21 @@ mod tests {
         assert!(Settings::parse([("timeout_ms", "0")]).is_err());
         assert!(Settings::parse([("policy", "maybe")]).is_err());
         assert!(Settings::parse([("hookd_addresses", " , ")]).is_err());
+        let pasted = Settings::parse([(
+            "hookd_addresses",
+            "127.0.0.1:50051     # comma-separated; calls spread over healthy ones",
+        )])
+        .expect_err("a trailing comment");
+        assert!(
+            pasted.contains("is not host:port") && pasted.contains("comments on lines of their own"),
+            "{pasted}"
+        );
+        for bad in ["localhost", "hookd:port", ":50051", "hookd:0"] {
+            assert!(Settings::parse([("hookd_addresses", bad)]).is_err(), "{bad}");
+        }
+        for good in ["hookd:50051", "[::1]:50051", "10.0.0.2:50051,10.0.0.3:50051"] {
+            assert!(Settings::parse([("hookd_addresses", good)]).is_ok(), "{good}");
+        }
     }
 
     #[test]

@@ -2,13 +2,16 @@
 //! own `vmq_webhooks` plugin on localhost, forwards them to a central hookd
 //! over one gRPC stream, and answers in vmq_webhooks' format.
 //!
-//! Every option has an environment variable (`HOOKD_SIDECAR_…`); logging
-//! follows `RUST_LOG` (default `info`). Ctrl-C or SIGTERM stops it after the
-//! calls in progress are answered. The link to hookd can use TLS (a CA,
-//! a client certificate for mTLS, a server name) and a bearer token; the
-//! token is never logged.
+//! Every option has an environment variable (`HOOKD_SIDECAR_…`). It logs as
+//! hookd does: to stderr, coloured only on a terminal (never into a file or
+//! `docker logs`), as text or JSON (`--log-format`), filtered by `HOOKD_LOG`
+//! (default `info`): a plain level is for hookd's own crates, others
+//! staying at `warn`; an invalid filter stops it at start, saying why.
+//! Ctrl-C or SIGTERM stops it after the calls in progress are answered. The
+//! link to hookd can use TLS (a CA, a client certificate for mTLS, a server
+//! name) and a bearer token; the token is never logged.
 
-use std::{io::IsTerminal, net::SocketAddr, path::PathBuf, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
@@ -17,7 +20,7 @@ use hookd_bridge::{
     sidecar::{self, SidecarOptions},
 };
 use tracing::info;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::{EnvFilter, filter::LevelFilter};
 
 /// A vmq_webhooks-compatible sidecar for hookd.
 #[derive(Debug, Parser)]
@@ -89,6 +92,19 @@ struct Cli {
     /// command line is visible to every user of the machine.
     #[arg(long, env = "HOOKD_SIDECAR_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// How log lines are written to stderr: `text`, or `json` (one object
+    /// per line, for log shippers).
+    #[arg(long, env = "HOOKD_SIDECAR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+/// `--log-format` values.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    /// For people.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// `--failure-policy` values.
@@ -102,13 +118,61 @@ enum Policy {
     Next,
 }
 
+/// The crates whose logs a plain level in `HOOKD_LOG` is for.
+const OWN_CRATES: [&str; 3] = ["hookd_sidecar", "hookd_bridge", "hookd_proto"];
+
+/// The filter `HOOKD_LOG` asks for, as hookd reads it: empty is `info`; a
+/// plain level is for [`OWN_CRATES`], others staying at `warn`; anything
+/// else must parse as tracing directives.
+fn log_filter(spec: &str) -> anyhow::Result<EnvFilter> {
+    let spec = spec.trim();
+    let level = if spec.is_empty() {
+        Some("info")
+    } else {
+        spec.parse::<LevelFilter>().ok().map(|_| spec)
+    };
+    let directives = match level {
+        Some(level) => std::iter::once("warn".to_owned())
+            .chain(OWN_CRATES.iter().map(|krate| format!("{krate}={level}")))
+            .collect::<Vec<_>>()
+            .join(","),
+        None => {
+            if let Some(word) = spec
+                .split(',')
+                .map(str::trim)
+                .find(|d| !d.is_empty() && !d.contains('=') && d.parse::<LevelFilter>().is_err())
+            {
+                anyhow::bail!(
+                    "HOOKD_LOG={spec:?}: `{word}` is not a level; use a level (off, error, warn, info, debug, trace) \
+                     or directives such as `info,h2=debug`"
+                );
+            }
+            spec.to_owned()
+        }
+    };
+    EnvFilter::builder()
+        .parse(&directives)
+        .with_context(|| format!("HOOKD_LOG={spec:?} is not a log filter"))
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_ansi(std::io::stdout().is_terminal())
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
-        .init();
     let cli = Cli::parse();
+    let spec = match std::env::var("HOOKD_LOG") {
+        Ok(spec) => spec,
+        Err(std::env::VarError::NotPresent) => String::new(),
+        Err(e) => anyhow::bail!("HOOKD_LOG: {e}"),
+    };
+    let filter = log_filter(&spec)?;
+    let logging = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => logging
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        LogFormat::Json => logging.json().flatten_event(true).init(),
+    }
 
     let identity = NodeIdentity {
         node_id: cli.node_id.clone().unwrap_or_else(default_node_id),

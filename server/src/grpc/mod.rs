@@ -15,7 +15,7 @@ pub mod session;
 use std::{pin::Pin, sync::Arc, time::Duration};
 
 use futures::{Stream, StreamExt};
-use hookd_proto::{convert, frame::RawBrokerFrame, server::hook_service_server, v1 as pb};
+use hookd_proto::{Hook, convert, frame::RawBrokerFrame, server::hook_service_server, v1 as pb};
 use tokio::sync::Semaphore;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::warn;
@@ -103,8 +103,11 @@ impl hook_service_server::HookService for HookService {
             .and_then(|v| v.to_str().ok())
             .and_then(parse_grpc_timeout);
         let call = request.into_inner();
-        let hook_call =
-            convert::call_from_proto(call.hook).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let hook = call.hook.as_ref().map(Hook::of_proto_args);
+        let hook_call = convert::call_from_proto(call.hook).map_err(|e| {
+            self.dispatcher.invalid(hook);
+            Status::invalid_argument(e.to_string())
+        })?;
         let mut deadline = session::deadline(call.timeout_ms, self.limits.default_timeout);
         if let Some(client_deadline) = grpc_timeout {
             // Answer a little before the client gives up (and tonic cancels

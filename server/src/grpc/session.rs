@@ -30,7 +30,7 @@ use std::{
 
 use futures::{Stream, StreamExt, stream::FuturesUnordered};
 use hookd_proto::{
-    ErrorKind, Verdict, convert,
+    ErrorKind, Hook, Verdict, convert,
     frame::{self, RawBrokerFrame, RawFrame as In},
     v1::{self as pb, server_frame::Frame as Out},
 };
@@ -125,9 +125,10 @@ impl Drop for OpenStream {
     }
 }
 
-/// Serves one broker stream: the frames to send it, until the broker closes
-/// its side and every call is answered, a protocol error, or `shutdown`
-/// (see the module docs).
+/// Serves one broker stream from `peer`: the frames to send it, until the
+/// broker closes its side and every call is answered, a protocol error, or
+/// `shutdown` (see the module docs). From its Hello on it is listed among
+/// the dispatcher's brokers ([`crate::brokers`]).
 pub fn serve(
     mut inbound: Streaming<RawBrokerFrame>,
     peer: Option<std::net::SocketAddr>,
@@ -352,10 +353,12 @@ fn admit(
         warn!(id, "a call reuses the id of a call in flight; not answered");
         return Admitted::Dropped;
     }
+    let hook = call.hook.as_ref().map(Hook::of_proto_args);
     let hook_call = match convert::call_from_proto(call.hook) {
         Ok(hook_call) => hook_call,
         Err(invalid) => {
             debug!(id, error = %invalid, "invalid call");
+            dispatcher.invalid(hook);
             return Admitted::Answer(verdict_frame(
                 id,
                 Verdict::error(ErrorKind::InvalidCall, invalid.to_string()),

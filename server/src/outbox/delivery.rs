@@ -382,15 +382,16 @@ fn deliver_row(
                 .saturating_add(u64::try_from(budget.as_millis()).unwrap_or(u64::MAX))
         });
         loop {
+            let started = std::time::Instant::now();
             let result = endpoint.deliver(&call, &webhook_id, row.created_ms).await;
             // Counted as chain requests are: a 2xx is `ok`, any other
             // status an invalid response, a failure by its kind.
             let outcome = match &result {
-                Ok(answer) if (200..300).contains(&answer.status) => "ok",
-                Ok(_) => ErrorKind::InvalidResponse.label(),
-                Err(e) => e.kind().label(),
+                Ok(answer) if (200..300).contains(&answer.status) => Ok(()),
+                Ok(_) => Err(ErrorKind::InvalidResponse),
+                Err(e) => Err(e.kind()),
             };
-            outbox.metrics().webhook_requests.count(call.hook(), outcome);
+            endpoint.metrics().request(outcome, started.elapsed());
             let now = now_ms();
             let (why, after) = match classify(result, now) {
                 Attempt::Delivered => {

@@ -415,6 +415,11 @@ impl Outbox {
         Ok(Some(state.name.clone()))
     }
 
+    /// Whether it takes appends: not closed (hookd stopping).
+    pub fn is_open(&self) -> bool {
+        lock(&self.inner.commands).is_some()
+    }
+
     /// Bytes pending now.
     pub fn used_bytes(&self) -> u64 {
         self.inner.used_bytes.load(Ordering::Relaxed)

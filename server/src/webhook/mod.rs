@@ -41,6 +41,7 @@ use hookd_proto::{
 
 use crate::{
     config::{HttpConfig, WebhookConfig},
+    metrics::EndpointMetrics,
     redact, shard,
 };
 
@@ -69,6 +70,8 @@ pub struct Endpoint {
     /// Signs every request when the webhook has a `secret`.
     signer: Option<sign::Signer>,
     pools: Pools,
+    /// Its requests' counters and latency ([`Endpoint::with_metrics`]).
+    metrics: EndpointMetrics,
 }
 
 /// The keep-alive pools of one endpoint URL, one per shard, so a request
@@ -274,7 +277,19 @@ impl Endpoint {
             retry_budget: webhook.retry_budget(),
             signer,
             pools,
+            metrics: EndpointMetrics::default(),
         })
+    }
+
+    /// The endpoint, counting its requests into `metrics` (its series in
+    /// hookd's registry) rather than into counters nobody reads.
+    pub fn with_metrics(self, metrics: EndpointMetrics) -> Self {
+        Self { metrics, ..self }
+    }
+
+    /// Its requests' counters and latency.
+    pub fn metrics(&self) -> &EndpointMetrics {
+        &self.metrics
     }
 
     /// The endpoint URL exactly as configured: its identity in the

@@ -82,6 +82,46 @@ impl Mosquitto {
     /// Starts Mosquitto with the plugin pointed at `hookd` and these extra
     /// `plugin_opt_*` settings (key without the prefix, value).
     pub async fn start(hookd: SocketAddr, options: &[(&str, &str)]) -> Self {
+        let mut conf = format!(
+            "listener {{port}} 127.0.0.1\nallow_anonymous false\nplugin {{plugin}}\nplugin_opt_hookd_addresses {hookd}\n"
+        );
+        for (key, value) in options {
+            conf.push_str(&format!("plugin_opt_{key} {value}\n"));
+        }
+        Self::start_with_conf(&conf).await
+    }
+
+    /// Starts Mosquitto with `conf` (as [`Mosquitto::start_with_conf`]),
+    /// which it must refuse: waits for it to exit with an error and returns
+    /// what it said.
+    pub async fn start_refused(conf: &str) -> String {
+        let (mut child, log, _) = Self::launch(conf).await;
+        let status = within("mosquitto to exit", child.wait())
+            .await
+            .expect("waiting for mosquitto works");
+        let said = std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(!status.success(), "mosquitto refuses to start:\n{said}");
+        said
+    }
+
+    /// Starts Mosquitto with `conf`, a whole `mosquitto.conf` in which
+    /// `{port}` is replaced by a free loopback port and `{plugin}` by the
+    /// plugin's path.
+    pub async fn start_with_conf(conf: &str) -> Self {
+        let (child, log, port) = Self::launch(conf).await;
+        let broker = Self { port, child, log };
+        let ready = eventually(
+            || async move { tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() },
+            WAIT,
+        )
+        .await;
+        assert!(ready.is_ok(), "mosquitto did not start:\n{}", broker.log());
+        broker
+    }
+
+    /// Writes `conf` (placeholders filled) beside a readable copy of the
+    /// plugin and starts Mosquitto on it: the process, its log file and its port.
+    async fn launch(conf: &str) -> (Child, PathBuf, u16) {
         let plugin = plugin().await;
         let port = free_port().await;
         let dir = std::env::temp_dir().join(format!(
@@ -98,13 +138,9 @@ impl Mosquitto {
         for path in [&dir, &readable] {
             std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("make it readable");
         }
-        let mut conf = format!(
-            "listener {port} 127.0.0.1\nallow_anonymous false\nplugin {}\nplugin_opt_hookd_addresses {hookd}\n",
-            readable.display()
-        );
-        for (key, value) in options {
-            conf.push_str(&format!("plugin_opt_{key} {value}\n"));
-        }
+        let conf = conf
+            .replace("{port}", &port.to_string())
+            .replace("{plugin}", &readable.display().to_string());
         let conf_path = dir.join("mosquitto.conf");
         std::fs::write(&conf_path, conf).expect("write mosquitto.conf");
         let log = dir.join("mosquitto.log");
@@ -118,14 +154,7 @@ impl Mosquitto {
             .kill_on_drop(true)
             .spawn()
             .expect("mosquitto is installed (apt-get install mosquitto mosquitto-clients)");
-        let broker = Self { port, child, log };
-        let ready = eventually(
-            || async move { tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() },
-            WAIT,
-        )
-        .await;
-        assert!(ready.is_ok(), "mosquitto did not start:\n{}", broker.log());
-        broker
+        (child, log, port)
     }
 
     /// The broker's MQTT port.

@@ -86,6 +86,13 @@ impl Launch {
         self
     }
 
+    /// Leaves the variable `name` out of the child's environment (one of
+    /// the defaults), so the configuration file's value is used.
+    pub fn env_remove(mut self, name: &str) -> Self {
+        self.env.remove(name);
+        self
+    }
+
     /// Passes a configuration file with this TOML text (`--config`).
     pub fn config(mut self, toml: &str) -> Self {
         self.config = Some(toml.to_owned());

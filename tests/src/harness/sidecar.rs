@@ -59,7 +59,7 @@ async fn spawn(args: &[&str], env: &[(&str, &str)]) -> (Child, Arc<Mutex<Vec<Str
     command
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("RUST_LOG", "debug")
+        .env("HOOKD_LOG", "debug")
         .envs(env.iter().copied())
         .arg("--listen")
         .arg("127.0.0.1:0")

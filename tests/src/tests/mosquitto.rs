@@ -202,6 +202,75 @@ async fn with_hookd_stopped_new_connects_are_refused_and_work_again_when_it_retu
     connected.stop().await;
 }
 
+/// README's `mosquitto.conf` block, exactly as written there, with the
+/// listener, the plugin's path and hookd's address a test can use.
+fn readme_mosquitto_conf(hookd: std::net::SocketAddr) -> String {
+    let readme = include_str!("../../../README.md");
+    let start = readme
+        .find("```\n# mosquitto.conf\n")
+        .expect("README has a mosquitto.conf block");
+    let block = &readme[start + "```\n".len()..];
+    let block = &block[..block.find("```").expect("the block ends")];
+    let mut swapped = (false, false, false);
+    let conf: Vec<String> = block
+        .lines()
+        .map(|line| match line.split_whitespace().next() {
+            Some("listener") => {
+                swapped.0 = true;
+                "listener {port} 127.0.0.1".to_owned()
+            }
+            Some("plugin") => {
+                swapped.1 = true;
+                "plugin {plugin}".to_owned()
+            }
+            Some("plugin_opt_hookd_addresses") => {
+                swapped.2 = true;
+                line.replace("127.0.0.1:50051", &hookd.to_string())
+            }
+            _ => line.to_owned(),
+        })
+        .collect();
+    assert_eq!(
+        swapped,
+        (true, true, true),
+        "README's block has listener, plugin and addresses:\n{block}"
+    );
+    conf.join("\n") + "\n"
+}
+
+#[tokio::test]
+async fn readmes_mosquitto_conf_works_as_pasted() {
+    let webhook = Webhook::builder().respond_with(decide).start().await;
+    let hooks = [Hook::AuthOnRegister, Hook::AuthOnPublish];
+    let hookd = HookdAt::start(config(hooks.map(|hook| WebhookConfig::new(hook, webhook.url())))).await;
+    let mosquitto = Mosquitto::start_with_conf(&readme_mosquitto_conf(hookd.addr())).await;
+    let allowed = mosquitto.publish("c1", "joe", "secret", "a/b", "hi").await;
+    assert!(
+        allowed.success,
+        "joe/secret publishes:\n{}\n{}",
+        allowed.output,
+        mosquitto.log()
+    );
+    let refused = mosquitto.publish("c2", "joe", "wrong", "a/b", "hi").await;
+    assert!(
+        !refused.success,
+        "a wrong password is refused:\n{}",
+        refused.output
+    );
+}
+
+#[tokio::test]
+async fn an_address_with_a_trailing_comment_stops_mosquitto_saying_why() {
+    let conf = "listener {port} 127.0.0.1\nallow_anonymous false\nplugin {plugin}\n\
+                plugin_opt_hookd_addresses 127.0.0.1:50051     # comma-separated\n";
+    let mosquitto = Mosquitto::start_refused(conf).await;
+    assert!(
+        mosquitto.contains("plugin_opt_hookd_addresses")
+            && mosquitto.contains("comments on lines of their own"),
+        "{mosquitto}"
+    );
+}
+
 #[tokio::test]
 async fn an_rmqtt_receiver_gets_connect_connack_connected_publish_and_disconnected_for_a_mosquitto_pub_session()
  {

@@ -132,16 +132,21 @@ async fn a_delivered_notification_is_counted_as_an_ok_webhook_request() {
     ]))
     .await;
     assert_ack(&hookd.broker().await.call(calls::on_publish("c1")).await);
-    let counted = |outcome: &str| {
-        let line = format!(r#"hookd_webhook_requests_total{{hook="on_publish",outcome="{outcome}"}} 1"#);
+    let counted = |endpoint: &str, outcome: &str| {
+        let line = format!(
+            r#"hookd_webhook_requests_total{{hook="on_publish",endpoint="{endpoint}",outcome="{outcome}"}} 1"#
+        );
         hookd.metrics().encode().lines().any(|l| l == line)
     };
-    eventually(|| async { counted("ok") && counted("invalid_response") }, WAIT)
-        .await
-        .unwrap_or_else(|_| {
-            panic!(
-                "one ok and one invalid_response in:\n{}",
-                hookd.metrics().encode()
-            )
-        });
+    eventually(
+        || async { counted(&webhook.url(), "ok") && counted(&failing.url(), "invalid_response") },
+        WAIT,
+    )
+    .await
+    .unwrap_or_else(|_| {
+        panic!(
+            "one ok and one invalid_response in:\n{}",
+            hookd.metrics().encode()
+        )
+    });
 }

@@ -67,7 +67,11 @@ async fn a_bad_environment_variable_is_reported_once_naming_the_variable() {
         .env("HOOKD_SERVER__LISTEN", "nope")
         .spawn()
         .await;
-    assert_fails_once_saying(hookd, "HOOKD_SERVER__LISTEN: invalid socket address").await;
+    assert_fails_once_saying(
+        hookd,
+        "HOOKD_SERVER__LISTEN: `nope` is not an IP address and port",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -90,4 +94,42 @@ async fn a_port_clash_on_metrics_listen_names_the_listener_and_the_address() {
         .await;
     let message = format!("cannot bind metrics.listen {addr}: Address already in use");
     assert_fails_once_saying(hookd, &message).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_typoed_hook_name_in_the_config_file_is_refused_listing_the_hooks() {
+    let hookd = HookdProcess::launch()
+        .config("[[webhooks]]\nhook = \"auth_on_regster\"\nendpoint = \"http://127.0.0.1:8080/\"\n")
+        .spawn()
+        .await;
+    let (status, log) = hookd.exited().await;
+    assert_eq!(status.code(), Some(1), "{log}");
+    assert!(log.contains("`auth_on_regster` is not a hook"), "{log}");
+    assert!(
+        log.contains("auth_on_register, auth_on_register_m5"),
+        "lists the hooks:\n{log}"
+    );
+    assert!(
+        !log.contains("enum Hook") && !log.contains("variant"),
+        "no Rust type names:\n{log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_name_as_listen_address_is_refused_saying_what_is_valid() {
+    let hookd = HookdProcess::launch()
+        .env_remove("HOOKD_SERVER__LISTEN")
+        .config("[server]\nlisten = \"localhost:50061\"\n")
+        .spawn()
+        .await;
+    let (status, log) = hookd.exited().await;
+    assert_eq!(status.code(), Some(1), "{log}");
+    for says in [
+        "server.listen",
+        "`localhost:50061`",
+        "not a host name",
+        "`127.0.0.1:50061`",
+    ] {
+        assert!(log.contains(says), "{says} in:\n{log}");
+    }
 }
