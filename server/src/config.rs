@@ -1226,6 +1226,13 @@ mod tests {
     }
 
     #[test]
+    fn the_dialects_example_loads() {
+        let example = Config::from_toml(include_str!("../../examples/dialects.toml"))
+            .expect("the dialects example loads");
+        assert_eq!(example.webhooks.len(), 3);
+    }
+
+    #[test]
     fn the_example_file_registers_each_hook_beside_its_mqtt5_twin() {
         let example =
             Config::from_toml(include_str!("../../examples/hookd.toml")).expect("the example loads");
