@@ -27,7 +27,7 @@ use std::{
 };
 
 use backon::{BackoffBuilder, ExponentialBuilder};
-use futures::{StreamExt, stream::FuturesUnordered};
+use futures::{FutureExt, StreamExt, stream::FuturesUnordered};
 use hookd_proto::{ErrorKind, HookCall, convert, v1 as pb};
 use prost::Message;
 use tokio_util::sync::CancellationToken;
@@ -178,7 +178,15 @@ async fn deliver_endpoint(
             }
         }
         let done = tokio::select! {
-            () = stop.cancelled() => return,
+            () = stop.cancelled() => {
+                // Deliveries that have finished are recorded, so a clean
+                // stop repeats none of them after the restart; the rest
+                // stay pending.
+                while let Some(Some((row, outcome))) = in_flight.next().now_or_never() {
+                    settle(&outbox, &state, &row, outcome);
+                }
+                return;
+            }
             () = state.wake.notified() => {
                 queue.caught_up = false;
                 continue;
@@ -186,26 +194,14 @@ async fn deliver_endpoint(
             Some(done) = in_flight.next(), if !in_flight.is_empty() => done,
         };
         let (row, outcome) = done;
-        let metrics = outbox.metrics();
-        match outcome {
-            Done::Delivered => {
-                metrics.outbox_delivered(&state.name).inc();
-                outbox.delivered(&state, row.seq, row.bytes);
-            }
-            Done::Dead(reason) => {
-                metrics.outbox_dead_lettered(&state.name).inc();
-                warn!(endpoint = %state.name, event = row.event_id, client_id = %row.client_id, %reason, "notification moved to the dead letters");
-                outbox.bury(&state, row.seq, row.bytes, reason);
-            }
-            Done::Gone(reason) => {
-                outbox.stop(&state, reason.clone()).await;
-                error!(
-                    endpoint = %state.name,
-                    %reason,
-                    "webhook answered 410 Gone: deliveries to it are stopped until an operator runs `hookd outbox enable`"
-                );
-                continue;
-            }
+        if let Some(reason) = settle(&outbox, &state, &row, outcome) {
+            outbox.stop(&state, reason.clone()).await;
+            error!(
+                endpoint = %state.name,
+                %reason,
+                "webhook answered 410 Gone: deliveries to it are stopped until an operator runs `hookd outbox enable`"
+            );
+            continue;
         }
         if let Some(next) = queue.next_of(&row.client_id) {
             in_flight.push(deliver_row(&outbox, &registry, &state, next));
@@ -240,6 +236,26 @@ async fn deliver_endpoint(
         if let Some(next) = queue.refill(&row.client_id, rows, limit) {
             in_flight.push(deliver_row(&outbox, &registry, &state, next));
         }
+    }
+}
+
+/// Records how `row`'s delivery ended: delivered or dead. Returns the
+/// reason when its webhook is gone (410), which the caller stops.
+fn settle(outbox: &Outbox, state: &EndpointState, row: &Delivery, outcome: Done) -> Option<String> {
+    let metrics = outbox.metrics();
+    match outcome {
+        Done::Delivered => {
+            metrics.outbox_delivered(&state.name).inc();
+            outbox.delivered(state, row.seq, row.bytes);
+            None
+        }
+        Done::Dead(reason) => {
+            metrics.outbox_dead_lettered(&state.name).inc();
+            warn!(endpoint = %state.name, event = row.event_id, client_id = %row.client_id, %reason, "notification moved to the dead letters");
+            outbox.bury(state, row.seq, row.bytes, reason);
+            None
+        }
+        Done::Gone(reason) => Some(reason),
     }
 }
 
