@@ -362,11 +362,17 @@ async fn a_file_sink_appends_rmqtt_lines_through_the_outbox_across_a_restart() {
             .map(|line| serde_json::from_str::<Value>(line).expect("each line is one JSON object"))
             .collect::<Vec<_>>()
     };
-    let hookd = Hookd::start(config.clone()).await;
+    let hookd = Hookd::start_with_registry(config.clone()).await;
     assert_ack(&hookd.broker().await.call(calls::on_client_gone("first")).await);
     eventually(|| async { lines().len() == 1 }, WAIT)
         .await
         .expect("the first line is written");
+    // Written is not yet recorded as delivered (the line is flushed to disk
+    // first); a stop before that would rightly write it again (at least once).
+    let delivered = hookd.metrics().outbox_delivered(&hookd::redact::shown(&endpoint));
+    eventually(|| async { delivered.get() == 1 }, WAIT)
+        .await
+        .expect("the first line is recorded as delivered");
     hookd.stop().await.expect("hookd stops cleanly");
     let hookd = Hookd::start(config).await;
     assert_ack(&hookd.broker().await.call(calls::on_client_gone("second")).await);
