@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """The classic vmq_webhooks example endpoint, for hookd's quick start.
 
-Only user `joe` with password `secret` may register; every publish and
-subscribe is allowed; notifications are printed. Standard library only.
+Only user `joe` with password `secret` may register; every publish is
+allowed but to topics under `readonly/` (where it is registered for
+auth_on_publish); every subscribe is allowed; notifications are printed.
+Standard library only.
 
     python3 examples/webhook.py [--port 8080]
 
@@ -23,6 +25,8 @@ def decide(hook, body):
         if body.get("username") == "joe" and body.get("password") == "secret":
             return {"result": "ok"}
         return {"result": {"error": "not_allowed"}}
+    if hook in ("auth_on_publish", "auth_on_publish_m5") and body.get("topic", "").startswith("readonly/"):
+        return {"result": {"error": "read_only"}}
     if hook.startswith("auth_on_"):
         return {"result": "ok"}
     print(f"{hook}: {json.dumps(body)}", flush=True)

@@ -353,7 +353,7 @@ async fn a_file_sink_appends_rmqtt_lines_through_the_outbox_across_a_restart() {
             path: scratch.store(),
             ..Default::default()
         },
-        ..service::config([registration(Hook::OnClientGone, endpoint, Dialect::Rmqtt)])
+        ..service::config([registration(Hook::OnClientGone, endpoint.clone(), Dialect::Rmqtt)])
     };
     let lines = || {
         std::fs::read_to_string(&file)
