@@ -575,19 +575,17 @@ async fn cached(rig: &Rig, window: Window, rounds: usize, report: &mut Report) -
     Ok(())
 }
 
-/// (h): `on_publish` acknowledged through a hookd whose outbox writes each
-/// one durably (group commit) before its ack, vs the echo's answers, at
-/// N = [`OUTBOX_N`] (rate) and N = 1 (latency). Deliveries to the stub run
-/// behind the acks and are not what is measured here.
-async fn outbox(rig: &Rig, window: Window, rounds: usize, report: &mut Report) -> anyhow::Result<()> {
+/// A hookd named `name` with its own outbox store and metrics, delivering
+/// `on_publish` to the stub.
+async fn outbox_hookd(rig: &Rig, name: &str) -> anyhow::Result<Proc> {
     let tuning = Tuning {
         metrics: true,
         ..Tuning::default()
     };
-    let hookd = procs::spawn_hookd_with(
+    procs::spawn_hookd_with(
         &rig.hookd,
         &rig.dir,
-        "hookd-outbox",
+        name,
         rig.threads,
         &[Webhook {
             hook: "on_publish",
@@ -596,7 +594,15 @@ async fn outbox(rig: &Rig, window: Window, rounds: usize, report: &mut Report) -
         }],
         tuning,
     )
-    .await?;
+    .await
+}
+
+/// (h): `on_publish` acknowledged through a hookd whose outbox writes each
+/// one durably (group commit) before its ack, vs the echo's answers, at
+/// N = [`OUTBOX_N`] (rate) and N = 1 (latency). Deliveries to the stub run
+/// behind the acks and are not what is measured here.
+async fn outbox(rig: &Rig, window: Window, rounds: usize, report: &mut Report) -> anyhow::Result<()> {
+    let hookd = outbox_hookd(rig, "hookd-outbox").await?;
     let metrics = hookd.metrics.context("hookd-outbox serves metrics")?;
     let http = reqwest::Client::new();
     let outbox = workload::bridge(&hookd.addr.to_string()).await?;
@@ -723,23 +729,7 @@ const BACKLOG_N: usize = 64;
 /// that never went down), both counted at the stub; and hookd's RSS with
 /// [`BACKLOG_EVENTS`] notifications pending.
 async fn backlogs(rig: &Rig, window: Window, report: &mut Report) -> anyhow::Result<()> {
-    let tuning = Tuning {
-        metrics: true,
-        ..Tuning::default()
-    };
-    let hookd = procs::spawn_hookd_with(
-        &rig.hookd,
-        &rig.dir,
-        "hookd-backlog",
-        rig.threads,
-        &[Webhook {
-            hook: "on_publish",
-            endpoint: format!("http://{}/plain", rig.stub.addr),
-            base64_payload: false,
-        }],
-        tuning,
-    )
-    .await?;
+    let hookd = outbox_hookd(rig, "hookd-backlog").await?;
     let outbox = &workload::bridge(&hookd.addr.to_string()).await?;
     let quick = window.measure < Duration::from_secs(2);
     let (outage, events) = if quick {
