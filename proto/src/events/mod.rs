@@ -164,6 +164,43 @@ fn to_vec(body: &serde_json::Value) -> Vec<u8> {
     serde_json::to_vec(body).unwrap_or_default()
 }
 
+/// What the dialects' golden tests share: the moment their bodies are
+/// stamped with, a client, and a call's bodies as JSON.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use serde_json::{Value, from_slice};
+
+    use super::{EventError, EventOptions, Moment};
+    use crate::{Hook, HookArgs, HookCall, call::SubscriberId};
+
+    /// When the golden bodies' events were accepted, and are written.
+    pub const AT: Moment = Moment {
+        accepted_ms: 1_706_703_724_960,
+        now_ms: 1_706_703_725_001,
+    };
+
+    /// A client without a mountpoint.
+    pub fn client(id: &str) -> SubscriberId {
+        SubscriberId {
+            mountpoint: String::new(),
+            client_id: id.into(),
+        }
+    }
+
+    /// A dialect's encoder.
+    pub type Encode = fn(&HookCall, &EventOptions, Moment) -> Result<Vec<Vec<u8>>, EventError>;
+
+    /// The bodies `encode` writes for a `hook` call with `args`, as JSON.
+    pub fn bodies(encode: Encode, hook: Hook, args: HookArgs, options: &EventOptions) -> Vec<Value> {
+        let call = HookCall::new(hook, args).expect("a valid call");
+        encode(&call, options, AT)
+            .expect("encodes")
+            .iter()
+            .map(|b| from_slice(b).expect("JSON"))
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

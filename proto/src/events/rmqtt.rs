@@ -365,38 +365,22 @@ fn user_properties(properties: &Properties) -> Value {
 #[cfg(test)]
 mod tests {
     use bytes::Bytes;
-    use serde_json::from_slice;
 
     use super::*;
     use crate::{
         call::{
             Connack, Connect, Connection, Delivery, MessageClient, Publish, Registered, Subscribe,
-            SubscriberId, Subscription, Unsubscribe, UserProperty,
+            Subscription, Unsubscribe, UserProperty,
         },
+        events::fixtures::{self, AT, client},
         payload::Encoding,
         topic::TopicFilter,
     };
 
-    const AT: Moment = Moment {
-        accepted_ms: 1_706_703_724_960,
-        now_ms: 1_706_703_725_001,
-    };
     const TIME: &str = "2024-01-31 12:22:05.001";
 
-    fn client(id: &str) -> SubscriberId {
-        SubscriberId {
-            mountpoint: String::new(),
-            client_id: id.into(),
-        }
-    }
-
     fn bodies(hook: Hook, args: HookArgs, options: &EventOptions) -> Vec<Value> {
-        let call = HookCall::new(hook, args).expect("a valid call");
-        encode(&call, options, AT)
-            .expect("encodes")
-            .iter()
-            .map(|b| from_slice(b).expect("JSON"))
-            .collect()
+        fixtures::bodies(encode, hook, args, options)
     }
 
     fn publish(payload: &'static [u8], username: Option<&str>) -> HookArgs {
