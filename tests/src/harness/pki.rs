@@ -136,10 +136,26 @@ impl Issued {
     /// A TLS server configuration presenting this certificate; with
     /// `clients`, every client must present a certificate that CA issued.
     pub fn server_config(&self, clients: Option<&Ca>) -> ServerConfig {
+        self.server_config_of(clients, rustls::DEFAULT_VERSIONS)
+    }
+
+    /// Like [`Issued::server_config`], speaking TLS 1.2 only: a refused
+    /// client certificate then fails the handshake itself, where under TLS
+    /// 1.3 the client may finish first and learn of it only as the
+    /// connection closes.
+    pub fn server_config_tls12(&self, clients: Option<&Ca>) -> ServerConfig {
+        self.server_config_of(clients, &[&rustls::version::TLS12])
+    }
+
+    fn server_config_of(
+        &self,
+        clients: Option<&Ca>,
+        versions: &[&'static rustls::SupportedProtocolVersion],
+    ) -> ServerConfig {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = ServerConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
-            .expect("default protocol versions");
+            .with_protocol_versions(versions)
+            .expect("supported protocol versions");
         let builder = match clients {
             Some(ca) => builder.with_client_cert_verifier(
                 WebPkiClientVerifier::builder_with_provider(Arc::new(ca.roots()), provider)

@@ -84,7 +84,7 @@ async fn a_webhook_that_requires_a_client_certificate_refuses_hookd_without_one(
     let ca = Ca::new("mtls-none");
     let server = ca.server("webhook", &[HOST], Validity::Current);
     let webhook = Webhook::builder()
-        .tls(server.server_config(Some(&ca)))
+        .tls(server.server_config_tls12(Some(&ca)))
         .start()
         .await;
 
